@@ -1,0 +1,1 @@
+"""PolyLOL bench package."""

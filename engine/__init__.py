@@ -1,0 +1,1 @@
+"""PolyLOL engine package."""

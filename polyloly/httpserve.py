@@ -1,0 +1,70 @@
+"""One tiny HTTP server per process on 127.0.0.1: ``/metrics``, ``/health``, ``/status``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+HealthFn = Callable[[], dict[str, Any]]
+
+
+class ObservabilityServer:
+    """Serve metrics, health (200 when ``healthy`` is true, else 503) and status JSON."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        health: HealthFn,
+        status: HealthFn | None = None,
+    ) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"observability server must bind to loopback, not {host!r}")
+        health_fn, status_fn = health, status or health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+                elif path == "/health":
+                    body = health_fn()
+                    code = 200 if body.get("healthy") else 503
+                    self._send(code, orjson.dumps(body, default=str), "application/json")
+                elif path == "/status":
+                    self._send(200, orjson.dumps(status_fn(), default=str), "application/json")
+                else:
+                    self._send(404, b'{"error":"not found"}', "application/json")
+
+            def _send(self, code: int, body: bytes, content_type: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="observability", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> ObservabilityServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

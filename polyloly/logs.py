@@ -1,0 +1,152 @@
+"""Structured JSON logging (seed §10.1) with secret redaction.
+
+One JSON object per line: ``ts``, ``level``, ``component``, ``event_type``, then correlation
+ids (``run_id``, ``market_id``, ``match_id``, ``order_id``, ``intent_id``), metric fields
+(``latency_ms``, ``pnl_usdc``, ``slippage_bps``) and any other keyword fields.
+
+Redaction, applied to every value of every record, however it was passed:
+* values of keys that name a secret (``private_key``, ``secret``, ``passphrase``, ...);
+* every registered secret (see :func:`register_secret`), wherever it appears in a string;
+* anything shaped like a private key (64 hex digits) outside id fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+import orjson
+
+REDACTED: Final = "[REDACTED]"
+_SECRET_KEYS = re.compile(
+    r"(private_?key|secret|passphrase|password|api_?key|authorization|poly_signature|token$)",
+    re.IGNORECASE,
+)
+_ID_KEYS = re.compile(r"(_id$|^market$|hash$|^asset_id$|_ids$|^condition)", re.IGNORECASE)
+_HEX_KEY = re.compile(r"(?<![0-9a-fA-Fx])(?:0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_RESERVED = ("ts", "level", "component", "event_type")
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_run_id = ""
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``value`` (and its ``0x``-less form) unloggable in this process."""
+    if not value or len(value) < 6:
+        return
+    with _secrets_lock:
+        _secrets.add(value)
+        if value.startswith("0x"):
+            _secrets.add(value[2:])
+
+
+def set_run_id(run_id: str) -> None:
+    global _run_id
+    _run_id = run_id
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """Return ``value`` with every secret removed (recursively)."""
+    if key and _SECRET_KEYS.search(key) and not key.endswith("_env") and value:
+        return REDACTED
+    if isinstance(value, str):
+        return _redact_text(value, allow_hex=bool(key and _ID_KEYS.search(key)))
+    if isinstance(value, dict):
+        return {str(k): redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact(v, key) for v in value]
+    if isinstance(value, bytes):
+        return _redact_text(value.decode("utf-8", "replace"), allow_hex=False)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return _redact_text(str(value), allow_hex=False)
+
+
+def _redact_text(text: str, allow_hex: bool) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if not allow_hex:
+        text = _HEX_KEY.sub(REDACTED, text)
+    return text
+
+
+class JsonFormatter(logging.Formatter):
+    """Format records as one redacted JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, "fields", {}) or {}
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds"),
+            "level": record.levelname,
+            "component": getattr(record, "component", record.name),
+            "event_type": getattr(record, "event_type", "log"),
+        }
+        if _run_id:
+            line["run_id"] = _run_id
+        message = record.getMessage()
+        if message and message != line["event_type"]:
+            line["message"] = message
+        for key, value in fields.items():
+            if key not in _RESERVED:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        safe = redact(line)
+        return orjson.dumps(safe, default=str).decode()
+
+
+class StructuredLogger:
+    """``log.info("order_placed", market_id=..., latency_ms=...)``: event type + fields."""
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self._logger = logging.getLogger(f"polyloly.{component}")
+
+    def _log(self, level: int, event_type: str, message: str, fields: dict[str, Any]) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        exc_info = fields.pop("exc_info", None)
+        self._logger.log(
+            level,
+            message or event_type,
+            extra={"component": self.component, "event_type": event_type, "fields": fields},
+            exc_info=exc_info,
+        )
+
+    def debug(self, event_type: str, message: str = "", **fields: Any) -> None:
+        self._log(logging.DEBUG, event_type, message, fields)
+
+    def info(self, event_type: str, message: str = "", **fields: Any) -> None:
+        self._log(logging.INFO, event_type, message, fields)
+
+    def warning(self, event_type: str, message: str = "", **fields: Any) -> None:
+        self._log(logging.WARNING, event_type, message, fields)
+
+    def error(self, event_type: str, message: str = "", **fields: Any) -> None:
+        self._log(logging.ERROR, event_type, message, fields)
+
+    def critical(self, event_type: str, message: str = "", **fields: Any) -> None:
+        self._log(logging.CRITICAL, event_type, message, fields)
+
+
+def get_logger(component: str) -> StructuredLogger:
+    return StructuredLogger(component)
+
+
+def setup_logging(level: str = "INFO", stream: TextIO | None = None, file: str = "") -> None:
+    """Route every ``polyloly.*`` logger (and the root) to one JSON handler."""
+    handler: logging.Handler
+    handler = logging.FileHandler(file) if file else logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("websockets").setLevel(max(logging.getLevelName(level), logging.INFO))

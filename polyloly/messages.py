@@ -1,0 +1,396 @@
+"""Wire messages between processes (DESIGN §4) and the event-log envelope (seed §10.3).
+
+Every message is a frozen ``msgspec.Struct`` tagged by ``kind``; one codec pair
+(:func:`encode` / :func:`decode`) serves ZeroMQ and the event log. ``v`` is the schema version
+of the message; decoders refuse versions they do not know.
+
+Times: ``*_ns`` are CLOCK_MONOTONIC nanoseconds (comparable across processes on one host),
+``*_ms`` are wall-clock milliseconds since the epoch. ``t_origin_ns`` is the monotonic time the
+gateway received the frame that started the chain, carried along so any process can compute
+tick-to-X latency by subtraction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Union
+
+import msgspec
+
+from polyloly.domain import (
+    FillType,
+    MatchEventType,
+    OrderStatus,
+    OrderType,
+    Outcome,
+    RejectReason,
+    Side,
+    SourceTier,
+    Strategy,
+    TradingState,
+    TruthStatus,
+)
+
+SCHEMA_VERSION: Final = 1
+
+
+class MessageDecodeError(ValueError):
+    """Raised for any bytes that are not one valid message of a known kind and version."""
+
+
+class _Message(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
+    v: int = SCHEMA_VERSION
+
+
+# --- gateway → all (PUB) -------------------------------------------------------------------
+
+
+class BookTick(_Message, tag="book_tick"):
+    """A book in shared memory changed: read slot ``slot`` at or after ``seq``."""
+
+    market_id: str
+    token_id: str
+    slot: int
+    seq: int
+    t_exchange_ms: int  # venue timestamp of the update
+    t_recv_ns: int  # frame received by the gateway
+    t_parsed_ns: int  # frame decoded
+    t_shm_ns: int  # shm write finished
+    flags: int = 0  # shm slot flags at publish time (STALE, RESYNCING, CROSSED)
+
+
+class MatchEvent(_Message, tag="match_event"):
+    """A normalized esports event from one provider (seed §6)."""
+
+    match_id: str
+    source: str
+    tier: SourceTier
+    event_type: MatchEventType
+    payload: dict[str, Any]
+    t_event_ms: int  # when the provider says it happened
+    t_recv_ns: int
+    t_recv_ms: int
+    seq: int = 0  # per-source sequence number assigned by the gateway
+
+
+class TradePrint(_Message, tag="trade_print"):
+    """A trade on the venue's public tape (market channel ``last_trade_price``)."""
+
+    market_id: str
+    token_id: str
+    price: float
+    size: float
+    side: Side
+    t_exchange_ms: int
+    t_recv_ns: int
+
+
+class SourceHealth(_Message, tag="source_health"):
+    """Staleness of one feed (seed §6.3), published when it changes."""
+
+    source: str
+    tier: SourceTier
+    stale: bool
+    last_event_age_ms: int
+    stale_threshold_ms: int
+    t_ns: int
+    match_id: str | None = None
+    detail: str = ""
+
+
+# --- shard → engine (DEALER → ROUTER) ------------------------------------------------------
+
+
+class OrderIntent(_Message, tag="order_intent"):
+    """A strategy's wish to place one order; the engine decides whether it becomes one."""
+
+    intent_id: str
+    idempotency_key: str
+    shard_id: int
+    market_id: str
+    token_id: str
+    outcome: Outcome
+    side: Side
+    price: float  # limit price, on tick
+    size: float  # shares
+    order_type: OrderType
+    strategy: Strategy
+    t_origin_ns: int
+    t_decision_ns: int
+    t_sent_ns: int
+    reason: str = ""
+    expected_edge: float = 0.0
+    expected_price: float = 0.0  # effective fill price the shard computed from depth
+
+
+class CancelIntent(_Message, tag="cancel_intent"):
+    """Ask the engine to cancel our open orders in a market (one token, or all)."""
+
+    intent_id: str
+    shard_id: int
+    market_id: str
+    t_sent_ns: int
+    token_id: str | None = None
+    reason: str = ""
+
+
+class MarketStatus(_Message, tag="market_status"):
+    """A shard's view of one market, for status displays and the event log."""
+
+    shard_id: int
+    market_id: str
+    match_id: str
+    truth_status: TruthStatus
+    confidence: float
+    trading_state: TradingState
+    t_ns: int
+    implied_probability: float | None = None
+    winner: str | None = None
+
+
+class StateQuery(_Message, tag="state_query"):
+    """A (re)starting shard asks the engine for its markets' positions and open orders."""
+
+    shard_id: int
+    market_ids: tuple[str, ...]
+    t_sent_ns: int
+
+
+# --- engine → shard / all --------------------------------------------------------------------
+
+
+class IntentAck(_Message, tag="intent_ack"):
+    """The engine's answer to one intent: accepted, or rejected with a reason code."""
+
+    intent_id: str
+    idempotency_key: str
+    accepted: bool
+    t_ns: int
+    reason: RejectReason | None = None
+    detail: str = ""
+    order_id: str | None = None
+
+
+class PositionView(msgspec.Struct, frozen=True, kw_only=True):
+    market_id: str
+    token_id: str
+    outcome: Outcome
+    shares: float
+    cost_usdc: float
+    fees_usdc: float
+
+
+class OrderView(msgspec.Struct, frozen=True, kw_only=True):
+    order_id: str
+    intent_id: str
+    market_id: str
+    token_id: str
+    side: Side
+    price: float
+    size: float
+    filled_size: float
+    status: OrderStatus
+    strategy: Strategy
+
+
+class StateSnapshot(_Message, tag="state_snapshot"):
+    """The engine's answer to :class:`StateQuery`."""
+
+    shard_id: int
+    positions: tuple[PositionView, ...]
+    open_orders: tuple[OrderView, ...]
+    halted_markets: tuple[str, ...]
+    kill_switch: bool
+    t_ns: int
+
+
+class ExecutionReport(_Message, tag="execution_report"):
+    """A change in one of our orders: status, and the fill that caused it if any."""
+
+    order_id: str
+    intent_id: str
+    idempotency_key: str
+    shard_id: int
+    market_id: str
+    token_id: str
+    outcome: Outcome
+    side: Side
+    strategy: Strategy
+    status: OrderStatus
+    price: float
+    size: float
+    filled_size: float
+    avg_fill_price: float
+    t_ns: int
+    t_origin_ns: int = 0
+    last_fill_size: float = 0.0
+    last_fill_price: float = 0.0
+    fee_usdc: float = 0.0
+    fill_type: FillType | None = None
+    venue_order_id: str | None = None
+    reason: str = ""
+
+
+class RiskState(_Message, tag="risk_state"):
+    """A market halted or released, or the global kill switch pulled or released."""
+
+    halted: bool
+    kill_switch: bool
+    reason: str
+    t_ns: int
+    market_id: str | None = None  # None: global
+
+
+# --- gateway → engine (PUSH → PULL): user channel ----------------------------------------
+
+
+class UserOrderUpdate(_Message, tag="user_order"):
+    """User-channel ``order`` event (PLACEMENT / UPDATE / CANCELLATION)."""
+
+    venue_order_id: str
+    market_id: str
+    token_id: str
+    side: Side
+    price: float
+    original_size: float
+    size_matched: float
+    status: str  # venue status string, e.g. LIVE, MATCHED, CANCELED
+    update_type: str  # PLACEMENT, UPDATE, CANCELLATION
+    t_exchange_ms: int
+    t_recv_ns: int
+
+
+class MakerFill(msgspec.Struct, frozen=True, kw_only=True):
+    venue_order_id: str
+    token_id: str
+    price: float
+    matched_size: float
+    side: Side | None = None
+    owner: str = ""
+
+
+class UserTradeUpdate(_Message, tag="user_trade"):
+    """User-channel ``trade`` event: a match involving one of our orders."""
+
+    trade_id: str
+    market_id: str
+    token_id: str
+    side: Side  # taker side
+    price: float
+    size: float
+    status: str  # MATCHED, MINED, CONFIRMED, RETRYING, FAILED
+    trader_side: str  # TAKER or MAKER
+    taker_order_id: str
+    maker_orders: tuple[MakerFill, ...]
+    t_exchange_ms: int
+    t_recv_ns: int
+    fee_rate_bps: float = 0.0
+
+
+# --- shard internal, recorded in the event log ----------------------------------------------
+
+
+class TruthDelta(_Message, tag="truth_delta"):
+    """The Truth Engine changed a match's state or confidence."""
+
+    match_id: str
+    status: TruthStatus
+    confidence: float
+    change: str
+    t_ns: int
+    data: dict[str, Any] = {}
+
+
+class TruthFinal(_Message, tag="truth_final"):
+    """The Truth Engine finalized a match's winner."""
+
+    match_id: str
+    winner: str
+    confidence: float
+    sources: tuple[str, ...]
+    rule: str
+    t_ns: int
+
+
+Message = Union[
+    BookTick,
+    MatchEvent,
+    TradePrint,
+    SourceHealth,
+    OrderIntent,
+    CancelIntent,
+    MarketStatus,
+    StateQuery,
+    IntentAck,
+    StateSnapshot,
+    ExecutionReport,
+    RiskState,
+    UserOrderUpdate,
+    UserTradeUpdate,
+    TruthDelta,
+    TruthFinal,
+]
+MESSAGE_TYPES: Final[tuple[type, ...]] = Message.__args__  # type: ignore[attr-defined]
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Message)
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder(Message)
+
+
+def encode(message: Message) -> bytes:
+    """Encode one message for the wire (msgpack)."""
+    return _encoder.encode(message)
+
+
+def decode(data: bytes) -> Message:
+    """Decode one wire message; raise :class:`MessageDecodeError` for anything else."""
+    try:
+        message = _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise MessageDecodeError(f"undecodable message ({len(data)} bytes): {exc}") from None
+    return _check_version(message)
+
+
+def encode_json(message: Message) -> bytes:
+    """Encode one message as JSON (event log, debugging)."""
+    return _json_encoder.encode(message)
+
+
+def decode_json(data: bytes | str) -> Message:
+    """Decode one JSON-encoded message; raise :class:`MessageDecodeError` for anything else."""
+    try:
+        message = _json_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise MessageDecodeError(f"undecodable JSON message: {exc}") from None
+    return _check_version(message)
+
+
+def to_builtins(message: Message) -> dict[str, Any]:
+    """Turn a message into plain JSON-able builtins (dict with its ``kind`` tag)."""
+    result: dict[str, Any] = msgspec.to_builtins(message)
+    return result
+
+
+def from_builtins(data: Any) -> Message:
+    """Inverse of :func:`to_builtins`; raise :class:`MessageDecodeError` on bad data."""
+    try:
+        message = msgspec.convert(data, Message)  # type: ignore[arg-type]
+    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise MessageDecodeError(f"invalid message data: {exc}") from None
+    return _check_version(message)
+
+
+def _check_version(message: Message) -> Message:
+    if message.v != SCHEMA_VERSION:
+        raise MessageDecodeError(
+            f"{type(message).__name__}: unknown schema version {message.v}, "
+            f"expected {SCHEMA_VERSION}"
+        )
+    return message
+
+
+def topic(message: Message) -> bytes:
+    """ZeroMQ topic: the kind and the market or match id, so SUB filters by prefix."""
+    kind = message.__struct_config__.tag
+    key = getattr(message, "market_id", None) or getattr(message, "match_id", None) or "*"
+    return f"{kind}|{key}|".encode()

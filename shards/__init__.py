@@ -1,0 +1,1 @@
+"""PolyLOL shards package."""
