@@ -1,0 +1,68 @@
+"""ZeroMQ plumbing shared by every process (DESIGN §4): socket factories and framing.
+
+Frames: PUB/SUB messages are ``[topic, payload]`` with ``topic = messages.topic(msg)``
+(``b"<kind>|<market or match id>|"``), so a SUB filters by prefix; DEALER/ROUTER and PUSH/PULL
+carry ``[payload]`` (the ROUTER side prepends the peer identity). ``payload`` is always
+``messages.encode(msg)``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import zmq
+
+from polyloly import messages
+from polyloly.config import Config
+from polyloly.messages import Message
+
+
+def ensure_run_dir(config: Config) -> Path:
+    """Create the ipc run dir with mode 0700 (nobody else may reach our sockets)."""
+    path = Path(config.run.run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, stat.S_IRWXU)
+    return path
+
+
+def _prepare(sock: zmq.Socket, hwm: int) -> zmq.Socket:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SNDHWM, hwm)
+    sock.setsockopt(zmq.RCVHWM, hwm)
+    return sock
+
+
+def bind(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = 100_000) -> zmq.Socket:
+    sock = _prepare(ctx.socket(kind), hwm)
+    sock.bind(endpoint)
+    return sock
+
+
+def connect(
+    ctx: zmq.Context, kind: int, endpoint: str, hwm: int = 100_000, identity: bytes | None = None
+) -> zmq.Socket:
+    sock = _prepare(ctx.socket(kind), hwm)
+    if identity is not None:
+        sock.setsockopt(zmq.IDENTITY, identity)
+    sock.connect(endpoint)
+    return sock
+
+
+def subscribe(sock: zmq.Socket, kind: str, key: str = "") -> None:
+    """Subscribe a SUB socket to one kind, optionally for one market/match id only."""
+    prefix = f"{kind}|{key}|" if key else f"{kind}|"
+    sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+
+
+def publish(sock: zmq.Socket, message: Message, flags: int = 0) -> None:
+    sock.send_multipart((messages.topic(message), messages.encode(message)), flags=flags)
+
+
+def send(sock: zmq.Socket, message: Message, flags: int = 0) -> None:
+    sock.send(messages.encode(message), flags=flags)
+
+
+def shard_identity(shard_id: int) -> bytes:
+    return f"shard-{shard_id}".encode()
