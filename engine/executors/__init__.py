@@ -1,0 +1,1 @@
+"""Executors: paper (default) and real (py-clob-client-v2), one interface in base."""
