@@ -6,7 +6,7 @@ Enums are ``str`` enums so that they encode as their value on the wire and in lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import NewType
 
 MarketId = NewType("MarketId", str)
@@ -17,12 +17,12 @@ MatchId = NewType("MatchId", str)
 """Our own match id; config maps provider ids to it."""
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """Which token of a binary market: YES = outcome 0 (team A), NO = outcome 1 (team B)."""
 
     YES = "YES"
@@ -33,14 +33,14 @@ class Outcome(str, Enum):
         return Outcome.NO if self is Outcome.YES else Outcome.YES
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     GTC = "GTC"
     GTD = "GTD"
     FOK = "FOK"
     FAK = "FAK"
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     """Lifecycle of one of our orders, as the order manager tracks it (seed §8.1)."""
 
     PENDING = "PENDING"  # accepted by risk, not yet sent
@@ -68,12 +68,12 @@ _TERMINAL_ORDER_STATUSES = frozenset(
 )
 
 
-class FillType(str, Enum):
+class FillType(StrEnum):
     PARTIAL = "PARTIAL"
     FULL = "FULL"
 
 
-class TruthStatus(str, Enum):
+class TruthStatus(StrEnum):
     """Truth Engine states of one match (seed §4.1)."""
 
     PRE_MATCH = "PRE_MATCH"
@@ -83,7 +83,7 @@ class TruthStatus(str, Enum):
     FINAL = "FINAL"
 
 
-class TradingState(str, Enum):
+class TradingState(StrEnum):
     """Trading Engine states of one market (seed §4.2)."""
 
     IDLE = "IDLE"
@@ -95,7 +95,7 @@ class TradingState(str, Enum):
     HALT = "HALT"
 
 
-class TradingAction(str, Enum):
+class TradingAction(StrEnum):
     """Actions the Trading Engine allows per state (seed §4.2 table)."""
 
     WATCH = "watch"
@@ -106,7 +106,7 @@ class TradingAction(str, Enum):
     CANCEL_ALL = "cancel_all"
 
 
-class SourceTier(str, Enum):
+class SourceTier(StrEnum):
     """Esports data source tiers (seed §6.1): A signals and confirms, C only confirms."""
 
     A = "A"
@@ -114,21 +114,21 @@ class SourceTier(str, Enum):
     C = "C"
 
 
-class Game(str, Enum):
+class Game(StrEnum):
     LOL = "lol"
     DOTA2 = "dota2"
     CS2 = "cs2"
     VALORANT = "valorant"
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     PAIR_ARB = "pair_arb"
     TEMPORAL_ARB = "temporal_arb"
     REBALANCE = "rebalance"
     MANUAL = "manual"
 
 
-class MatchEventType(str, Enum):
+class MatchEventType(StrEnum):
     """Normalized esports event kinds produced by the gateway's adapters."""
 
     MATCH_STARTED = "MATCH_STARTED"
@@ -140,7 +140,7 @@ class MatchEventType(str, Enum):
     MATCH_ENDED = "MATCH_ENDED"  # series over, payload names the winner
 
 
-class RejectReason(str, Enum):
+class RejectReason(StrEnum):
     """Reason codes for refused intents; every refusal carries exactly one."""
 
     DECODE_ERROR = "DECODE_ERROR"

@@ -311,7 +311,7 @@ class TruthFinal(_Message, tag="truth_final"):
     t_ns: int
 
 
-Message = Union[
+Message = Union[  # noqa: UP007 - a runtime union for msgspec's tagged decoding
     BookTick,
     MatchEvent,
     TradePrint,

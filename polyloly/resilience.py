@@ -9,7 +9,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TypeVar
 
 from polyloly.clock import Clock
@@ -17,7 +17,7 @@ from polyloly.clock import Clock
 T = TypeVar("T")
 
 
-class BreakerState(str, Enum):
+class BreakerState(StrEnum):
     CLOSED = "CLOSED"
     OPEN = "OPEN"
     HALF_OPEN = "HALF_OPEN"
@@ -65,7 +65,8 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and self._half_open_calls < self.config.half_open_max_calls:
+        limit = self.config.half_open_max_calls
+        if state is BreakerState.HALF_OPEN and self._half_open_calls < limit:
             self._half_open_calls += 1
             return True
         return False

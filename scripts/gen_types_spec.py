@@ -31,7 +31,8 @@ def _type_name(annotation: object) -> str:
 def render() -> str:
     lines: list[str] = ["## Enums (polyloly/domain.py)", ""]
     for name, obj in vars(domain).items():
-        if isinstance(obj, type) and issubclass(obj, enum.Enum) and obj.__module__ == domain.__name__:
+        is_enum = isinstance(obj, type) and issubclass(obj, enum.Enum)
+        if is_enum and obj.__module__ == domain.__name__:
             values = ", ".join(f"`{m.value}`" for m in obj)
             lines.append(f"- **{name}**: {values}")
     lines += ["", "## Wire messages (polyloly/messages.py)", ""]

@@ -65,5 +65,6 @@ def test_private_key_never_appears_in_output(placement: str) -> None:
 
 def test_registered_secret_is_redacted_even_in_id_fields(stream: io.StringIO) -> None:
     register_secret("my-api-passphrase-123")
-    get_logger("gateway").info("auth", order_id="my-api-passphrase-123", text="x my-api-passphrase-123")
+    secret = "my-api-passphrase-123"
+    get_logger("gateway").info("auth", order_id=secret, text=f"x {secret}")
     assert "my-api-passphrase-123" not in stream.getvalue()

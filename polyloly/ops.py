@@ -1,0 +1,125 @@
+"""Operator commands: ``polyloly doctor``, ``polyloly health``, ``polyloly status``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+import orjson
+
+from polyloly.config import Config, ConfigError, load_config
+from polyloly.startup_checks import run_checks
+
+
+def _load(path: str) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def process_ports(config: Config) -> dict[str, int]:
+    ports = {"gateway": config.metrics.gateway_port, "engine": config.metrics.engine_port}
+    for shard in range(config.shards.count):
+        ports[f"shard-{shard}"] = config.metrics.shard_base_port + shard
+    return ports
+
+
+def fetch_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, dict[str, Any]]:
+    """GET a loopback JSON endpoint → (status, body); status 0 when unreachable."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as rsp:
+            return rsp.status, orjson.loads(rsp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, orjson.loads(exc.read())
+        except ValueError:
+            return exc.code, {}
+    except (OSError, ValueError) as exc:
+        return 0, {"error": str(exc)}
+
+
+def doctor_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyloly doctor", description="run startup checks")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return 2
+    report = asyncio.run(run_checks(config, args.timeout))
+    print(report.render())
+    return 0 if report.passed else 1
+
+
+def health_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyloly health")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return 2
+    results = {name: fetch_json(port, "/health") for name, port in process_ports(config).items()}
+    healthy = all(status == 200 for status, _ in results.values())
+    if args.json:
+        print(orjson.dumps({n: {"status": s, **b} for n, (s, b) in results.items()}).decode())
+    else:
+        for name, (status, body) in results.items():
+            state = "healthy" if status == 200 else ("down" if status == 0 else "unhealthy")
+            detail = body.get("error") or body.get("detail") or ""
+            print(f"{name:<10} {state:<9} {detail}")
+    return 0 if healthy else 1
+
+
+def status_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyloly status")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    config = _load(args.config)
+    if config is None:
+        return 2
+    ports = process_ports(config)
+    statuses = {name: fetch_json(port, "/status")[1] for name, port in ports.items()}
+    if args.json:
+        print(orjson.dumps(statuses, default=str).decode())
+        return 0
+    print(render_status(config, statuses))
+    return 0
+
+
+def render_status(config: Config, statuses: dict[str, dict[str, Any]]) -> str:
+    """A plain-text table: one row per market with truth, trading state, position and P&L."""
+    markets: dict[str, dict[str, Any]] = {}
+    for name, body in statuses.items():
+        if name.startswith("shard-"):
+            for row in body.get("markets", []) or []:
+                markets[str(row.get("market_id"))] = dict(row)
+    engine = statuses.get("engine", {})
+    positions = engine.get("positions", []) or []
+    pnl = engine.get("pnl", {}) or {}
+    lines = [f"{'market':<16} {'match':<14} {'truth':<16} {'conf':>5} {'trading':<16} "
+             f"{'yes':>9} {'no':>9}"]
+    for market in config.markets:
+        row = markets.get(market.market_id, {})
+        held = {p.get("token_id"): p.get("shares", 0.0) for p in positions
+                if p.get("market_id") == market.market_id}
+        lines.append(
+            f"{market.market_id[:14]+'…':<16} {market.match_id[:14]:<14} "
+            f"{str(row.get('truth_status', '-')):<16} {float(row.get('confidence', 0)):>5.2f} "
+            f"{str(row.get('trading_state', '-')):<16} "
+            f"{float(held.get(market.token_ids[0], 0)):>9.2f} "
+            f"{float(held.get(market.token_ids[1], 0)):>9.2f}"
+        )
+    if pnl:
+        lines.append("P&L: " + ", ".join(f"{k}={v}" for k, v in pnl.items()))
+    down = [name for name, body in statuses.items() if "error" in body]
+    if down:
+        lines.append("unreachable: " + ", ".join(down))
+    return "\n".join(lines)
