@@ -1,0 +1,1 @@
+"""PolyLOL simulator: a local Polymarket venue and local esports feeds replaying scenarios."""
