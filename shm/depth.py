@@ -69,8 +69,8 @@ def walk_levels(
     Pass the asks for a BUY and the bids for a SELL (``BookSnapshot.effective_price`` does).
     Raise ValueError for a negative or non-finite quantity.
     """
-    side = Side(side)
-    unit = SizeUnit(unit)
+    side = side if side.__class__ is Side else Side(side)
+    unit = unit if unit.__class__ is SizeUnit else SizeUnit(unit)
     if not (quantity >= 0.0) or math.isinf(quantity):
         raise ValueError(f"quantity: expected a finite number >= 0, was {quantity!r}")
     remaining = quantity

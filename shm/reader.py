@@ -303,7 +303,7 @@ class BookReader:
             if polls % _SPIN_BEFORE_YIELD == 0:
                 if time.monotonic_ns() >= deadline:
                     return None
-                time.sleep(0)
+                os.sched_yield()
 
     # ---- consistent reads ----
 
@@ -420,7 +420,7 @@ class BookReader:
             raise TornReadError(
                 f"slot {slot} of {self.name!r}: no consistent copy after {attempts} attempts "
                 f"in {waited_ms:.1f} ms (counter {current})")
-        time.sleep(0)
+        os.sched_yield()
         return started_ns
 
 

@@ -130,6 +130,7 @@ class BookWriter:
         self._slot_of = {token: slot for slot, token in enumerate(self._token_ids)}
         self._books = [_SlotBook(tick_size) for _ in self._token_ids]
         self._rejections: Counter[BookRejectReason] = Counter()
+        self._bases = [layout.slot_offset(slot) for slot in range(layout.n_slots)]
         buf = segment.buf
         self._b: memoryview = buf
         self._q: memoryview = buf.cast("q")
@@ -421,30 +422,49 @@ class BookWriter:
         if not (0.0 < p < 1.0):
             raise self._reject(BookRejectReason.PRICE_OUT_OF_RANGE, token_id,
                                f"price {p!r} not in (0, 1)")
-        ticks = p / tick
-        whole = round(ticks)
-        if abs(ticks - whole) > _TICK_EPSILON:
+        key = _tick_key(p, tick)
+        if key is None:
             raise self._reject(BookRejectReason.OFF_TICK, token_id,
                                f"price {p!r} not a multiple of tick {tick!r}")
         if not (s >= 0.0) or s == math.inf:
             raise self._reject(BookRejectReason.BAD_SIZE, token_id, f"size {s!r}")
-        return round(whole * tick, _PRICE_DECIMALS), s
+        return key, s
 
     def _check_side(self, token_id: str, levels: Iterable[_Level], tick: float,
                     side_name: str) -> dict[float, float]:
         out: dict[float, float] = {}
+        per_unit = 1.0 / tick
+        ticks_per_unit = round(per_unit)
+        if abs(per_unit - ticks_per_unit) > 1e-9 * per_unit:
+            ticks_per_unit = 0  # not a decimal tick: every level takes the slow path
+        zeros = False
         for level in levels:
             try:
                 price, size = level
+                p = float(price)
+                s = float(size)
             except (TypeError, ValueError):
                 raise self._reject(BookRejectReason.MALFORMED, token_id,
-                                   f"{side_name} level {level!r} is not (price, size)") from None
-            key, value = self._check_level(token_id, price, size, tick)
+                                   f"{side_name} level {level!r} is not numeric "
+                                   "(price, size)") from None
+            # Fast path for the common valid level; anything else gets the exact reason below.
+            if ticks_per_unit and 0.0 < p < 1.0 and 0.0 <= s < math.inf:
+                ticks = p * ticks_per_unit
+                whole = round(ticks)
+                if -_TICK_EPSILON <= ticks - whole <= _TICK_EPSILON:
+                    key = whole / ticks_per_unit
+                    value = s
+                else:
+                    key, value = self._check_level(token_id, p, s, tick)
+            else:
+                key, value = self._check_level(token_id, p, s, tick)
             if key in out:
                 raise self._reject(BookRejectReason.DUPLICATE_PRICE, token_id,
                                    f"{side_name} price {key!r} appears twice")
-            if value > 0.0:
-                out[key] = value
+            out[key] = value
+            zeros = zeros or value == 0.0
+        if zeros:
+            out = {key: value for key, value in out.items() if value > 0.0}
         return out
 
     # ---- publication (the only code that writes slots after creation) ----
@@ -453,7 +473,7 @@ class BookWriter:
                  header_only: bool = False) -> BookWrite:
         lay = self._layout
         levels = lay.levels
-        base = lay.slot_offset(slot)
+        base = self._bases[slot]
         q, d, i = self._q, self._d, self._i
         # Everything is computed before the counter goes odd, so the odd window is short.
         bid_prices = book.bids.prices
@@ -520,9 +540,30 @@ class BookWriter:
                          t_shm_ns=time.monotonic_ns())
 
 
-def _on_tick(price: float, tick: float) -> bool:
+def _tick_key(price: float, tick: float) -> float | None:
+    """The canonical float of ``price`` on ``tick`` (None when off tick).
+
+    For decimal ticks (0.01, 0.001...) ``whole / ticks_per_unit`` is the correctly rounded
+    quotient of two exact integers, i.e. the same float as parsing the decimal string, so
+    "0.514" and 514 * 0.001 land on one dict key.
+    """
+    per_unit = 1.0 / tick
+    ticks_per_unit = round(per_unit)
+    if abs(per_unit - ticks_per_unit) <= 1e-9 * per_unit:
+        ticks = price * ticks_per_unit
+        whole = round(ticks)
+        if abs(ticks - whole) > _TICK_EPSILON:
+            return None
+        return whole / ticks_per_unit
     ticks = price / tick
-    return abs(ticks - round(ticks)) <= _TICK_EPSILON
+    whole = round(ticks)
+    if abs(ticks - whole) > _TICK_EPSILON:
+        return None
+    return round(whole * tick, _PRICE_DECIMALS)
+
+
+def _on_tick(price: float, tick: float) -> bool:
+    return _tick_key(price, tick) is not None
 
 
 def _retire_stale(name: str) -> None:
