@@ -165,6 +165,7 @@ class MatchSpec:
     map_names: tuple[str, ...]
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     league: str = "Sim League"
+    game_clock_scale: float = 1.0
 
     @property
     def end_s(self) -> float:
@@ -529,7 +530,7 @@ def _check_round_winner(item: _Node, events: list[TimelineEvent], map_number: in
 
 
 _MATCH_KEYS = ("match_id", "game", "teams", "best_of", "start_s", "prior", "provider_ids",
-               "timeline", "providers", "map_names", "league", "repeat")
+               "timeline", "providers", "map_names", "league", "repeat", "game_clock_scale")
 _IDS_KEYS = ("opendota_match_id", "pandascore_match_id", "grid_series_id",
              "lolesports_match_id", "lolesports_game_ids", "liquipedia_page",
              "polymarket_game_id")
@@ -595,6 +596,7 @@ def _parse_match(node: _Node, scenario: str, providers: Mapping[str, ProviderSet
         map_names=map_names[:best_of],
         providers=_parse_providers(node.child("providers"), providers),
         league=node.string("league", "Sim League"),
+        game_clock_scale=node.number("game_clock_scale", 1.0, positive=True),
     )
 
 

@@ -1,0 +1,161 @@
+"""The market-maker agent: a pure core that turns fair values into quote plans.
+
+The core sees the true fair value of each match the moment it changes (``observe``) but acts
+on it only ``reprice_lag_s`` later — the stale window is the temporal edge the trading system
+hunts. Between reprices it refreshes its quotes every ``refresh_s`` with fresh noise, so
+books move. During a configured mispricing window it lowers both tokens' best asks so that
+they sum to ``1 - edge`` (the pair edge). After the series ends (and the lag) it pulls its
+quotes for good. Output: ``QuotePlan`` objects (replace all quotes of one market).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass
+
+from sim.scenario import MarketMakerSettings, MarketSpec, MispricingSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One resting order the market-maker wants."""
+
+    token_id: str
+    side: str
+    price: float
+    size: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuotePlan:
+    """Replace every quote of ``condition_id`` with ``quotes`` (empty = pull)."""
+
+    t_s: float
+    condition_id: str
+    token_ids: tuple[str, str]
+    quotes: tuple[Quote, ...]
+    reason: str
+    fair_a: float
+
+
+def _snap(price: float, tick: float) -> float:
+    return round(min(max(round(price / tick) * tick, tick), 1.0 - tick), 6)
+
+
+def build_ladder(market: MarketSpec, fair_a: float, settings: MarketMakerSettings,
+                 mispricing: MispricingSpec | None = None) -> tuple[Quote, ...]:
+    """Return bids and asks on both tokens around ``fair_a`` (P(team A wins)).
+
+    Token k's fair value is ``fair_a`` for A and ``1 - fair_a`` for B; level i sits at
+    ``fair ± (half_spread + i·level_step)``. With ``mispricing`` the best ask of each token is
+    ``fair - edge/2`` (so the two sum to ``1 - edge``) and every bid sits below both asks.
+    """
+    tick = market.tick_size
+    quotes: list[Quote] = []
+    for index, token_id in enumerate(market.token_ids):
+        fair = fair_a if index == 0 else 1.0 - fair_a
+        if mispricing is not None:
+            best_ask = _snap(fair - mispricing.edge / 2, tick)
+            asks = [(best_ask, mispricing.size)]
+            asks += [(_snap(fair + settings.half_spread + i * settings.level_step, tick),
+                      settings.level_size) for i in range(1, settings.levels)]
+            top_bid = best_ask - settings.half_spread - settings.level_step
+        else:
+            asks = [(_snap(fair + settings.half_spread + i * settings.level_step, tick),
+                     settings.level_size) for i in range(settings.levels)]
+            top_bid = fair - settings.half_spread
+        bids = [(_snap(top_bid - i * settings.level_step, tick), settings.level_size)
+                for i in range(settings.levels)]
+        seen: set[tuple[str, float]] = set()
+        for side, levels in (("BUY", bids), ("SELL", asks)):
+            for price, size in levels:
+                if (side, price) in seen or not tick <= price <= 1 - tick:
+                    continue
+                seen.add((side, price))
+                quotes.append(Quote(token_id, side, price, size))
+    return tuple(quotes)
+
+
+class MarketMakerCore:
+    """Deterministic market-maker state: believed fair values, pending reprices, timers."""
+
+    def __init__(self, settings: MarketMakerSettings, markets: tuple[MarketSpec, ...],
+                 initial_fair: dict[str, float], rng: random.Random) -> None:
+        self.settings = settings
+        self.markets = markets
+        self.rng = rng
+        self.believed: dict[str, float] = dict(initial_fair)
+        self.finished: set[str] = set()
+        self.pulled: set[str] = set()
+        self._pending: list[tuple[float, int, str, float, bool]] = []
+        self._counter = 0
+        self._next_refresh: dict[str, float] = {}
+        self._mispriced: set[tuple[str, float]] = set()
+        self._started = False
+
+    def observe(self, t_s: float, match_id: str, fair_a: float, final: bool = False) -> None:
+        """Learn the true fair value of ``match_id`` at ``t_s``; act on it after the lag."""
+        self._counter += 1
+        heapq.heappush(self._pending, (t_s + self.settings.reprice_lag_s, self._counter,
+                                       match_id, fair_a, final))
+
+    def active_mispricing(self, match_id: str, t_s: float) -> MispricingSpec | None:
+        """Return the mispricing window of ``match_id`` covering ``t_s``, if any."""
+        for spec in self.settings.mispricings:
+            if spec.match_id == match_id and spec.at_s <= t_s < spec.at_s + spec.duration_s:
+                return spec
+        return None
+
+    def _noisy(self, fair: float) -> float:
+        noise = self.rng.gauss(0.0, self.settings.noise) if self.settings.noise else 0.0
+        return min(max(fair + noise, 0.02), 0.98)
+
+    def _plan(self, t_s: float, market: MarketSpec, reason: str) -> QuotePlan:
+        if market.match_id in self.finished:
+            self.pulled.add(market.condition_id)
+            return QuotePlan(t_s, market.condition_id, market.token_ids, (), reason,
+                             self.believed[market.match_id])
+        fair = self._noisy(self.believed[market.match_id])
+        mispricing = self.active_mispricing(market.match_id, t_s)
+        quotes = build_ladder(market, fair, self.settings, mispricing)
+        return QuotePlan(t_s, market.condition_id, market.token_ids, quotes,
+                         "mispricing" if mispricing else reason, fair)
+
+    def step(self, t_s: float) -> list[QuotePlan]:
+        """Return the quote plans due at ``t_s`` (call with non-decreasing times)."""
+        if not self.settings.enabled:
+            return []
+        plans: list[QuotePlan] = []
+        due: set[str] = set()
+        reasons: dict[str, str] = {}
+        if not self._started:
+            self._started = True
+            for market in self.markets:
+                due.add(market.match_id)
+                reasons[market.match_id] = "initial"
+        while self._pending and self._pending[0][0] <= t_s:
+            _, _, match_id, fair_a, final = heapq.heappop(self._pending)
+            if match_id in self.finished:
+                continue
+            self.believed[match_id] = fair_a
+            if final:
+                self.finished.add(match_id)
+            due.add(match_id)
+            reasons[match_id] = "match_end" if final else "reprice"
+        for spec in self.settings.mispricings:
+            for edge_t in (spec.at_s, spec.at_s + spec.duration_s):
+                key = (spec.match_id, edge_t)
+                if edge_t <= t_s and key not in self._mispriced:
+                    self._mispriced.add(key)
+                    due.add(spec.match_id)
+                    reasons.setdefault(spec.match_id, "mispricing_window")
+        for market in self.markets:
+            match_id = market.match_id
+            if market.condition_id in self.pulled:
+                continue
+            next_refresh = self._next_refresh.get(match_id, 0.0)
+            if match_id in due or t_s >= next_refresh:
+                plans.append(self._plan(t_s, market, reasons.get(match_id, "refresh")))
+                self._next_refresh[match_id] = t_s + self.settings.refresh_s
+        return plans

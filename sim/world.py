@@ -1,0 +1,408 @@
+"""The simulated world around the local venue: scenario clock, esports feeds, agents.
+
+``WorldCore`` is pure and deterministic: it advances the scenario in fixed steps of
+``STEP_S`` and returns the actions due — push-feed messages, market-maker quote plans, taker
+orders, market resolutions — from the scenario, a seed and an injected clock mapping
+(``epoch_ms``, ``speed``). Same scenario + seed + epoch → the same action sequence, whatever
+the shell's timing. ``start_world`` is the thin asyncio shell: it starts one aiohttp server per
+provider on a free port, drives the core from the event loop and executes its actions on the
+venue and the feed sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sim.agents.fair_value import live_series_probability, map_probability, series_win_probability
+from sim.agents.market_maker import MarketMakerCore, QuotePlan
+from sim.agents.takers import TakerCore, TakerOrder
+from sim.agents.venue_protocol import VenueProtocol
+from sim.feeds import grid, liquipedia, lolesports, opendota, pandascore, polymarket_sports
+from sim.feeds.context import FeedContext
+from sim.feeds.schedule import (
+    ALL_CHANNELS,
+    CLOSE,
+    MESSAGE,
+    OUTAGE_START,
+    FeedMessage,
+    push_schedule,
+)
+from sim.feeds.server import Broadcaster, FeedServer
+from sim.feeds.truth import BETWEEN_MAPS, FINISHED, LIVE, MatchState
+from sim.scenario import MarketSpec, MatchSpec, Scenario
+
+log = logging.getLogger("sim.world")
+
+STEP_S = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveAction:
+    """Resolve ``condition_id`` in favour of ``winning_token_id`` at ``t_s``."""
+
+    t_s: float
+    condition_id: str
+    winning_token_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FairValueChange:
+    """The true fair value of a match changed (recorded for logs and tests)."""
+
+    t_s: float
+    match_id: str
+    fair_a: float
+    event_kind: str
+
+
+WorldAction = FeedMessage | QuotePlan | TakerOrder | ResolveAction | FairValueChange
+
+
+def fair_value(match: MatchSpec, state: MatchState, match_t_s: float) -> float:
+    """Return P(team A wins the series) for ``state`` with the esports.md §6 models."""
+    needed = match.best_of // 2 + 1
+    need_a, need_b = needed - state.wins_a, needed - state.wins_b
+    prior = match.prior_map_prob
+    if state.phase == FINISHED or need_a <= 0 or need_b <= 0:
+        return 1.0 if (state.series_winner == "A" or need_a <= 0) else 0.0
+    if state.phase == LIVE:
+        minutes = state.game_seconds(match_t_s, match.game_clock_scale) / 60
+        current = map_probability(match.game, prior_map_prob=prior, gold_lead=state.gold_diff,
+                                  game_minutes=minutes, rounds_a=state.rounds_a,
+                                  rounds_b=state.rounds_b)
+        return live_series_probability(need_a, need_b, current, prior)
+    if state.phase == BETWEEN_MAPS:
+        return series_win_probability(need_a, need_b, prior)
+    return series_win_probability(need_a, need_b, prior)
+
+
+class WorldCore:
+    """Pure, deterministic world: call ``advance(t_s)`` with non-decreasing scenario times."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, speed: float = 1.0,
+                 epoch_ms: int = 1_767_225_600_000) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.context = FeedContext(scenario, speed, epoch_ms)
+        self._feed = push_schedule(self.context, self.seed)
+        self._feed_index = 0
+        self.rng = random.Random(f"world:{self.seed}")
+        initial = {m.match_id: fair_value(m, MatchState(), 0.0) for m in scenario.matches}
+        self.market_maker = MarketMakerCore(scenario.market_maker, scenario.markets, initial,
+                                            random.Random(f"mm:{self.seed}"))
+        self.takers = TakerCore(scenario.takers, scenario.market_maker, scenario.markets,
+                                random.Random(f"takers:{self.seed}"))
+        self._truth_cursor = {m.match_id: -1 for m in scenario.matches}
+        self._resolved: set[str] = set()
+        self._step = 0
+        self.t_s = 0.0
+        self.done = False
+
+    def _truth_events(self, t_s: float) -> list[FairValueChange]:
+        changes: list[FairValueChange] = []
+        for match in self.scenario.matches:
+            timeline = self.context.truth[match.match_id]
+            cursor = self._truth_cursor[match.match_id]
+            while cursor + 1 < len(timeline.events):
+                event = timeline.events[cursor + 1]
+                event_t = match.start_s + event.t_s
+                if event_t > t_s:
+                    break
+                cursor += 1
+                state = timeline.state_after(cursor)
+                fair = fair_value(match, state, event.t_s)
+                final = event.kind == "match_end"
+                self.market_maker.observe(event_t, match.match_id, fair, final)
+                changes.append(FairValueChange(event_t, match.match_id, fair, event.kind))
+            self._truth_cursor[match.match_id] = cursor
+        return changes
+
+    def _resolutions(self, t_s: float) -> list[ResolveAction]:
+        out = []
+        for market in self.scenario.markets:
+            if market.condition_id in self._resolved:
+                continue
+            match = self.scenario.match(market.match_id)
+            due = match.end_s + self.scenario.resolution_delay_s
+            if due <= t_s:
+                self._resolved.add(market.condition_id)
+                winner = market.token_ids[0 if match.winner == "A" else 1]
+                out.append(ResolveAction(due, market.condition_id, winner))
+        return out
+
+    def _excluded(self, t_s: float) -> set[str]:
+        excluded = set(self.market_maker.finished)
+        for match in self.scenario.matches:
+            if self.market_maker.active_mispricing(match.match_id, t_s) is not None:
+                excluded.add(match.match_id)
+        return excluded
+
+    def advance(self, t_s: float) -> list[WorldAction]:
+        """Run every step up to scenario time ``t_s``; return the actions, in order."""
+        actions: list[WorldAction] = []
+        end = self.scenario.duration_s
+        while not self.done:
+            step_t = round(self._step * STEP_S, 6)
+            if step_t > t_s:
+                break
+            self._step += 1
+            self.t_s = step_t
+            while (self._feed_index < len(self._feed)
+                   and self._feed[self._feed_index].t_s <= step_t):
+                actions.append(self._feed[self._feed_index])
+                self._feed_index += 1
+            actions.extend(self._truth_events(step_t))
+            actions.extend(self.market_maker.step(step_t))
+            if step_t > 0:
+                actions.extend(self.takers.step(step_t, STEP_S, self.market_maker.believed,
+                                                self._excluded(step_t)))
+            actions.extend(self._resolutions(step_t))
+            if step_t >= end:
+                actions.extend(self._feed[self._feed_index:])
+                self._feed_index = len(self._feed)
+                self.done = True
+        return actions
+
+    def run_all(self) -> list[WorldAction]:
+        """Advance to the end of the scenario and return every action (tests, replays)."""
+        return self.advance(self.scenario.duration_s)
+
+
+def action_record(action: WorldAction) -> tuple[Any, ...]:
+    """Return a comparable, printable record of an action (for logs and determinism tests)."""
+    if isinstance(action, FeedMessage):
+        return ("feed", action.t_s, action.provider, action.channel, action.kind,
+                repr(action.payload))
+    if isinstance(action, QuotePlan):
+        return ("quotes", action.t_s, action.condition_id, action.reason,
+                round(action.fair_a, 9), action.quotes)
+    if isinstance(action, TakerOrder):
+        return ("taker", action.t_s, action.owner, action.token_id, action.side,
+                action.price, action.size)
+    if isinstance(action, ResolveAction):
+        return ("resolve", action.t_s, action.condition_id, action.winning_token_id)
+    return ("fair", action.t_s, action.match_id, round(action.fair_a, 9), action.event_kind)
+
+
+@dataclass
+class WorldStats:
+    """Counters of what the world did (for logs and tests)."""
+
+    feed_messages: int = 0
+    quote_plans: int = 0
+    orders_placed: int = 0
+    orders_refused: int = 0
+    taker_orders: int = 0
+    resolutions: int = 0
+    trades: int = 0
+    by_provider: dict[str, int] = field(default_factory=dict)
+
+
+class World:
+    """The running world: feed servers plus the task driving the core."""
+
+    def __init__(self, core: WorldCore, venue: VenueProtocol, servers: dict[str, FeedServer],
+                 hubs: dict[str, Broadcaster], history: grid.GridHistory, speed: float,
+                 origin: float) -> None:
+        self.core = core
+        self.venue = venue
+        self.servers = servers
+        self.hubs = hubs
+        self.history = history
+        self.speed = speed
+        self.origin = origin
+        self.endpoints: dict[str, str] = {}
+        self.stats = WorldStats()
+        self.listeners: list[Callable[[WorldAction], None]] = []
+        self._orders: dict[str, list[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.finished = asyncio.Event()
+        self._warned_crossed = False
+
+    @property
+    def scenario(self) -> Scenario:
+        """The scenario being played."""
+        return self.core.scenario
+
+    def now_s(self) -> float:
+        """Return the current scenario time."""
+        return (time.monotonic() - self.origin) * self.speed
+
+    def is_down(self, provider: str) -> Callable[[MatchSpec | None], bool]:
+        """Return a predicate: is ``provider`` in an error outage now (for a match)?"""
+        def check(match: MatchSpec | None) -> bool:
+            outage = self.core.context.outage(provider, match, self.now_s())
+            return outage is not None and outage.mode == "error"
+        return check
+
+    async def _run(self) -> None:
+        try:
+            while not self.core.done:
+                for action in self.core.advance(self.now_s()):
+                    await self._execute(action)
+                await asyncio.sleep(STEP_S / self.speed / 2)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("world loop failed")
+        finally:
+            self.finished.set()
+
+    async def _execute(self, action: WorldAction) -> None:
+        for listener in self.listeners:
+            listener(action)
+        if isinstance(action, FeedMessage):
+            await self._feed(action)
+        elif isinstance(action, QuotePlan):
+            self._apply_plan(action)
+        elif isinstance(action, TakerOrder):
+            self.stats.taker_orders += 1
+            self._place(action.owner, action.token_id, action.side, action.price, action.size,
+                        action.order_type)
+        elif isinstance(action, ResolveAction):
+            self.stats.resolutions += 1
+            try:
+                self.venue.resolve_market(action.condition_id, action.winning_token_id)
+            except Exception as exc:  # the venue refuses: log, keep the world running
+                log.warning("resolve_market %s failed: %s", action.condition_id, exc)
+
+    def _place(self, owner: str, token_id: str, side: str, price: float, size: float,
+               order_type: str = "GTC") -> str | None:
+        try:
+            order_id = self.venue.place_internal(owner, token_id, side, price, size, order_type)
+        except Exception as exc:  # refused orders are part of life on a venue
+            self.stats.orders_refused += 1
+            log.debug("order refused (%s %s %s@%s): %s", owner, side, size, price, exc)
+            return None
+        self.stats.orders_placed += 1
+        return order_id
+
+    def _apply_plan(self, plan: QuotePlan) -> None:
+        owner = self.scenario.market_maker.owner
+        self.stats.quote_plans += 1
+        for token_id in plan.token_ids:
+            try:
+                self.venue.cancel_all_internal(owner, token_id)
+            except Exception as exc:
+                log.debug("cancel_all failed on %s: %s", token_id, exc)
+        # Asks first then bids, outside-in, so a crossing never comes from our own levels.
+        for quote in sorted(plan.quotes, key=lambda q: (q.side != "SELL", -abs(q.price - 0.5))):
+            self._place(owner, quote.token_id, quote.side, quote.price, quote.size)
+        if plan.reason == "mispricing" and not self._warned_crossed:
+            self._check_mispricing(plan)
+
+    def _check_mispricing(self, plan: QuotePlan) -> None:
+        try:
+            asks = [self.venue.book(token_id)[1] for token_id in plan.token_ids]
+        except Exception:
+            return
+        if all(asks) and asks[0][0][0] + asks[1][0][0] >= 1.0:
+            self._warned_crossed = True
+            log.warning("the venue matches complementary orders (one book per market), so "
+                        "the pair mispricing on %s cannot rest: best asks sum to %.3f",
+                        plan.condition_id, asks[0][0][0] + asks[1][0][0])
+
+    async def _feed(self, message: FeedMessage) -> None:
+        self.stats.feed_messages += 1
+        hub = self.hubs.get(message.provider)
+        self.stats.by_provider[message.provider] = (
+            self.stats.by_provider.get(message.provider, 0) + 1)
+        if message.kind == MESSAGE:
+            if message.provider == grid.PROVIDER:
+                self.history.add(message.channel, message.sequence, message.payload)
+            if hub is not None:
+                hub.publish(message.channel, message.payload)
+        elif message.kind == CLOSE and hub is not None:
+            hub.close_channel(message.channel)
+        elif (message.kind == OUTAGE_START and hub is not None
+              and message.payload["mode"] == "error"):
+            await self._drop(message.provider, hub, message.channel)
+
+    async def _drop(self, provider: str, hub: Broadcaster, scope: str) -> None:
+        if scope == ALL_CHANNELS:
+            await hub.drop_all()
+            return
+        match = self.scenario.match(scope)
+        channels = {grid.PROVIDER: [match.provider_ids.grid_series_id],
+                    pandascore.PROVIDER: [pandascore.frames_channel(match),
+                                          pandascore.events_channel(match)]}.get(provider, [])
+        for channel in channels:
+            for subscriber in list(hub.channels.get(channel, ())):
+                await subscriber.socket.close(code=1011, message=b"provider outage")
+
+    def _on_trade(self, _trade: Any) -> None:
+        self.stats.trades += 1
+
+    async def wait_finished(self, timeout_s: float | None = None) -> None:
+        """Wait until the scenario has played to its end."""
+        await asyncio.wait_for(self.finished.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        """Stop the driving task and every feed server."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for hub in self.hubs.values():
+            await hub.drop_all(code=1001)
+        for server in self.servers.values():
+            await server.stop()
+
+
+def market_of(scenario: Scenario, token_id: str) -> MarketSpec | None:
+    """Return the market listing ``token_id``."""
+    for market in scenario.markets:
+        if token_id in market.token_ids:
+            return market
+    return None
+
+
+async def start_world(scenario: Scenario, venue: VenueProtocol, host: str = "127.0.0.1",
+                      speed: float = 1.0, seed: int | None = None) -> World:
+    """Start the feed servers and the world loop; return the running ``World``.
+
+    ``World.endpoints`` maps provider names to base URLs (``http://host:port``; WebSocket
+    paths are served on the same port). Call ``await world.stop()`` when done.
+    """
+    epoch_ms = time.time_ns() // 1_000_000
+    origin = time.monotonic()
+    core = WorldCore(scenario, seed=seed, speed=speed, epoch_ms=epoch_ms)
+    hubs = {name: Broadcaster() for name in
+            (grid.PROVIDER, pandascore.PROVIDER, polymarket_sports.PROVIDER)}
+    history = grid.GridHistory()
+    world = World(core, venue, {}, hubs, history, speed, origin)
+    ctx = core.context
+    now = world.now_s
+    apps = {
+        opendota.PROVIDER: opendota.create_app(ctx, now),
+        lolesports.PROVIDER: lolesports.create_app(ctx, now),
+        liquipedia.PROVIDER: liquipedia.create_app(ctx, now),
+        pandascore.PROVIDER: pandascore.create_app(ctx, now, hubs[pandascore.PROVIDER],
+                                                   world.is_down(pandascore.PROVIDER)),
+        grid.PROVIDER: grid.create_app(ctx, now, hubs[grid.PROVIDER], history,
+                                       world.is_down(grid.PROVIDER)),
+        polymarket_sports.PROVIDER: polymarket_sports.create_app(
+            hubs[polymarket_sports.PROVIDER], world.is_down(polymarket_sports.PROVIDER)),
+    }
+    try:
+        for name, app in apps.items():
+            server = FeedServer(name, app, host)
+            world.servers[name] = server
+            world.endpoints[name] = await server.start()
+    except BaseException:
+        await world.stop()
+        raise
+    with contextlib.suppress(Exception):
+        venue.add_trade_listener(world._on_trade)
+    world._task = asyncio.ensure_future(world._run())
+    log.info("world started: scenario=%s speed=%s endpoints=%s", scenario.name, speed,
+             world.endpoints)
+    return world
