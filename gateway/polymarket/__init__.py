@@ -1,0 +1,1 @@
+"""Polymarket CLOB adapter: wire schemas, pure frame parsing, market and user WebSockets."""
