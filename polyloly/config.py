@@ -140,6 +140,9 @@ class MarketConfig(_Section):
 class ShardsConfig(_Section):
     count: Annotated[int, Meta(ge=1, le=64)] = 2
     status_interval_s: PositiveFloat = 1.0
+    time_interval_ms: Annotated[int, Meta(ge=1, le=1000)] = 50  # core on_time cadence
+    intent_timeout_ms: PositiveInt = 30_000  # no ack/report this long → resync via StateQuery
+    state_query_retry_ms: PositiveInt = 5000  # resend StateQuery while no snapshot came
 
 
 class TruthConfig(_Section):
@@ -163,6 +166,8 @@ class PairArbConfig(_Section):
     max_leg_imbalance_shares: PositiveFloat = 50.0
     max_position_usdc: PositiveFloat = 500.0
     cooldown_ms: NonNegativeInt = 1000
+    order_type: Literal["FAK", "FOK"] = "FAK"  # both legs; FAK partials are rebalanced
+    rebalance_max_loss_per_share: Fraction = 0.02  # lagging leg may cost up to 1 + this
 
 
 class TemporalArbConfig(_Section):
@@ -176,6 +181,9 @@ class TemporalArbConfig(_Section):
     latency_window: PositiveInt = 100
     final_probability: Probability = 0.99
     cooldown_ms: NonNegativeInt = 2000
+    order_type: Literal["FAK", "FOK"] = "FAK"
+    prior_map_probability: Probability = 0.5  # team A's chance on a map not yet started
+    round_win_probability: Probability = 0.5  # team A's CS2/Valorant round-win chance
 
 
 class CircuitConfig(_Section):

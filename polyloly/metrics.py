@@ -74,3 +74,11 @@ sign_seconds = Histogram(
 )
 shard_restarts = Counter("polyloly_shard_restarts_total", "Shard restarts", ["shard"])
 alerts_sent = Counter("polyloly_alerts_total", "Alerts sent", ["severity", "sink"])
+shard_actions_refused = Counter(
+    "polyloly_shard_actions_refused_total",
+    "Trading actions a shard core refused because the market's state does not allow them",
+    ["state", "action"],
+)
+truth_conflicts = Counter(
+    "polyloly_truth_conflicts_total", "Matches whose sources disagreed on the winner", ["match_id"]
+)

@@ -102,9 +102,10 @@ class Supervisor:
 
     def __init__(
         self, config: Config, children: list[Child], env: dict[str, str],
-        policy: SupervisorPolicy | None = None,
+        policy: SupervisorPolicy | None = None, log_dir: Path | None = None,
     ) -> None:
         self.config = config
+        self.log_dir = log_dir
         self.children = children
         self.env = env
         self.policy = policy or SupervisorPolicy()
@@ -113,9 +114,16 @@ class Supervisor:
         self.state_file = Path(config.run.run_dir) / "supervisor.json"
 
     def _spawn(self, child: Child) -> None:
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{child.name}.log").open("ab")
         child.process = subprocess.Popen(
-            child_command(child.module, child.args), env=self.env, start_new_session=True
+            child_command(child.module, child.args), env=self.env, start_new_session=True,
+            stdout=output, stderr=output,
         )
+        if output is not None:
+            output.close()
         log.info("child_started", name=child.name, pid=child.process.pid)
         self._write_state()
 
@@ -229,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=None, help="number of shard processes")
     parser.add_argument("--record", default=None, help="gateway records raw inbound to DIR")
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    parser.add_argument("--log-dir", default=None, help="children's stdout/stderr to DIR/NAME.log")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.shards is not None:
@@ -240,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.logging.level, file=config.logging.file)
     supervisor = Supervisor(
-        config, build_children(config, args.config, config.shards.count, args.record), env
+        config, build_children(config, args.config, config.shards.count, args.record), env,
+        log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)

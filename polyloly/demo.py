@@ -1,0 +1,260 @@
+"""``polyloly demo``: the simulator plus the whole system, paper trading, with a report.
+
+1. start ``polyloly sim`` (a local Polymarket CLOB V2 and esports feeds) on free ports;
+2. write a config for it under ``runs/<run_id>/config.yaml``;
+3. run the gateway, N shards and the engine under the supervisor (recording the raw inbound
+   stream to ``runs/<run_id>/recording/``), with a live console view;
+4. when the scenario is over, shut everything down gracefully and write
+   ``runs/<run_id>/summary.json`` and ``runs/<run_id>/report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from polyloly.config import ConfigError, load_config
+from polyloly.demo_observer import Observer
+from polyloly.demo_summary import build_summary, write_report
+from polyloly.logs import get_logger, setup_logging
+from polyloly.ops import fetch_json, process_ports, render_status
+from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
+
+log = get_logger("demo")
+
+# sim endpoint name → (provider config name, tier)
+PROVIDER_ENDPOINTS: dict[str, str] = {
+    "grid": "grid",
+    "lolesports": "lolesports",
+    "pandascore": "pandascore",
+    "opendota": "opendota",
+    "liquipedia": "liquipedia",
+    "polymarket_sports": "polymarket_sports",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def start_simulator(
+    scenario: str, speed: float, seed: int | None, log_path: Path, timeout_s: float = 60.0
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start ``polyloly sim`` and return it with the endpoints of its first stdout line."""
+    args = ["--scenario", scenario, "--port", "0", "--speed", str(speed)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    log_file = log_path.open("ab")
+    process = subprocess.Popen(
+        child_command("sim.cli", args), stdout=subprocess.PIPE, stderr=log_file,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    ready: dict[str, Any] = {}
+
+    def read_first_line() -> None:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if line:
+            ready.update(orjson.loads(line))
+
+    reader = threading.Thread(target=read_first_line, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not ready:
+        process.kill()
+        raise RuntimeError(f"simulator did not print its endpoints within {timeout_s:.0f}s "
+                           f"(see {log_path})")
+    return process, ready
+
+
+def demo_config(
+    scenario: Any, endpoints: dict[str, Any], run_id: str, run_root: Path, shards: int,
+    executor: str,
+) -> dict[str, Any]:
+    """The config overlay that points every component at the simulator."""
+    providers: dict[str, Any] = {}
+    for endpoint_name, provider in PROVIDER_ENDPOINTS.items():
+        url = endpoints.get(endpoint_name)
+        if url:
+            providers[provider] = {"enabled": True, "url": str(url)}
+    matches = {match.match_id: match for match in scenario.matches}
+    markets = []
+    for market in scenario.markets:
+        match = matches.get(market.match_id)
+        entry: dict[str, Any] = {
+            "market_id": market.condition_id,
+            "token_ids": list(market.token_ids),
+            "outcomes": list(market.outcomes),
+            "match_id": market.match_id,
+            "tick_size": market.tick_size,
+            "min_order_size": market.min_order_size,
+            "taker_fee_rate": market.taker_fee_rate,
+            "neg_risk": market.neg_risk,
+        }
+        if match is not None:
+            ids = match.provider_ids
+            entry.update({
+                "game": match.game,
+                "teams": list(match.teams),
+                "best_of": match.best_of,
+                "correlation_group": getattr(match, "league", "default") or "default",
+                "provider_ids": {
+                    "opendota": str(ids.opendota_match_id),
+                    "pandascore": str(ids.pandascore_match_id),
+                    "grid": str(ids.grid_series_id),
+                    "lolesports": ",".join(ids.lolesports_game_ids),
+                    "liquipedia": ids.liquipedia_page,
+                    "polymarket_sports": str(ids.polymarket_game_id),
+                },
+            })
+        markets.append(entry)
+    return {
+        "run": {"mode": "paper", "run_dir": f"/tmp/polyloly-{run_id}",
+                "data_dir": str(run_root / "data"), "run_id": run_id},
+        "shm": {"segment_name": f"polyloly_{run_id.replace('-', '_')}"},
+        "polymarket": {
+            "clob_rest_url": endpoints["clob_rest"],
+            "market_ws_url": endpoints["market_ws"],
+            "user_ws_url": endpoints["user_ws"],
+            "sports_ws_url": endpoints.get("polymarket_sports", "ws://127.0.0.1:9/ws"),
+            "matching_delay_s": scenario.matching_delay_s,
+        },
+        "providers": providers,
+        "markets": markets,
+        "shards": {"count": shards},
+        "execution": {"executor": executor},
+        "metrics": {"gateway_port": free_port(), "engine_port": free_port(),
+                    "shard_base_port": free_port()},
+        "alerts": {"telegram": {"enabled": False}},
+    }
+
+
+def _console(config_path: str, observer: Observer, started: float, stream: Any) -> None:
+    config = load_config(config_path)
+    statuses = {name: fetch_json(port, "/status", 0.5)[1]
+                for name, port in process_ports(config).items()}
+    health = {name: fetch_json(port, "/health", 0.5)[0]
+              for name, port in process_ports(config).items()}
+    stats = observer.stats()
+    stream.write("\x1b[2J\x1b[H")
+    stream.write(f"PolyLOL demo — paper trading — {time.monotonic() - started:5.1f}s\n")
+    stream.write("processes: " + "  ".join(
+        f"{n}:{'up' if c == 200 else ('DOWN' if c == 0 else 'unhealthy')}"
+        for n, c in health.items()) + "\n\n")
+    stream.write(render_status(config, statuses) + "\n\n")
+    stream.write(
+        f"book ticks {stats['book_ticks']}  match events {stats['match_events']}  "
+        f"orders {stats['orders']}  fills {stats['fills']}  "
+        f"fees {stats['fees_usdc']:.4f} USDC  cash {stats['cash_usdc']:+.4f} USDC\n"
+    )
+    feeds = ", ".join(f"{s}:{'STALE' if st else 'ok'}" for s, st in stats["sources"].items())
+    stream.write(f"feeds: {feeds or '-'}\n")
+    stream.flush()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    run_id = new_run_id()
+    run_root = Path(args.runs_dir) / run_id
+    (run_root / "logs").mkdir(parents=True, exist_ok=True)
+    setup_logging("INFO", file=str(run_root / "logs" / "demo.jsonl"))
+    print(f"PolyLOL demo {run_id}: scenario {scenario.name}, {len(scenario.markets)} markets, "
+          f"{args.shards} shards, executor {args.executor}, speed x{args.speed}", flush=True)
+    if args.executor == "paper":
+        print("PAPER TRADING — no real orders are sent anywhere.", flush=True)
+    sim_process, endpoints = start_simulator(
+        args.scenario, args.speed, args.seed, run_root / "logs" / "sim.log"
+    )
+    env = dict(os.environ)
+    supervisor: Supervisor | None = None
+    observer: Observer | None = None
+    try:
+        config_path = run_root / "config.yaml"
+        overlay = demo_config(scenario, endpoints, run_id, run_root, args.shards, args.executor)
+        if args.executor == "real":
+            env.setdefault("POLYMARKET_PRIVATE_KEY", _throwaway_key())
+            env["LIVE_TRADING"] = "1"
+        config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
+        config = load_config(config_path, env)
+        children = build_children(config, str(config_path), args.shards,
+                                  str(run_root / "recording"))
+        supervisor = Supervisor(config, children, env, SupervisorPolicy(health_timeout_s=60),
+                                log_dir=run_root / "logs")
+        observer = Observer(config)
+        observer.start()
+        started = time.monotonic()
+        supervisor.start()
+        duration_s = args.duration or scenario.duration_s / args.speed + 3.0
+        stop = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        while not stop.is_set() and time.monotonic() - started < duration_s:
+            supervisor.watch_once(time.monotonic())
+            if not args.no_ui:
+                _console(str(config_path), observer, started, sys.stdout)
+            stop.wait(0.2 if args.no_ui else 1.0)
+        final_status = {name: fetch_json(port, "/status", 2.0)[1]
+                        for name, port in process_ports(config).items()}
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+        if observer is not None:
+            observer.stop()
+        sim_process.send_signal(signal.SIGTERM)
+        try:
+            sim_process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim_process.kill()
+    summary = build_summary(
+        run_id, scenario.name, config, observer, supervisor, final_status, run_root
+    )
+    (run_root / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    write_report(run_root / "report.html", summary, observer)
+    print(orjson.dumps({k: summary[k] for k in (
+        "run_id", "intents", "orders", "fills", "realized_pnl_usdc", "shard_restarts",
+        "dead_letters")}, option=orjson.OPT_INDENT_2).decode())
+    print(f"summary: {run_root / 'summary.json'}\nreport:  {run_root / 'report.html'}")
+    return 0
+
+
+def _throwaway_key() -> str:
+    return "0x" + secrets.token_hex(32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="polyloly demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="demo_short")
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-ui", action="store_true", help="no live console view")
+    parser.add_argument("--executor", choices=("paper", "real"), default="paper")
+    parser.add_argument("--duration", type=float, default=None, help="override run seconds")
+    parser.add_argument("--runs-dir", default="runs")
+    args = parser.parse_args(argv)
+    try:
+        return run_demo(args)
+    except (ConfigError, RuntimeError) as exc:
+        print(f"polyloly demo: {exc}", file=sys.stderr)
+        return 1
