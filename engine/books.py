@@ -1,0 +1,100 @@
+"""Where the engine reads order books: the shm store in production, a dict in tests.
+
+Both return :class:`shm.reader.BookSnapshot` (a private consistent copy) or None when the
+token has no book. The engine never writes books.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from shm.errors import ShmBookError
+from shm.layout import SlotFlags
+from shm.reader import BookReader, BookSnapshot
+
+
+class BookSource(Protocol):
+    def snapshot(self, token_id: str) -> BookSnapshot | None:
+        """Return a consistent copy of the token's book, or None when there is none."""
+        ...
+
+
+class ShmBookSource:
+    """Read books from the gateway's shared-memory store; errors become None (no book)."""
+
+    def __init__(self, reader: BookReader) -> None:
+        self._reader = reader
+
+    def snapshot(self, token_id: str) -> BookSnapshot | None:
+        """Return the token's book, or None for an unknown token or an unreadable slot."""
+        try:
+            return self._reader.snapshot_token(token_id)
+        except ShmBookError:
+            return None
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def make_snapshot(
+    token_id: str,
+    bids: Iterable[tuple[float, float]],
+    asks: Iterable[tuple[float, float]],
+    *,
+    seq: int = 1,
+    tick_size: float = 0.01,
+    flags: int = 0,
+    t_recv_ns: int = 0,
+) -> BookSnapshot:
+    """Build a :class:`BookSnapshot` from (price, size) levels in any order (tests, replay)."""
+    bid_levels = sorted(((p, s) for p, s in bids if s > 0), key=lambda level: -level[0])
+    ask_levels = sorted(((p, s) for p, s in asks if s > 0), key=lambda level: level[0])
+    best_bid = bid_levels[0][0] if bid_levels else None
+    best_ask = ask_levels[0][0] if ask_levels else None
+    if best_bid is not None and best_ask is not None and best_bid >= best_ask:
+        flags |= SlotFlags.CROSSED
+    return BookSnapshot(
+        slot=0,
+        token_id=token_id,
+        seq=seq,
+        t_recv_ns=t_recv_ns,
+        exchange_ts_ms=0,
+        tick_size=tick_size,
+        best_bid=best_bid,
+        best_ask=best_ask,
+        flags=int(flags),
+        book_hash="",
+        bid_prices=tuple(p for p, _ in bid_levels),
+        bid_sizes=tuple(s for _, s in bid_levels),
+        ask_prices=tuple(p for p, _ in ask_levels),
+        ask_sizes=tuple(s for _, s in ask_levels),
+        bid_levels_total=len(bid_levels),
+        ask_levels_total=len(ask_levels),
+    )
+
+
+class StaticBookSource:
+    """Books held in a dict; each :meth:`set` bumps the token's sequence number."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, BookSnapshot] = {}
+
+    def set(
+        self,
+        token_id: str,
+        bids: Sequence[tuple[float, float]],
+        asks: Sequence[tuple[float, float]],
+        *,
+        tick_size: float = 0.01,
+        flags: int = 0,
+    ) -> BookSnapshot:
+        """Replace the token's book; return the new snapshot."""
+        previous = self._books.get(token_id)
+        seq = previous.seq + 1 if previous is not None else 1
+        book = make_snapshot(token_id, bids, asks, seq=seq, tick_size=tick_size, flags=flags)
+        self._books[token_id] = book
+        return book
+
+    def snapshot(self, token_id: str) -> BookSnapshot | None:
+        return self._books.get(token_id)

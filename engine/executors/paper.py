@@ -1,0 +1,296 @@
+"""Paper executor: deterministic fills against the shm books (seed §8.3; specs/07).
+
+* A *marketable* order (BUY at or above the best ask, SELL at or below the best bid) waits the
+  venue's sports matching delay (``polymarket.matching_delay_s``) and then matches against the
+  book *as it is when the delay elapses*; with a zero delay it matches inside ``submit``.
+* Taker fills walk the levels that cross the limit, at the levels' prices, and pay
+  ``shares × rate × p × (1 − p)``; FAK fills what is there and cancels the rest, FOK fills all
+  or nothing (cancelled), GTC/GTD fill what is there and rest the remainder.
+* A resting order fills as a maker (no fee, at its own price) when a later book crosses it.
+* Liquidity we took is remembered per (token, price level) until the book's sequence number
+  changes, so repeated orders never fill twice against the same size.
+
+Everything runs on the injected clock; the same inputs give the same fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from engine.books import BookSource
+from engine.executors.base import (
+    CancelResult,
+    Executor,
+    OrderRequest,
+    SubmitOutcome,
+    SubmitResult,
+    VenueFill,
+    VenueOrder,
+    VenueOrders,
+    VenueOrderUpdate,
+    VenueTrades,
+)
+from engine.pnl.fees import fill_fee_usdc
+from polyloly.clock import Clock
+from polyloly.config import MarketConfig
+from polyloly.domain import OrderStatus, OrderType, RejectReason, Side
+from shm.reader import BookSnapshot
+
+_EPSILON = 1e-9
+
+
+@dataclass(slots=True)
+class _PaperOrder:
+    request: OrderRequest
+    venue_order_id: str
+    created_ms: int
+    due_ms: int  # when a delayed order is matched; 0 once it is resting
+    status: OrderStatus
+    matched: float = 0.0
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.request.size - self.matched)
+
+
+@dataclass(slots=True)
+class _Consumed:
+    seq: int
+    by_price: dict[float, float] = field(default_factory=dict)
+
+
+class PaperExecutor(Executor):
+    """Simulated venue over a :class:`~engine.books.BookSource`."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        books: BookSource,
+        markets: Sequence[MarketConfig],
+        clock: Clock,
+        matching_delay_s: float,
+    ) -> None:
+        super().__init__()
+        self._books = books
+        self._clock = clock
+        self._delay_ms = int(round(matching_delay_s * 1000))
+        self._fee_rate = {t: m.taker_fee_rate for m in markets for t in m.token_ids}
+        self._orders: dict[str, _PaperOrder] = {}
+        self._fills: list[VenueFill] = []
+        self._consumed: dict[str, _Consumed] = {}
+        self._next_id = 0
+        self._closed = False
+
+    # --- orders -------------------------------------------------------------------------------
+
+    async def submit(self, order: OrderRequest) -> SubmitResult:
+        """Accept, delay, rest or match one order; refuse unknown tokens and closed executors."""
+        if self._closed:
+            return SubmitResult(
+                SubmitOutcome.REJECTED, reason=RejectReason.VENUE_UNAVAILABLE,
+                message="paper executor is closed",
+            )
+        if order.token_id not in self._fee_rate:
+            return SubmitResult(
+                SubmitOutcome.REJECTED, reason=RejectReason.UNKNOWN_TOKEN,
+                message=f"token {order.token_id!r} is not traded here",
+            )
+        now_ms = self._clock.wall_ms()
+        self._next_id += 1
+        venue_id = f"paper-{self._next_id:08d}"
+        book = self._books.snapshot(order.token_id)
+        marketable = book is not None and _crosses(order, book)
+        if not marketable and order.order_type in (OrderType.FOK, OrderType.FAK):
+            return SubmitResult(
+                SubmitOutcome.REJECTED, venue_order_id=venue_id,
+                reason=RejectReason.NO_LIQUIDITY,
+                message=f"{order.order_type.value} order does not cross the book",
+            )
+        paper = _PaperOrder(order, venue_id, now_ms, 0, OrderStatus.LIVE)
+        self._orders[venue_id] = paper
+        if not marketable:
+            return SubmitResult(SubmitOutcome.LIVE, venue_order_id=venue_id)
+        if self._delay_ms > 0:
+            paper.due_ms = now_ms + self._delay_ms
+            paper.status = OrderStatus.DELAYED
+            return SubmitResult(SubmitOutcome.DELAYED, venue_order_id=venue_id)
+        fills, update = self._match_taker(paper, now_ms)
+        if paper.status is OrderStatus.FILLED:
+            return SubmitResult(SubmitOutcome.MATCHED, venue_order_id=venue_id, fills=fills)
+        if paper.status.is_open:
+            return SubmitResult(SubmitOutcome.LIVE, venue_order_id=venue_id, fills=fills)
+        if update is not None:
+            self.emit(update)
+        return SubmitResult(SubmitOutcome.ACCEPTED, venue_order_id=venue_id, fills=fills)
+
+    async def cancel(self, venue_order_id: str) -> CancelResult:
+        """Cancel one open order."""
+        paper = self._orders.get(venue_order_id)
+        if paper is None or not paper.status.is_open:
+            why = "unknown order" if paper is None else f"order is {paper.status.value}"
+            return CancelResult(not_cancelled=((venue_order_id, why),), ok=False, message=why)
+        paper.status = OrderStatus.CANCELLED
+        return CancelResult(cancelled=(venue_order_id,))
+
+    async def cancel_all(self) -> CancelResult:
+        """Cancel every open order."""
+        ids = []
+        for paper in self._orders.values():
+            if paper.status.is_open:
+                paper.status = OrderStatus.CANCELLED
+                ids.append(paper.venue_order_id)
+        return CancelResult(cancelled=tuple(ids))
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def open_orders(self) -> VenueOrders:
+        orders = tuple(_view(p) for p in self._orders.values() if p.status.is_open)
+        return VenueOrders(orders=orders, fetched_ms=self._clock.wall_ms())
+
+    async def trades(self, since_ms: int) -> VenueTrades:
+        fills = tuple(f for f in self._fills if f.t_ms >= since_ms)
+        return VenueTrades(fills=fills, fetched_ms=self._clock.wall_ms())
+
+    async def order_status(self, venue_order_id: str) -> VenueOrder | None:
+        paper = self._orders.get(venue_order_id)
+        return None if paper is None else _view(paper)
+
+    # --- time ---------------------------------------------------------------------------------
+
+    async def tick(self, now_ms: int) -> None:
+        """Match delayed orders that are due, then resting orders the book now crosses."""
+        for paper in list(self._orders.values()):
+            if paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
+                fills, update = self._match_taker(paper, now_ms)
+                for fill in fills:
+                    self.emit(fill)
+                if update is not None:
+                    self.emit(update)
+                elif paper.status is OrderStatus.LIVE and not fills:
+                    self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
+            elif paper.status.is_open and paper.status is not OrderStatus.DELAYED:
+                for fill in self._match_maker(paper, now_ms):
+                    self.emit(fill)
+
+    def healthy(self) -> bool:
+        return not self._closed
+
+    async def close(self) -> None:
+        self._closed = True
+
+    # --- matching -----------------------------------------------------------------------------
+
+    def _match_taker(
+        self, paper: _PaperOrder, now_ms: int
+    ) -> tuple[tuple[VenueFill, ...], VenueOrderUpdate | None]:
+        request = paper.request
+        book = self._books.snapshot(request.token_id)
+        levels = self._available(request, book) if book is not None else []
+        short = sum(size for _, size in levels) + _EPSILON < paper.remaining
+        if request.order_type is OrderType.FOK and short:
+            paper.status = OrderStatus.CANCELLED
+            return (), VenueOrderUpdate(
+                paper.venue_order_id, OrderStatus.CANCELLED, paper.matched, now_ms,
+                reason="FOK order could not be filled in full",
+            )
+        fills = self._take(paper, book, levels, now_ms, is_maker=False)
+        if paper.remaining <= _EPSILON:
+            paper.status = OrderStatus.FILLED
+            return fills, None
+        if request.order_type is OrderType.FAK:
+            paper.status = OrderStatus.CANCELLED
+            return fills, VenueOrderUpdate(
+                paper.venue_order_id, OrderStatus.CANCELLED, paper.matched, now_ms,
+                reason="FAK remainder cancelled",
+            )
+        paper.due_ms = 0
+        paper.status = OrderStatus.PARTIALLY_FILLED if paper.matched > 0 else OrderStatus.LIVE
+        return fills, None
+
+    def _match_maker(self, paper: _PaperOrder, now_ms: int) -> tuple[VenueFill, ...]:
+        book = self._books.snapshot(paper.request.token_id)
+        if book is None or not _crosses(paper.request, book):
+            return ()
+        levels = self._available(paper.request, book)
+        fills = self._take(paper, book, levels, now_ms, is_maker=True)
+        if paper.remaining <= _EPSILON:
+            paper.status = OrderStatus.FILLED
+        elif paper.matched > 0:
+            paper.status = OrderStatus.PARTIALLY_FILLED
+        return fills
+
+    def _available(self, request: OrderRequest, book: BookSnapshot) -> list[tuple[float, float]]:
+        consumed = self._consumed.get(request.token_id)
+        if consumed is None or consumed.seq != book.seq:
+            consumed = self._consumed[request.token_id] = _Consumed(book.seq)
+        if request.side is Side.BUY:
+            levels = [(p, s) for p, s in book.asks if p <= request.price + _EPSILON]
+        else:
+            levels = [(p, s) for p, s in book.bids if p >= request.price - _EPSILON]
+        available = []
+        for price, size in levels:
+            left = size - consumed.by_price.get(price, 0.0)
+            if left > _EPSILON:
+                available.append((price, left))
+        return available
+
+    def _take(
+        self,
+        paper: _PaperOrder,
+        book: BookSnapshot | None,
+        levels: list[tuple[float, float]],
+        now_ms: int,
+        *,
+        is_maker: bool,
+    ) -> tuple[VenueFill, ...]:
+        request = paper.request
+        fills: list[VenueFill] = []
+        consumed = self._consumed.get(request.token_id)
+        for level_price, level_size in levels:
+            if paper.remaining <= _EPSILON:
+                break
+            size = round(min(level_size, paper.remaining), 6)
+            if size <= 0.0:
+                break
+            price = request.price if is_maker else level_price
+            if consumed is not None and book is not None:
+                consumed.by_price[level_price] = consumed.by_price.get(level_price, 0.0) + size
+            paper.matched += size
+            fill = VenueFill(
+                fill_id=f"{paper.venue_order_id}-f{len(self._fills) + 1:06d}",
+                venue_order_id=paper.venue_order_id,
+                token_id=request.token_id,
+                side=request.side,
+                price=price,
+                size=size,
+                fee_usdc=fill_fee_usdc(size, price, self._fee_rate[request.token_id], is_maker),
+                is_maker=is_maker,
+                t_ms=now_ms,
+                market_id=request.market_id,
+            )
+            self._fills.append(fill)
+            fills.append(fill)
+        return tuple(fills)
+
+
+def _crosses(order: OrderRequest, book: BookSnapshot) -> bool:
+    if order.side is Side.BUY:
+        return book.best_ask is not None and book.best_ask <= order.price + _EPSILON
+    return book.best_bid is not None and book.best_bid >= order.price - _EPSILON
+
+
+def _view(paper: _PaperOrder) -> VenueOrder:
+    request = paper.request
+    return VenueOrder(
+        venue_order_id=paper.venue_order_id,
+        token_id=request.token_id,
+        market_id=request.market_id,
+        side=request.side,
+        price=request.price,
+        original_size=request.size,
+        size_matched=paper.matched,
+        status=paper.status,
+        created_ms=paper.created_ms,
+    )

@@ -1,0 +1,1 @@
+"""Fee-aware P&L: fees, positions, realized/unrealized/daily P&L, settlement."""

@@ -1,0 +1,230 @@
+"""Positions and fee-aware P&L from fills and settlements (pure; no I/O, no clock).
+
+Accounting (average cost): a BUY adds ``size × price`` to the token's cost basis; a SELL
+realizes ``size × (price − average cost)`` and removes that share of the basis; every fee is
+realized as a loss when paid; settlement pays 1.0 per winning share (0.5 per share of either
+token on a 50-50 resolution) and realizes payout − basis. Hence, at any time::
+
+    realized + unrealized(marks) == cash_flow + Σ shares × mark
+
+where ``cash_flow = Σ sell proceeds + Σ payouts − Σ buy costs − Σ fees`` — the property test
+``tests/property/test_pnl_ledger.py`` checks this identity on random fill sequences.
+Units: prices USDC per share, sizes shares, money USDC.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from polyloly.domain import Outcome, Side, Strategy
+
+_DUST_SHARES = 1e-9
+
+
+class LedgerError(ValueError):
+    """A fill or settlement the ledger cannot apply (names what was wrong)."""
+
+
+@dataclass(slots=True)
+class Position:
+    """Holdings of one outcome token."""
+
+    market_id: str
+    token_id: str
+    outcome: Outcome
+    shares: float = 0.0
+    cost_usdc: float = 0.0  # cost basis of the shares held
+    fees_usdc: float = 0.0  # fees paid on this token, ever
+
+    @property
+    def average_cost(self) -> float:
+        """Average cost per share held (0 when flat)."""
+        return self.cost_usdc / self.shares if self.shares > _DUST_SHARES else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PnlSummary:
+    """Totals in USDC."""
+
+    realized_usdc: float
+    unrealized_usdc: float
+    fees_usdc: float
+    exposure_usdc: float
+
+    @property
+    def total_usdc(self) -> float:
+        return self.realized_usdc + self.unrealized_usdc
+
+
+class Ledger:
+    """All positions, realized P&L and its attribution per market and strategy."""
+
+    def __init__(self) -> None:
+        self._positions: dict[str, Position] = {}
+        self._realized_usdc = 0.0
+        self._fees_usdc = 0.0
+        self._cash_flow_usdc = 0.0
+        self._realized_by_market: defaultdict[str, float] = defaultdict(float)
+        self._realized_by_strategy: defaultdict[str, float] = defaultdict(float)
+        self._settled: dict[str, Outcome | None] = {}
+
+    # --- updates ------------------------------------------------------------------------------
+
+    def apply_fill(
+        self,
+        *,
+        market_id: str,
+        token_id: str,
+        outcome: Outcome,
+        side: Side,
+        price: float,
+        size: float,
+        fee_usdc: float,
+        strategy: Strategy,
+    ) -> float:
+        """Apply one fill; return the P&L it realized (USDC, fee included)."""
+        if not (0.0 < price < 1.0):
+            raise LedgerError(f"fill price: expected a number in (0, 1), was {price!r}")
+        if not size > 0.0:
+            raise LedgerError(f"fill size: expected a positive number, was {size!r}")
+        if not fee_usdc >= 0.0:
+            raise LedgerError(f"fill fee: expected a number >= 0, was {fee_usdc!r}")
+        position = self._position(market_id, token_id, outcome)
+        realized = -fee_usdc
+        if side is Side.BUY:
+            position.shares += size
+            position.cost_usdc += size * price
+            self._cash_flow_usdc -= size * price
+        else:
+            if size > position.shares + 1e-6:
+                raise LedgerError(
+                    f"sell of {size} shares of token {token_id} exceeds the {position.shares} held"
+                )
+            sold = min(size, position.shares)
+            basis = position.average_cost * sold
+            realized += sold * price - basis
+            position.shares -= sold
+            position.cost_usdc -= basis
+            self._cash_flow_usdc += sold * price
+            self._clean(position)
+        position.fees_usdc += fee_usdc
+        self._fees_usdc += fee_usdc
+        self._cash_flow_usdc -= fee_usdc
+        self._book_realized(market_id, strategy.value, realized)
+        return realized
+
+    def settle(self, market_id: str, winner: Outcome | None) -> float:
+        """Settle a resolved market: winner shares pay 1.0, a 50-50 (None) pays 0.5 each.
+
+        Return the P&L realized. Settling the same market twice changes nothing the second time.
+        """
+        if market_id in self._settled:
+            return 0.0
+        self._settled[market_id] = winner
+        realized = 0.0
+        for position in self._positions.values():
+            if position.market_id != market_id or position.shares <= _DUST_SHARES:
+                continue
+            if winner is None:
+                payout = 0.5 * position.shares
+            else:
+                payout = position.shares if position.outcome is winner else 0.0
+            realized += payout - position.cost_usdc
+            self._cash_flow_usdc += payout
+            position.shares = 0.0
+            position.cost_usdc = 0.0
+        self._book_realized(market_id, "settlement", realized)
+        return realized
+
+    # --- views --------------------------------------------------------------------------------
+
+    def is_settled(self, market_id: str) -> bool:
+        return market_id in self._settled
+
+    def position(self, token_id: str) -> Position | None:
+        return self._positions.get(token_id)
+
+    def positions(self) -> list[Position]:
+        """Every position ever opened (flat ones included), in token order of first fill."""
+        return list(self._positions.values())
+
+    def market_cost_usdc(self, market_id: str) -> float:
+        """Cost basis held in one market (USDC)."""
+        return sum(p.cost_usdc for p in self._positions.values() if p.market_id == market_id)
+
+    def leg_costs_usdc(self, market_id: str) -> dict[Outcome, float]:
+        """Cost basis per outcome leg of one market."""
+        legs = {Outcome.YES: 0.0, Outcome.NO: 0.0}
+        for position in self._positions.values():
+            if position.market_id == market_id:
+                legs[position.outcome] += position.cost_usdc
+        return legs
+
+    def exposure_usdc(self) -> float:
+        """Total cost basis held (USDC)."""
+        return sum(p.cost_usdc for p in self._positions.values())
+
+    @property
+    def realized_usdc(self) -> float:
+        return self._realized_usdc
+
+    @property
+    def fees_usdc(self) -> float:
+        return self._fees_usdc
+
+    @property
+    def cash_flow_usdc(self) -> float:
+        return self._cash_flow_usdc
+
+    def unrealized_usdc(self, marks: Mapping[str, float]) -> float:
+        """Mark-to-market gain on held shares; tokens without a mark count at cost (0 gain)."""
+        total = 0.0
+        for position in self._positions.values():
+            if position.shares <= _DUST_SHARES:
+                continue
+            mark = marks.get(position.token_id)
+            if mark is not None:
+                total += position.shares * mark - position.cost_usdc
+        return total
+
+    def summary(self, marks: Mapping[str, float]) -> PnlSummary:
+        return PnlSummary(
+            realized_usdc=self._realized_usdc,
+            unrealized_usdc=self.unrealized_usdc(marks),
+            fees_usdc=self._fees_usdc,
+            exposure_usdc=self.exposure_usdc(),
+        )
+
+    def realized_by_market(self) -> dict[str, float]:
+        return dict(self._realized_by_market)
+
+    def realized_by_strategy(self) -> dict[str, float]:
+        """Realized P&L per strategy name; settlement P&L is under ``"settlement"``."""
+        return dict(self._realized_by_strategy)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _position(self, market_id: str, token_id: str, outcome: Outcome) -> Position:
+        position = self._positions.get(token_id)
+        if position is None:
+            position = Position(market_id=market_id, token_id=token_id, outcome=outcome)
+            self._positions[token_id] = position
+        elif position.market_id != market_id or position.outcome is not outcome:
+            raise LedgerError(
+                f"token {token_id} belongs to {position.market_id}/{position.outcome.value}, "
+                f"not {market_id}/{outcome.value}"
+            )
+        return position
+
+    def _book_realized(self, market_id: str, attribution: str, amount: float) -> None:
+        self._realized_usdc += amount
+        self._realized_by_market[market_id] += amount
+        self._realized_by_strategy[attribution] += amount
+
+    @staticmethod
+    def _clean(position: Position) -> None:
+        if position.shares <= _DUST_SHARES:
+            position.shares = 0.0
+            position.cost_usdc = 0.0
