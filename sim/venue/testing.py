@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sim.venue.app import VenueServer
@@ -84,3 +85,21 @@ class ThreadedVenue:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class SampleMarket:
+    """A `MarketSpec`-compatible market for tests (sports defaults: tick 0.001, fee 0.03)."""
+
+    condition_id: str = "0x" + "5e" * 32
+    question: str = "Team Alpha vs Team Beta"
+    token_ids: tuple[str, str] = (
+        "71321045679252212594626385532706912750332728571942532289631379312455583992563",
+        "52114319501245915516055106046884209969926127482827954674443846427813813222426",
+    )
+    outcomes: tuple[str, str] = ("Team Alpha", "Team Beta")
+    tick_size: float = 0.001
+    min_order_size: float = 5.0
+    taker_fee_rate: float = 0.03
+    neg_risk: bool = False
+    match_id: str = "sample-match"
