@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install test lint run clean
 
+# The demo: simulator + gateway + 2 shards + engine, paper trading, report in runs/<run_id>/.
+DEMO_ARGS ?=
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -18,6 +21,9 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+run: $(STAMP)
+	$(BIN)/polyloly demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
