@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,7 +38,7 @@ TOKEN = "1" * 77
 FORK = mp.get_context("fork")
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
+def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
     return sorted_values[index]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from contextlib import contextmanager, suppress
 from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
@@ -18,7 +18,7 @@ from multiprocessing.shared_memory import SharedMemory
 _TRACKER_LOCK = threading.Lock()
 
 
-def _ignore(name: str, rtype: str) -> None:
+def _ignore(name: Sized, rtype: str) -> None:
     return None
 
 
@@ -47,3 +47,11 @@ def unlink_segment(segment: SharedMemory) -> None:
     """Remove the segment's name; mappings that exist stay valid until closed."""
     with _untracked(), suppress(FileNotFoundError):
         segment.unlink()
+
+
+def segment_buffer(segment: SharedMemory) -> memoryview:
+    """The segment's mapped bytes (typed: ``SharedMemory.buf`` is None only after close)."""
+    buf = segment.buf
+    if buf is None:
+        raise ValueError(f"segment {segment.name!r} is closed")
+    return buf

@@ -8,7 +8,6 @@ writer process is gone, :class:`TornReadError` otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import struct
@@ -21,7 +20,7 @@ import numpy as np
 
 from polyloly.domain import Side
 from shm import layout as L
-from shm._segment import open_segment
+from shm._segment import open_segment, segment_buffer
 from shm.depth import DepthUnderLimit, FillEstimate, SizeUnit, depth_under_limit, walk_levels
 from shm.errors import (
     LayoutError,
@@ -172,10 +171,10 @@ class BookReader:
     def __init__(self, segment: SharedMemory, max_read_wait_s: float) -> None:
         """Use :meth:`attach`; this wires an already opened, READY segment."""
         self._segment = segment
-        buf = segment.buf
+        buf = segment_buffer(segment)
         self._b: memoryview = buf
         self._q: memoryview = buf.cast("q")
-        self._d: memoryview = buf.cast("d")
+        self._d: memoryview[float] = buf.cast("d")
         self._i: memoryview = buf.cast("I")
         i, q = self._i, self._q
         n_slots = i[L.OFF_N_SLOTS // 4]
@@ -218,8 +217,12 @@ class BookReader:
         last = "segment does not exist"
         while True:
             segment: SharedMemory | None = None
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 segment = open_segment(name, create=False)
+            except FileNotFoundError:
+                last = "segment does not exist"
+            except ValueError:  # exists but still 0 bytes: the writer is between open and size
+                last = "segment being created"
             if segment is not None:
                 verdict = _check_header(segment)
                 if verdict is None:
@@ -429,7 +432,7 @@ def _check_header(segment: SharedMemory) -> str | None:
 
     Raise LayoutError for a segment that is definitely not ours or of another version.
     """
-    buf = segment.buf
+    buf = segment_buffer(segment)
     if len(buf) < L.STORE_HEADER_BYTES:
         return "segment smaller than a store header (being created?)"
     header = bytes(buf[: L.STORE_HEADER_BYTES])

@@ -23,10 +23,10 @@ from typing import NamedTuple
 
 from polyloly.domain import Side
 from shm import layout as L
-from shm._segment import open_segment, unlink_segment
+from shm._segment import open_segment, segment_buffer, unlink_segment
 from shm.errors import BookRejectReason, BookUpdateError, StoreInUseError
 
-DEFAULT_LEVELS = 50
+DEFAULT_LEVELS = 32  # matches config shm.levels
 DEFAULT_TICK_SIZE = 0.001  # Polymarket esports markets (reference/polymarket.md §0)
 _TICK_EPSILON = 1e-6  # fraction of a tick a price may be off by float parsing
 _PRICE_DECIMALS = 9
@@ -131,10 +131,10 @@ class BookWriter:
         self._books = [_SlotBook(tick_size) for _ in self._token_ids]
         self._rejections: Counter[BookRejectReason] = Counter()
         self._bases = [layout.slot_offset(slot) for slot in range(layout.n_slots)]
-        buf = segment.buf
+        buf = segment_buffer(segment)
         self._b: memoryview = buf
         self._q: memoryview = buf.cast("q")
-        self._d: memoryview = buf.cast("d")
+        self._d: memoryview[float] = buf.cast("d")
         self._i: memoryview = buf.cast("I")
         self._zeros = memoryview(array("d", bytes(8 * layout.levels)))
         self._closed = False
@@ -570,7 +570,7 @@ def _retire_stale(name: str) -> None:
     """Replace-on-start: unlink an existing segment unless a live writer still owns it."""
     old = open_segment(name, create=False)
     try:
-        buf = old.buf
+        buf = segment_buffer(old)
         if len(buf) >= L.STORE_HEADER_BYTES:
             q = buf.cast("q")
             i = buf.cast("I")

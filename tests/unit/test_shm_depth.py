@@ -39,7 +39,7 @@ def test_insufficient_depth_reports_partial_fill_instead_of_infinity() -> None:
 def test_sell_walks_bids_and_zero_quantity_is_complete() -> None:
     estimate = walk_levels(*BIDS, Side.SELL, 25.0)
     assert estimate.average_price == pytest.approx((20 * 0.48 + 5 * 0.47) / 25.0)
-    assert estimate.average_price <= 0.48
+    assert estimate.average_price is not None and estimate.average_price <= 0.48
     zero = walk_levels(*BIDS, Side.SELL, 0.0)
     assert zero.complete and zero.average_price is None and zero.levels_used == 0
 

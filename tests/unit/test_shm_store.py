@@ -32,7 +32,7 @@ from shm import (
     WriterDeadError,
 )
 from shm import layout as L
-from shm._segment import open_segment, unlink_segment
+from shm._segment import open_segment, segment_buffer, unlink_segment
 from shm.cli import main as book_main
 
 FIXTURES = Path("/work/shared/fixtures/polymarket/ws_messages")
@@ -335,7 +335,7 @@ def test_reader_does_not_attach_to_a_store_still_initializing(name: str) -> None
     writer = BookWriter.create(name, [TOKEN_A])
     try:
         segment = open_segment(name, create=False)
-        states = segment.buf.cast("I")
+        states = segment_buffer(segment).cast("I")
         states[L.OFF_STATE // 4] = L.StoreState.INITIALIZING
         with pytest.raises(StoreNotReadyError, match="initializing"):
             BookReader.attach(name, timeout_s=0.1)
@@ -349,7 +349,7 @@ def test_reader_does_not_attach_to_a_store_still_initializing(name: str) -> None
 
 def test_reader_refuses_a_segment_that_is_not_a_book_store(name: str) -> None:
     segment = open_segment(name, create=True, size=4096)
-    segment.buf[:8] = b"NOTBOOKS"
+    segment_buffer(segment)[:8] = b"NOTBOOKS"
     try:
         with pytest.raises(LayoutError, match="bad magic"):
             BookReader.attach(name, timeout_s=0.1)
@@ -419,7 +419,7 @@ def test_layout_matches_the_numpy_structured_dtype(writer: BookWriter) -> None:
     _snapshot(writer)
     layout = L.StoreLayout(n_slots=2, levels=5)
     segment = open_segment(writer.name, create=False)
-    raw = bytes(segment.buf[layout.slots_offset : layout.total_bytes])
+    raw = bytes(segment_buffer(segment)[layout.slots_offset : layout.total_bytes])
     segment.close()
     slots = np.frombuffer(raw, dtype=layout.slot_dtype())
     assert slots["counter"][0] == 2 and slots["counter"][1] == 0
