@@ -52,6 +52,7 @@ def _grid(ctx: FeedContext, match: MatchSpec, seed: int) -> list[FeedMessage]:
     rng = _rng(seed, grid.PROVIDER, match)
     out: list[FeedMessage] = []
     sequence = 0
+    last_published = 0.0
     for index, event in enumerate(timeline.events):
         events = grid.events_for(ctx, match, event, timeline.state_after(index), index)
         jitter = _jitter(rng, settings.jitter_s)
@@ -59,10 +60,12 @@ def _grid(ctx: FeedContext, match: MatchSpec, seed: int) -> list[FeedMessage]:
             continue
         sequence += 1
         occurred = match.start_s + event.t_s
-        published = occurred + settings.delay_s + jitter
+        # Sequence numbers follow publication order: jitter never reorders a series.
+        published = max(occurred + settings.delay_s + jitter, last_published)
         outage = settings.outage_at(published)
         if outage is not None:
             published = outage.end_s
+        last_published = published
         payload = grid.envelope(ctx, match, events, sequence, occurred, published)
         out.append(FeedMessage(published, grid.PROVIDER, match.provider_ids.grid_series_id,
                                MESSAGE, payload, match.match_id, sequence))
