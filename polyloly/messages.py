@@ -240,6 +240,18 @@ class RiskState(_Message, tag="risk_state"):
     market_id: str | None = None  # None: global
 
 
+class MarketResolved(_Message, tag="market_resolved"):
+    """The venue resolved a market (market channel ``market_resolved``); gateway → all (PUB).
+
+    ``winning_token_id`` None means a 50-50 resolution (each share pays 0.5).
+    """
+
+    market_id: str
+    t_exchange_ms: int
+    t_recv_ns: int
+    winning_token_id: str | None = None
+
+
 # --- gateway → engine (PUSH → PULL): user channel ----------------------------------------
 
 
@@ -328,6 +340,7 @@ Message = Union[  # noqa: UP007 - a runtime union for msgspec's tagged decoding
     UserTradeUpdate,
     TruthDelta,
     TruthFinal,
+    MarketResolved,
 ]
 MESSAGE_TYPES: Final[tuple[type, ...]] = Message.__args__  # type: ignore[attr-defined]
 

@@ -1,0 +1,90 @@
+"""The persisted kill switch: a small JSON file under ``run.data_dir`` (survives restarts).
+
+Written atomically (temp file + rename) by ``polyloly kill`` and by the engine itself when the
+daily loss limit trips; the running engine re-reads it every second. Only a hand release
+(``polyloly kill --release``) clears it. The file also carries hand releases of halted
+markets: ``released_markets`` maps a market id to the wall time (ms) of its release.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+KILL_SWITCH_FILE = "kill_switch.json"
+
+
+class KillFile(msgspec.Struct, kw_only=True):
+    """Content of the kill-switch file."""
+
+    engaged: bool = False
+    reason: str = ""
+    t_ms: int = 0
+    by: str = ""
+    released_markets: dict[str, int] = {}
+
+
+@dataclass(slots=True)
+class KillSwitchFile:
+    """Read and write the kill-switch file at ``path``."""
+
+    path: Path
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path) -> KillSwitchFile:
+        return cls(Path(data_dir) / KILL_SWITCH_FILE)
+
+    def read(self) -> KillFile:
+        """Return the file's content; a missing file is a released switch.
+
+        An unreadable or corrupt file counts as ENGAGED (fail safe) with a reason saying so.
+        """
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return KillFile()
+        except OSError as exc:
+            return KillFile(engaged=True, reason=f"kill-switch file unreadable: {exc}")
+        try:
+            return msgspec.json.decode(raw, type=KillFile)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return KillFile(engaged=True, reason=f"kill-switch file corrupt: {exc}")
+
+    def write(self, content: KillFile) -> None:
+        """Replace the file atomically and durably."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        with open(temporary, "wb") as handle:
+            handle.write(msgspec.json.encode(content))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+
+    def engage(self, reason: str, now_ms: int, by: str) -> KillFile:
+        """Pull the switch (keeps market releases)."""
+        current = self.read()
+        content = KillFile(engaged=True, reason=reason, t_ms=now_ms, by=by,
+                           released_markets=dict(current.released_markets))
+        self.write(content)
+        return content
+
+    def release(self, reason: str, now_ms: int, by: str) -> KillFile:
+        """Release the switch."""
+        current = self.read()
+        content = KillFile(engaged=False, reason=reason, t_ms=now_ms, by=by,
+                           released_markets=dict(current.released_markets))
+        self.write(content)
+        return content
+
+    def release_market(self, market_id: str, now_ms: int, by: str) -> KillFile:
+        """Record a hand release of one halted market (the switch itself is unchanged)."""
+        current = self.read()
+        released = dict(current.released_markets)
+        released[market_id] = now_ms
+        content = KillFile(engaged=current.engaged, reason=current.reason, t_ms=current.t_ms,
+                           by=by, released_markets=released)
+        self.write(content)
+        return content

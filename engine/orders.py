@@ -1,0 +1,459 @@
+"""The order manager (seed §8.1): idempotency, lifecycle, partial fills, retries, cancels.
+
+* An order is stored (with its idempotency key, in one SQLite transaction) *before* it is sent,
+  so a duplicated intent never yields a second order, across restarts too.
+* ``REJECTED`` + ``retryable`` (429/5xx/connection refused before acceptance) is resent after an
+  exponential backoff, up to ``execution.retry.max_attempts`` sends; a clear refusal never is.
+* ``UNKNOWN`` (timeout) is kept open and resolved through ``order_status`` / ``open_orders`` by
+  :meth:`OrderManager.resolve_pending`; it is never resent.
+* Fills are applied once per ``fill_id`` (stored durably before being reported); a fill for a
+  venue order id not yet known (a user-channel fill racing the REST answer) is parked until
+  the id is known.
+
+Every change produces an :class:`~polyloly.messages.ExecutionReport` (and a halt produces a
+:class:`~polyloly.messages.RiskState`) in :attr:`OrderManager.outbox`, which the caller drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+
+from engine.executors.base import (
+    Executor,
+    ExecutorEvent,
+    IncompleteVenueAnswer,
+    OrderRequest,
+    SubmitOutcome,
+    SubmitResult,
+    VenueFill,
+    VenueOrderUpdate,
+    VenueUnavailable,
+)
+from engine.order_record import OrderRecord, can_transition
+from engine.pnl.ledger import Ledger, LedgerError
+from engine.risk.decision import ExposureView
+from engine.risk.manager import RiskManager
+from engine.store import EngineStore
+from polyloly import metrics
+from polyloly.clock import Clock
+from polyloly.config import Config
+from polyloly.domain import FillType, OrderStatus, Outcome, Side
+from polyloly.logs import get_logger
+from polyloly.messages import ExecutionReport, Message, OrderIntent, RiskState
+from polyloly.resilience import RetryPolicy
+
+_LOG = get_logger("engine.orders")
+_EPSILON = 1e-9
+_UNKNOWN_GRACE_MS = 10_000  # an UNKNOWN order the venue does not know after this is REJECTED
+
+Sleep = Callable[[float], Awaitable[None]]
+
+_OUTCOME_STATUS = {
+    SubmitOutcome.ACCEPTED: OrderStatus.SUBMITTED,
+    SubmitOutcome.DELAYED: OrderStatus.DELAYED,
+    SubmitOutcome.LIVE: OrderStatus.LIVE,
+    SubmitOutcome.MATCHED: OrderStatus.FILLED,
+    SubmitOutcome.REJECTED: OrderStatus.REJECTED,
+    SubmitOutcome.UNKNOWN: OrderStatus.UNKNOWN,
+}
+
+
+class OrderManager:
+    """Owns every order record; talks to the venue only through an :class:`Executor`."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: EngineStore,
+        executor: Executor,
+        ledger: Ledger,
+        risk: RiskManager,
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self.executor = executor
+        self._ledger = ledger
+        self._risk = risk
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random(0)
+        retry = config.execution.retry
+        self._retry = RetryPolicy(retry.max_attempts, retry.base_delay_s, retry.max_delay_s,
+                                  retry.jitter)
+        self._ttl_ms = int(config.execution.idempotency_ttl_s * 1000)
+        self._markets = {m.market_id: m for m in config.markets}
+        self._orders: dict[str, OrderRecord] = {}
+        self._by_venue_id: dict[str, str] = {}
+        self._parked: dict[str, list[ExecutorEvent]] = {}
+        self._next_id = 0
+        self.outbox: list[Message] = []
+
+    # --- restart ------------------------------------------------------------------------------
+
+    def restore(self) -> int:
+        """Load every stored order (call once, at start, before anything else); return count."""
+        for record in self._store.load_orders():
+            self._orders[record.order_id] = record
+            if record.venue_order_id:
+                self._by_venue_id[record.venue_order_id] = record.order_id
+        self._next_id = len(self._orders)
+        return len(self._orders)
+
+    # --- views --------------------------------------------------------------------------------
+
+    def get(self, order_id: str) -> OrderRecord | None:
+        return self._orders.get(order_id)
+
+    def by_venue_id(self, venue_order_id: str) -> OrderRecord | None:
+        order_id = self._by_venue_id.get(venue_order_id)
+        return None if order_id is None else self._orders.get(order_id)
+
+    def orders(self) -> list[OrderRecord]:
+        return list(self._orders.values())
+
+    def open_orders(self, market_id: str | None = None) -> list[OrderRecord]:
+        return [
+            r for r in self._orders.values()
+            if r.status.is_open and (market_id is None or r.market_id == market_id)
+        ]
+
+    def exposure(self) -> ExposureView:
+        """Positions' cost basis plus open BUY orders' remaining notional (USDC)."""
+        by_market: dict[str, float] = {}
+        legs: dict[tuple[str, Outcome], float] = {}
+        shares: dict[str, float] = {}
+        for position in self._ledger.positions():
+            by_market[position.market_id] = by_market.get(position.market_id, 0.0) + \
+                position.cost_usdc
+            key = (position.market_id, position.outcome)
+            legs[key] = legs.get(key, 0.0) + position.cost_usdc
+            shares[position.token_id] = position.shares
+        for record in self._orders.values():
+            if not record.status.is_open:
+                continue
+            if record.side is Side.SELL:
+                shares[record.token_id] = shares.get(record.token_id, 0.0) - record.remaining
+                continue
+            notional = record.remaining * record.price
+            by_market[record.market_id] = by_market.get(record.market_id, 0.0) + notional
+            key = (record.market_id, record.outcome)
+            legs[key] = legs.get(key, 0.0) + notional
+        by_group: dict[str, float] = {}
+        for market_id, value in by_market.items():
+            market = self._markets.get(market_id)
+            group = market.correlation_group if market is not None else "unknown"
+            by_group[group] = by_group.get(group, 0.0) + value
+        return ExposureView(
+            total_usdc=sum(by_market.values()), by_market=by_market, by_group=by_group,
+            legs=legs, shares_held=shares,
+        )
+
+    # --- creation -----------------------------------------------------------------------------
+
+    def create(self, intent: OrderIntent, size: float, now_ms: int) -> tuple[OrderRecord, bool]:
+        """Store a new order for ``intent`` (size in shares) under its idempotency key.
+
+        Return ``(record, True)`` when created, or ``(existing record, False)`` when the key is
+        already held by a live order (a duplicate: nothing is created).
+        """
+        self._next_id += 1
+        order_id = f"o-{now_ms}-{self._next_id:06d}"
+        while order_id in self._orders:
+            self._next_id += 1
+            order_id = f"o-{now_ms}-{self._next_id:06d}"
+        record = OrderRecord(
+            order_id=order_id, intent_id=intent.intent_id,
+            idempotency_key=intent.idempotency_key, shard_id=intent.shard_id,
+            market_id=intent.market_id, token_id=intent.token_id, outcome=intent.outcome,
+            side=intent.side, price=intent.price, size=size, order_type=intent.order_type,
+            strategy=intent.strategy, created_ms=now_ms, updated_ms=now_ms,
+            t_origin_ns=intent.t_origin_ns,
+        )
+        existing_id = self._store.claim(record, now_ms, self._ttl_ms)
+        if existing_id is not None:
+            existing = self._orders.get(existing_id)
+            if existing is None:  # stored by an earlier run and not restored: reload it
+                existing = next(
+                    (r for r in self._store.load_orders() if r.order_id == existing_id), record
+                )
+            return existing, False
+        self._orders[order_id] = record
+        self.outbox.append(self._report(record))
+        return record, True
+
+    # --- submission ---------------------------------------------------------------------------
+
+    async def submit(self, order_id: str) -> None:
+        """Send a PENDING order, resending only on retryable refusals, and apply the answer."""
+        record = self._orders[order_id]
+        if record.status is not OrderStatus.PENDING:
+            return
+        market = self._markets[record.market_id]
+        request = OrderRequest(
+            client_order_id=record.order_id, token_id=record.token_id,
+            market_id=record.market_id, side=record.side, price=record.price, size=record.size,
+            order_type=record.order_type, tick_size=market.tick_size, neg_risk=market.neg_risk,
+        )
+        result: SubmitResult | None = None
+        for attempt in range(self._retry.max_attempts):
+            record.attempts = attempt + 1
+            started_ns = self._clock.monotonic_ns()
+            result = await self._safe_submit(request)
+            latency_s = (self._clock.monotonic_ns() - started_ns) / 1e9
+            metrics.order_latency.observe(latency_s)
+            latency_ms = result.latency_ms or latency_s * 1000
+            halt = self._risk.breakers.on_order_latency(
+                record.market_id, latency_ms, self._clock.wall_ms()
+            )
+            if halt is not None:
+                self._on_halt(halt.market_id, halt.reason)
+            if not (result.outcome is SubmitOutcome.REJECTED and result.retryable):
+                break
+            if attempt + 1 < self._retry.max_attempts:
+                await self._sleep(self._retry.delay_s(attempt, self._rng))
+        assert result is not None
+        self._apply_submit(record, result)
+
+    async def _safe_submit(self, request: OrderRequest) -> SubmitResult:
+        try:
+            return await self.executor.submit(request)
+        except Exception as exc:  # an executor bug must not lose the order: outcome unknown
+            _LOG.error("executor_error", "submit raised; order tracked as UNKNOWN",
+                       order_id=request.client_order_id, error=repr(exc))
+            return SubmitResult(SubmitOutcome.UNKNOWN, message=f"executor raised: {exc!r}")
+
+    def _apply_submit(self, record: OrderRecord, result: SubmitResult) -> None:
+        now_ms = self._clock.wall_ms()
+        if result.venue_order_id:
+            record.venue_order_id = result.venue_order_id
+            self._by_venue_id[result.venue_order_id] = record.order_id
+        record.submitted_ms = now_ms
+        if result.outcome is SubmitOutcome.REJECTED:
+            record.reason = f"{result.reason.value if result.reason else 'REJECTED'}: " \
+                            f"{result.message}"
+            halt = self._risk.breakers.on_venue_reject(record.market_id, now_ms)
+            if halt is not None:
+                self._on_halt(halt.market_id, halt.reason)
+        else:
+            self._risk.breakers.on_venue_accept(record.market_id)
+            metrics.orders_placed.labels(
+                side=record.side.value, strategy=record.strategy.value, market=record.market_id
+            ).inc()
+        status = _OUTCOME_STATUS[result.outcome]
+        if status is OrderStatus.FILLED:
+            status = OrderStatus.SUBMITTED  # its fills move it to FILLED (resolve_pending waits)
+        self._set_status(record, status, now_ms, report=not result.fills)
+        for fill in result.fills:
+            self._apply_fill(record, fill, now_ms)
+        for event in self._parked.pop(record.venue_order_id or "", []):
+            self.apply_event(event)
+
+    # --- venue events -------------------------------------------------------------------------
+
+    def apply_event(self, event: ExecutorEvent) -> None:
+        """Apply one fill or order update from the executor."""
+        record = self.by_venue_id(event.venue_order_id)
+        now_ms = self._clock.wall_ms()
+        if record is None:
+            self._parked.setdefault(event.venue_order_id, []).append(event)
+            return
+        if isinstance(event, VenueFill):
+            self._apply_fill(record, event, now_ms)
+            return
+        self._apply_update(record, event, now_ms)
+
+    def _apply_update(self, record: OrderRecord, update: VenueOrderUpdate, now_ms: int) -> None:
+        status = update.status
+        if status in (OrderStatus.LIVE, OrderStatus.DELAYED) and record.filled_size > _EPSILON:
+            status = OrderStatus.PARTIALLY_FILLED
+        if status is OrderStatus.FILLED and record.filled_size + _EPSILON < record.size:
+            # the venue says filled before all fills reached us: wait for the fills
+            status = OrderStatus.PARTIALLY_FILLED if record.filled_size > 0 else record.status
+        if update.reason:
+            record.reason = update.reason
+        self._set_status(record, status, now_ms)
+
+    def _apply_fill(self, record: OrderRecord, fill: VenueFill, now_ms: int) -> None:
+        if self._store.has_fill(fill.fill_id):
+            return
+        size = fill.size  # the venue's fill is the truth, even beyond our size
+        try:
+            self._ledger.apply_fill(
+                market_id=record.market_id, token_id=record.token_id, outcome=record.outcome,
+                side=record.side, price=fill.price, size=size, fee_usdc=fill.fee_usdc,
+                strategy=record.strategy,
+            )
+        except LedgerError as exc:
+            metrics.bad_input.labels(component="engine", reason="bad_fill").inc()
+            _LOG.error("bad_fill", str(exc), fill_id=fill.fill_id, order_id=record.order_id)
+            return
+        total = record.filled_size + size
+        record.avg_fill_price = (
+            (record.avg_fill_price * record.filled_size + fill.price * size) / total
+        )
+        record.filled_size = total
+        record.fees_usdc += fill.fee_usdc
+        full = record.remaining <= 1e-6
+        target = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
+        if can_transition(record.status, target):
+            record.status = target
+        record.updated_ms = now_ms
+        self._store.record_fill(fill, record, self._ledger.position(record.token_id))
+        metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
+        self.outbox.append(self._report(
+            record, fill=fill, fill_type=FillType.FULL if full else FillType.PARTIAL, size=size
+        ))
+
+    # --- cancels ------------------------------------------------------------------------------
+
+    async def cancel(self, records: list[OrderRecord], reason: str) -> None:
+        """Cancel the given open orders one by one; count failures in the circuit breakers."""
+        for record in records:
+            now_ms = self._clock.wall_ms()
+            if not record.status.is_open:
+                continue
+            if record.venue_order_id is None:
+                if record.status is OrderStatus.PENDING:
+                    record.reason = reason
+                    self._set_status(record, OrderStatus.CANCELLED, now_ms)
+                continue
+            try:
+                result = await self.executor.cancel(record.venue_order_id)
+            except Exception as exc:
+                result = None
+                _LOG.warning("cancel_failed", repr(exc), order_id=record.order_id)
+            if result is not None and record.venue_order_id in result.cancelled:
+                record.reason = reason
+                self._set_status(record, OrderStatus.CANCELLED, now_ms)
+                continue
+            halt = self._risk.breakers.on_cancel_failure(record.market_id, now_ms)
+            if halt is not None:
+                self._on_halt(halt.market_id, halt.reason)
+
+    async def cancel_all(self, reason: str) -> bool:
+        """Ask the venue to cancel everything, then mark our open orders; return success."""
+        try:
+            result = await self.executor.cancel_all()
+        except Exception as exc:
+            _LOG.error("cancel_all_failed", repr(exc))
+            return False
+        now_ms = self._clock.wall_ms()
+        cancelled = set(result.cancelled)
+        for record in self.open_orders():
+            if record.venue_order_id is None or record.venue_order_id in cancelled:
+                record.reason = reason
+                self._set_status(record, OrderStatus.CANCELLED, now_ms)
+        return result.ok
+
+    # --- unknown outcomes ---------------------------------------------------------------------
+
+    async def resolve_pending(self, min_age_ms: int = 2000) -> None:
+        """Ask the venue about UNKNOWN orders and SUBMITTED ones older than ``min_age_ms``;
+        adopt its answer (fetching missing fills), never resend."""
+        now_ms = self._clock.wall_ms()
+        pending = [
+            r for r in self._orders.values()
+            if r.status is OrderStatus.UNKNOWN
+            or (r.status is OrderStatus.SUBMITTED and now_ms - r.submitted_ms >= min_age_ms)
+        ]
+        for record in pending:
+            if record.venue_order_id is None:
+                await self._match_unknown_in_open_orders(record)
+                continue
+            try:
+                venue = await self.executor.order_status(record.venue_order_id)
+            except Exception as exc:
+                _LOG.warning("order_status_failed", repr(exc), order_id=record.order_id)
+                continue
+            if venue is None:
+                if now_ms - record.submitted_ms >= _UNKNOWN_GRACE_MS:
+                    record.reason = "venue does not know the order"
+                    self._set_status(record, OrderStatus.REJECTED, now_ms)
+                continue
+            if venue.size_matched > record.filled_size + 1e-6:
+                await self._fetch_fills(record)
+            self._apply_update(record, VenueOrderUpdate(
+                venue.venue_order_id, venue.status, venue.size_matched, now_ms), now_ms)
+
+    async def _fetch_fills(self, record: OrderRecord) -> None:
+        try:
+            trades = await self.executor.trades(max(0, record.submitted_ms - 60_000))
+        except Exception as exc:
+            _LOG.warning("trades_failed", repr(exc), order_id=record.order_id)
+            return
+        for fill in trades.fills:
+            if fill.venue_order_id == record.venue_order_id:
+                self._apply_fill(record, fill, self._clock.wall_ms())
+
+    async def _match_unknown_in_open_orders(self, record: OrderRecord) -> None:
+        try:
+            listing = await self.executor.open_orders()
+        except (IncompleteVenueAnswer, VenueUnavailable, Exception) as exc:
+            _LOG.warning("open_orders_failed", repr(exc), order_id=record.order_id)
+            return
+        known = set(self._by_venue_id)
+        for venue in listing.orders:
+            if venue.venue_order_id in known:
+                continue
+            if (venue.token_id == record.token_id and venue.side is record.side
+                    and abs(venue.price - record.price) < _EPSILON
+                    and abs(venue.original_size - record.size) < 1e-6):
+                record.venue_order_id = venue.venue_order_id
+                self._by_venue_id[venue.venue_order_id] = record.order_id
+                self._apply_update(record, VenueOrderUpdate(
+                    venue.venue_order_id, venue.status, venue.size_matched,
+                    self._clock.wall_ms()), self._clock.wall_ms())
+                return
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _set_status(
+        self, record: OrderRecord, status: OrderStatus, now_ms: int, report: bool = True
+    ) -> None:
+        if not can_transition(record.status, status):
+            _LOG.warning("bad_transition", f"{record.status.value} → {status.value} ignored",
+                         order_id=record.order_id)
+            metrics.bad_input.labels(component="engine", reason="bad_transition").inc()
+            return
+        changed = record.status is not status
+        record.status = status
+        record.updated_ms = now_ms
+        self._store.save_order(record)
+        if report and changed:
+            self.outbox.append(self._report(record))
+
+    def _on_halt(self, market_id: str, reason: str) -> None:
+        now_ms = self._clock.wall_ms()
+        metrics.circuit_breaker_trips.labels(market=market_id, reason=reason).inc()
+        self._store.record_risk_event("halt", market_id, reason, now_ms)
+        _LOG.warning("market_halted", f"circuit breaker tripped: {reason}", market_id=market_id)
+        self.outbox.append(RiskState(
+            halted=True, kill_switch=self._risk.kill.engaged, reason=reason,
+            t_ns=self._clock.monotonic_ns(), market_id=market_id,
+        ))
+
+    def _report(
+        self,
+        record: OrderRecord,
+        fill: VenueFill | None = None,
+        fill_type: FillType | None = None,
+        size: float = 0.0,
+    ) -> ExecutionReport:
+        return ExecutionReport(
+            order_id=record.order_id, intent_id=record.intent_id,
+            idempotency_key=record.idempotency_key, shard_id=record.shard_id,
+            market_id=record.market_id, token_id=record.token_id, outcome=record.outcome,
+            side=record.side, strategy=record.strategy, status=record.status,
+            price=record.price, size=record.size, filled_size=record.filled_size,
+            avg_fill_price=record.avg_fill_price, t_ns=self._clock.monotonic_ns(),
+            t_origin_ns=record.t_origin_ns,
+            last_fill_size=size if fill is not None else 0.0,
+            last_fill_price=fill.price if fill is not None else 0.0,
+            fee_usdc=fill.fee_usdc if fill is not None else 0.0,
+            fill_type=fill_type, venue_order_id=record.venue_order_id, reason=record.reason,
+        )

@@ -1,0 +1,217 @@
+"""SQLite persistence of the engine (WAL, ``synchronous=FULL``): the source of truth on restart.
+
+Tables: ``idempotency`` (key → order, with expiry), ``orders`` (one JSON record per order),
+``fills`` (one row per venue fill, unique ``fill_id``), ``positions`` (derived, for
+inspection), ``settlements`` and ``risk_events``. Every write is its own transaction and is
+durable when the method returns, so an acknowledged fill survives a crash; positions and P&L
+are rebuilt on start by replaying ``fills`` and ``settlements`` in order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.executors.base import VenueFill
+from engine.order_record import OrderRecord, record_from_json, record_to_json
+from engine.pnl.ledger import Position
+from polyloly.domain import Outcome, Side, Strategy
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY, intent_id TEXT NOT NULL, order_id TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY, market_id TEXT NOT NULL, status TEXT NOT NULL,
+    venue_order_id TEXT, updated_ms INTEGER NOT NULL, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_venue ON orders(venue_order_id);
+CREATE TABLE IF NOT EXISTS fills (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, fill_id TEXT NOT NULL UNIQUE,
+    order_id TEXT NOT NULL, venue_order_id TEXT NOT NULL, market_id TEXT NOT NULL,
+    token_id TEXT NOT NULL, outcome TEXT NOT NULL, side TEXT NOT NULL, price REAL NOT NULL,
+    size REAL NOT NULL, fee_usdc REAL NOT NULL, is_maker INTEGER NOT NULL,
+    strategy TEXT NOT NULL, t_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    token_id TEXT PRIMARY KEY, market_id TEXT NOT NULL, outcome TEXT NOT NULL,
+    shares REAL NOT NULL, cost_usdc REAL NOT NULL, fees_usdc REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS settlements (
+    market_id TEXT PRIMARY KEY, winner TEXT, t_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS risk_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, market_id TEXT,
+    reason TEXT NOT NULL, t_ms INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFill:
+    """One fill row with what the ledger needs to replay it."""
+
+    fill: VenueFill
+    order_id: str
+    market_id: str
+    outcome: Outcome
+    strategy: Strategy
+
+
+class EngineStore:
+    """The engine's SQLite database (one connection, used from the engine's thread only)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- idempotency + orders ---------------------------------------------------------------
+
+    def claim(self, record: OrderRecord, now_ms: int, ttl_ms: int) -> str | None:
+        """Claim ``record.idempotency_key`` and insert the order, atomically.
+
+        Return None when claimed (the order is stored), or the order id that already holds
+        the key (nothing is written). An expired key is replaced.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT order_id, expires_ms FROM idempotency WHERE key = ?",
+                (record.idempotency_key,),
+            ).fetchone()
+            if row is not None and row[1] > now_ms:
+                db.execute("ROLLBACK")
+                return str(row[0])
+            db.execute(
+                "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?)",
+                (record.idempotency_key, record.intent_id, record.order_id, now_ms,
+                 now_ms + ttl_ms),
+            )
+            self._upsert_order(record)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return None
+
+    def save_order(self, record: OrderRecord) -> None:
+        """Write the order's current state."""
+        self._upsert_order(record)
+
+    def _upsert_order(self, record: OrderRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?, ?, ?)",
+            (record.order_id, record.market_id, record.status.value, record.venue_order_id,
+             record.updated_ms, record_to_json(record).decode()),
+        )
+
+    def load_orders(self) -> list[OrderRecord]:
+        rows = self._db.execute("SELECT record FROM orders ORDER BY rowid").fetchall()
+        return [record_from_json(row[0]) for row in rows]
+
+    def purge_expired_keys(self, now_ms: int) -> int:
+        """Delete idempotency keys that expired; return how many."""
+        cursor = self._db.execute("DELETE FROM idempotency WHERE expires_ms <= ?", (now_ms,))
+        return cursor.rowcount
+
+    # --- fills, positions, settlements --------------------------------------------------------
+
+    def record_fill(
+        self, fill: VenueFill, record: OrderRecord, position: Position | None
+    ) -> bool:
+        """Store one fill with the order's new state and position, in one durable transaction.
+
+        Return False (writing nothing) when ``fill.fill_id`` is already stored.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO fills (fill_id, order_id, venue_order_id, market_id, "
+                "token_id, outcome, side, price, size, fee_usdc, is_maker, strategy, t_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (fill.fill_id, record.order_id, fill.venue_order_id, record.market_id,
+                 fill.token_id, record.outcome.value, fill.side.value, fill.price, fill.size,
+                 fill.fee_usdc, int(fill.is_maker), record.strategy.value, fill.t_ms),
+            )
+            if cursor.rowcount == 0:
+                db.execute("ROLLBACK")
+                return False
+            self._upsert_order(record)
+            if position is not None:
+                self._upsert_position(position)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
+    def has_fill(self, fill_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)).fetchone()
+        return row is not None
+
+    def _upsert_position(self, position: Position) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?, ?, ?)",
+            (position.token_id, position.market_id, position.outcome.value, position.shares,
+             position.cost_usdc, position.fees_usdc),
+        )
+
+    def save_positions(self, positions: list[Position]) -> None:
+        """Rewrite the derived positions table (after a settlement or a rebuild)."""
+        with self._db:
+            for position in positions:
+                self._upsert_position(position)
+
+    def load_fills(self) -> list[StoredFill]:
+        rows = self._db.execute(
+            "SELECT fill_id, venue_order_id, token_id, side, price, size, fee_usdc, is_maker, "
+            "t_ms, market_id, order_id, outcome, strategy FROM fills ORDER BY seq"
+        ).fetchall()
+        return [
+            StoredFill(
+                fill=VenueFill(
+                    fill_id=r[0], venue_order_id=r[1], token_id=r[2], side=Side(r[3]),
+                    price=r[4], size=r[5], fee_usdc=r[6], is_maker=bool(r[7]), t_ms=r[8],
+                    market_id=r[9],
+                ),
+                order_id=r[10],
+                market_id=r[9],
+                outcome=Outcome(r[11]),
+                strategy=Strategy(r[12]),
+            )
+            for r in rows
+        ]
+
+    def record_settlement(self, market_id: str, winner: Outcome | None, t_ms: int) -> bool:
+        """Store a market's resolution once; return False when it was already stored."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO settlements VALUES (?, ?, ?)",
+            (market_id, None if winner is None else winner.value, t_ms),
+        )
+        return cursor.rowcount == 1
+
+    def load_settlements(self) -> list[tuple[str, Outcome | None, int]]:
+        rows = self._db.execute(
+            "SELECT market_id, winner, t_ms FROM settlements ORDER BY t_ms, market_id"
+        ).fetchall()
+        return [(r[0], None if r[1] is None else Outcome(r[1]), r[2]) for r in rows]
+
+    # --- risk events --------------------------------------------------------------------------
+
+    def record_risk_event(self, kind: str, market_id: str | None, reason: str, t_ms: int) -> None:
+        self._db.execute(
+            "INSERT INTO risk_events (kind, market_id, reason, t_ms) VALUES (?, ?, ?, ?)",
+            (kind, market_id, reason, t_ms),
+        )
+
+    def risk_events(self) -> list[tuple[str, str | None, str, int]]:
+        rows = self._db.execute(
+            "SELECT kind, market_id, reason, t_ms FROM risk_events ORDER BY seq"
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
