@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.agents.fair_value import live_series_probability, map_probability, series_win_probability
-from sim.agents.market_maker import MarketMakerCore, QuotePlan
+from sim.agents.market_maker import MarketMakerCore, QuotePlan, apply_quote_plan
 from sim.agents.takers import TakerCore, TakerOrder
 from sim.agents.venue_protocol import VenueProtocol
 from sim.feeds import grid, liquipedia, lolesports, opendota, pandascore, polymarket_sports
@@ -285,16 +285,10 @@ class World:
         return order_id
 
     def _apply_plan(self, plan: QuotePlan) -> None:
-        owner = self.scenario.market_maker.owner
         self.stats.quote_plans += 1
-        for token_id in plan.token_ids:
-            try:
-                self.venue.cancel_all_internal(owner, token_id)
-            except Exception as exc:
-                log.debug("cancel_all failed on %s: %s", token_id, exc)
-        # Asks first then bids, outside-in, so a crossing never comes from our own levels.
-        for quote in sorted(plan.quotes, key=lambda q: (q.side != "SELL", -abs(q.price - 0.5))):
-            self._place(owner, quote.token_id, quote.side, quote.price, quote.size)
+        placed, refused = apply_quote_plan(self.venue, self.scenario.market_maker.owner, plan)
+        self.stats.orders_placed += placed
+        self.stats.orders_refused += refused
         if plan.reason == "mispricing" and not self._warned_crossed:
             self._check_mispricing(plan)
 

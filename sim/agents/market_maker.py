@@ -11,10 +11,14 @@ quotes for good. Output: ``QuotePlan`` objects (replace all quotes of one market
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 from dataclasses import dataclass
 
+from sim.agents.venue_protocol import VenueProtocol
 from sim.scenario import MarketMakerSettings, MarketSpec, MispricingSpec
+
+log = logging.getLogger("sim.agents.market_maker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +163,22 @@ class MarketMakerCore:
                 plans.append(self._plan(t_s, market, reasons.get(match_id, "refresh")))
                 self._next_refresh[match_id] = t_s + self.settings.refresh_s
         return plans
+
+
+def apply_quote_plan(venue: VenueProtocol, owner: str, plan: QuotePlan) -> tuple[int, int]:
+    """Execute ``plan`` on ``venue``: cancel ``owner``'s quotes on both tokens, place the new
+    ones (asks first, outside-in, so our own levels never cross). Return (placed, refused)."""
+    for token_id in plan.token_ids:
+        try:
+            venue.cancel_all_internal(owner, token_id)
+        except Exception as exc:  # a refused cancel must not stop the world
+            log.debug("cancel_all on %s failed: %s", token_id, exc)
+    placed = refused = 0
+    for quote in sorted(plan.quotes, key=lambda q: (q.side != "SELL", -abs(q.price - 0.5))):
+        try:
+            venue.place_internal(owner, quote.token_id, quote.side, quote.price, quote.size)
+            placed += 1
+        except Exception as exc:  # e.g. a price outside the venue's tick range
+            refused += 1
+            log.debug("quote refused (%s %s@%s): %s", quote.side, quote.size, quote.price, exc)
+    return placed, refused
