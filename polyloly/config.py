@@ -88,6 +88,9 @@ class PolymarketConfig(_Section):
     reconnect_max_s: PositiveFloat = 60.0
     request_timeout_s: PositiveFloat = 5.0
     matching_delay_s: NonNegativeFloat = 3.0  # sports markets' delay on marketable orders
+    # after (re)subscribing, a token with no `book` within this many seconds is resynced
+    # from REST GET /book (gateway)
+    snapshot_timeout_s: PositiveFloat = 5.0
 
 
 class ProviderConfig(_Section):
@@ -99,6 +102,10 @@ class ProviderConfig(_Section):
     poll_interval_ms: PositiveInt = 2000
     api_key_env: str = ""
     max_requests_per_minute: PositiveInt = 60
+    # A second base URL for providers split over two hosts (LoL Esports: getLive lives on
+    # esports-api.lolesports.com/persisted/gw, windows on feed.lolesports.com/livestats/v1).
+    # Empty: same as ``url``.
+    api_url: str = ""
 
 
 class ProviderIds(_Section):
@@ -106,6 +113,9 @@ class ProviderIds(_Section):
     pandascore: str = ""
     grid: str = ""
     lolesports: str = ""
+    # LoL Esports game ids of the series, in map order (the livestats feed is keyed by game);
+    # empty: the adapter asks getEventDetails for them.
+    lolesports_game_ids: tuple[str, ...] = ()
     liquipedia: str = ""
     polymarket_sports: str = ""
 
@@ -232,6 +242,10 @@ class ExecutionConfig(_Section):
     paper_latency_ms: NonNegativeFloat = 0.0
     private_key_env: str = "POLYMARKET_PRIVATE_KEY"
     private_key_file: str = ""
+    # real executor: a submit with no answer is polled this long before it is declared unknown
+    # to the venue (then REJECTED); user-channel gaps are covered by polling trades this often
+    unknown_order_timeout_s: PositiveFloat = 30.0
+    trade_poll_interval_s: PositiveFloat = 2.0
 
 
 class StorageConfig(_Section):

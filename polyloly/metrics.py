@@ -44,6 +44,17 @@ dead_letters = Counter(
     "polyloly_dead_letters_total", "Messages that failed to parse or apply", ["source", "reason"]
 )
 feed_messages = Counter("polyloly_feed_messages_total", "Inbound messages per feed", ["feed"])
+feed_ignored = Counter(
+    "polyloly_feed_ignored_total",
+    "Well-formed entries of broadcast feeds about games we do not track (not errors)",
+    ["feed", "reason"],
+)
+sports_ws_lead_ms = Gauge(
+    "polyloly_sports_ws_lead_ms",
+    "Last lead (ms, signed) of our first esports source over Polymarket's sports WS "
+    "on a map/match end; negative when the sports WS was first",
+    ["event_type"],
+)
 book_staleness_seconds = Gauge(
     "polyloly_book_staleness_seconds", "Seconds since the last update of a book", ["token"]
 )
@@ -81,4 +92,16 @@ shard_actions_refused = Counter(
 )
 truth_conflicts = Counter(
     "polyloly_truth_conflicts_total", "Matches whose sources disagreed on the winner", ["match_id"]
+)
+
+# --- gateway ---------------------------------------------------------------------------------
+bus_coalesced = Counter(
+    "polyloly_bus_coalesced_total",
+    "Book ticks replaced by a newer tick of the same slot under PUB backpressure", ["kind"],
+)
+bus_backlog = Gauge(
+    "polyloly_bus_backlog", "Messages waiting for a full PUB/PUSH pipe to drain", ["socket"]
+)
+book_resyncs = Counter(
+    "polyloly_book_resyncs_total", "REST /book resyncs of a diverged or silent book", ["result"]
 )

@@ -1,0 +1,85 @@
+"""``polyloly-gateway``: Polymarket market data into shm and events; esports feeds into events.
+
+Usage: ``polyloly-gateway --config FILE [--record DIR]``. Prints one JSON line on stdout when
+ready (``{"event": "ready", "metrics_port": ..., "shm": ..., "gateway_pub": ...}``), serves
+``/metrics``, ``/health`` and ``/status`` on ``metrics.gateway_port``, and exits 0 after
+SIGINT/SIGTERM once every task stopped (bounded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+import orjson
+import uvloop
+
+from gateway.app import GatewayApp, credentials_from_env
+from polyloly.config import ConfigError, load_config
+from polyloly.httpserve import ObservabilityServer
+from polyloly.logs import get_logger, setup_logging
+
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="polyloly-gateway", description=__doc__)
+    parser.add_argument("--config", default=None, help="config overlay YAML (base.yaml always)")
+    parser.add_argument("--record", default=None, metavar="DIR",
+                        help="record every raw inbound message to DIR as JSONL")
+    return parser.parse_args(argv)
+
+
+async def _serve(app: GatewayApp, server: ObservabilityServer | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = asyncio.create_task(app.run(stop))
+    await asyncio.sleep(0)
+    ready = {"event": "ready", "metrics_port": server.port if server else None,
+             "shm": app.store.name if app.store else None,
+             "gateway_pub": app.config.endpoint("gateway_pub")}
+    sys.stdout.write(orjson.dumps(ready).decode() + "\n")
+    sys.stdout.flush()
+    await stop.wait()
+    try:
+        await asyncio.wait_for(runner, timeout=SHUTDOWN_TIMEOUT_S)
+    except TimeoutError:
+        get_logger("gateway").error("shutdown_timeout", "gateway did not stop in time")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``polyloly-gateway``; returns the exit code."""
+    args = parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    setup_logging(config.logging.level, file=config.logging.file)
+    log = get_logger("gateway")
+
+    async def start() -> None:
+        app = GatewayApp(config, record_dir=args.record, credentials=credentials_from_env())
+        server = None
+        if config.metrics.enabled:
+            server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,
+                                         app.health, app.status).start()
+        try:
+            await _serve(app, server)
+        finally:
+            if server is not None:
+                server.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(start())
+    log.info("gateway_stopped", "gateway stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
