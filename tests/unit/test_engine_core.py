@@ -17,7 +17,7 @@ from polyloly.messages import (
     StateQuery,
     StateSnapshot,
 )
-from tests.unit.engine_fixtures import MARKET_A, NO_A, YES_A, Harness, intent, make_config
+from tests.unit.test_engine_fixtures import MARKET_A, NO_A, YES_A, Harness, intent, make_config
 
 
 def _acks(out: list) -> list[IntentAck]:
