@@ -6,6 +6,7 @@ token has no book. The engine never writes books.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
@@ -98,3 +99,38 @@ class StaticBookSource:
 
     def snapshot(self, token_id: str) -> BookSnapshot | None:
         return self._books.get(token_id)
+
+
+class LazyShmBookSource:
+    """Attach to the shm store on first use and re-try at most once per second until it
+    exists (the gateway may start after the engine); no book until then."""
+
+    def __init__(self, segment_name: str, retry_interval_s: float = 1.0) -> None:
+        self._name = segment_name
+        self._retry_interval_ns = int(retry_interval_s * 1e9)
+        self._source: ShmBookSource | None = None
+        self._next_try_ns = 0
+
+    def snapshot(self, token_id: str) -> BookSnapshot | None:
+        """Return the token's book, or None while the store is not attached."""
+        if self._source is None and not self._attach():
+            return None
+        assert self._source is not None
+        return self._source.snapshot(token_id)
+
+    def _attach(self) -> bool:
+        now = time.monotonic_ns()
+        if now < self._next_try_ns:
+            return False
+        self._next_try_ns = now + self._retry_interval_ns
+        try:
+            reader = BookReader.attach(self._name, timeout_s=0.0)
+        except ShmBookError:
+            return False
+        self._source = ShmBookSource(reader)
+        return True
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None

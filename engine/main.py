@@ -1,0 +1,281 @@
+"""``polyloly-engine --config FILE``: the engine process (DESIGN §4, §6; seed §13).
+
+Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a private key
+(exit 2, clear message); open SQLite and rebuild state; build the executor (real one imported
+only when configured); reconcile with the venue; then serve. Sockets: ROUTER (shard intents),
+PUB (execution reports, risk states), PULL (user-channel updates from the gateway), SUB to the
+gateway (book ticks, market resolutions). The ZeroMQ sockets are polled without zmq.asyncio
+(DESIGN §9): a short blocking poll, then the event loop gets a turn.
+Shutdown (SIGINT/SIGTERM): stop intake, cancel open orders if
+``execution.cancel_on_shutdown``, flush JSONL and SQLite, write ``state_snapshot.json``; bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+
+from engine.books import LazyShmBookSource
+from engine.core import EngineCore, Outbound
+from engine.executors.base import Executor
+from engine.executors.paper import PaperExecutor
+from engine.journal import EventJournal
+from engine.kill_switch import KillSwitchFile
+from engine.store import EngineStore
+from polyloly import bus, metrics
+from polyloly.clock import SystemClock
+from polyloly.config import Config, ConfigError, load_config
+from polyloly.eventlog import JsonlWriter
+from polyloly.httpserve import ObservabilityServer
+from polyloly.logs import get_logger, register_secret, setup_logging
+from polyloly.messages import encode
+
+_LOG = get_logger("engine")
+EXIT_REFUSED = 2
+_POLL_MS = 1
+_TICK_INTERVAL_S = 0.05
+_KILL_POLL_S = 1.0
+_RESOLVE_INTERVAL_S = 2.0
+_SHUTDOWN_BUDGET_S = 5.0
+
+
+class StartupRefused(Exception):
+    """The engine must not start (live mode without its safeguards)."""
+
+
+def check_live_prerequisites(config: Config, environ: dict[str, str]) -> None:
+    """Raise :class:`StartupRefused` when the real executor lacks LIVE_TRADING=1 or a key."""
+    if config.execution.executor != "real" and config.run.mode != "live":
+        return
+    if environ.get("LIVE_TRADING") != "1":
+        raise StartupRefused(
+            "live trading refused: set LIVE_TRADING=1 in the environment to use the real "
+            "executor (execution.executor=real or run.mode=live)"
+        )
+    from engine.secrets import SecretError, load_private_key
+
+    try:
+        key = load_private_key(
+            key_env=config.execution.private_key_env,
+            key_file=config.execution.private_key_file,
+            environ=environ,
+        )
+    except SecretError as exc:
+        raise StartupRefused(f"live trading refused: {exc}") from None
+    register_secret(key.hex)
+
+
+async def build_executor(config: Config, core_books: Any, clock: SystemClock) -> Executor:
+    """The paper executor, or the real one (imported only when configured)."""
+    if config.execution.executor == "real":
+        real = importlib.import_module("engine.executors.real")
+        executor: Executor = await real.RealExecutor.create(config, clock=clock)
+        return executor
+    return PaperExecutor(core_books, config.markets, clock, config.polymarket.matching_delay_s)
+
+
+async def reconcile(core: EngineCore) -> None:
+    """Reconcile with the venue before intake: ``engine.reconciler.reconcile_on_start(core)``
+    when the reconciler is installed, else resolve our own UNKNOWN/SUBMITTED orders."""
+    try:
+        module = importlib.import_module("engine.reconciler")
+    except ModuleNotFoundError:
+        module = None
+    hook = getattr(module, "reconcile_on_start", None) if module is not None else None
+    if hook is not None:
+        await hook(core)
+    else:
+        await core.orders.resolve_pending(min_age_ms=0)
+
+
+class EngineShell:
+    """Sockets, timers and signals around one :class:`EngineCore`."""
+
+    def __init__(self, config: Config, core: EngineCore, ctx: zmq.Context) -> None:
+        self.config = config
+        self.core = core
+        hwm = config.bus.send_hwm
+        self.router = bus.bind(ctx, zmq.ROUTER, config.endpoint("engine_router"), hwm)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.pub = bus.bind(ctx, zmq.PUB, config.endpoint("engine_pub"), hwm)
+        self.pull = bus.bind(ctx, zmq.PULL, config.endpoint("user_updates"), hwm)
+        self.sub = bus.connect(ctx, zmq.SUB, config.endpoint("gateway_pub"), hwm)
+        bus.subscribe(self.sub, "book_tick")
+        bus.subscribe(self.sub, "market_resolved")
+        self.poller = zmq.Poller()
+        for sock in (self.router, self.pull, self.sub):
+            self.poller.register(sock, zmq.POLLIN)
+        self.stopping = asyncio.Event()
+        self._status_cache: dict[str, Any] = {"ready": False}
+
+    def send(self, outbound: Outbound) -> None:
+        try:
+            if outbound.identity is None:
+                bus.publish(self.pub, outbound.message, zmq.NOBLOCK)
+            else:
+                self.router.send_multipart((outbound.identity, encode(outbound.message)),
+                                           zmq.NOBLOCK)
+        except zmq.ZMQError as exc:
+            metrics.dead_letters.labels(source="engine", reason="send_failed").inc()
+            _LOG.warning("send_failed", str(exc), kind=type(outbound.message).__name__)
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = next_kill = next_resolve = next_status = loop.time()
+        while not self.stopping.is_set():
+            ready = dict(self.poller.poll(_POLL_MS))
+            for sock in (self.router, self.pull, self.sub):
+                if sock in ready:
+                    await self._drain(sock)
+            now = loop.time()
+            if now >= next_tick:
+                next_tick = now + _TICK_INTERVAL_S
+                kill_due = now >= next_kill
+                resolve_due = now >= next_resolve
+                if kill_due:
+                    next_kill = now + _KILL_POLL_S
+                if resolve_due:
+                    next_resolve = now + _RESOLVE_INTERVAL_S
+                await self.core.tick(self.send, poll_kill_switch=kill_due,
+                                     resolve_pending=resolve_due)
+            if now >= next_status:
+                next_status = now + 0.5
+                self._status_cache = self.core.status()
+            await asyncio.sleep(0)
+
+    async def _drain(self, sock: zmq.Socket) -> None:
+        for _ in range(1000):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if sock is self.router:
+                if len(frames) != 2:
+                    metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
+                    continue
+                await self.core.handle_frame(frames[0], frames[1], self.send)
+            elif sock is self.sub:
+                if len(frames) != 2:
+                    metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
+                    continue
+                await self.core.handle_frame(None, frames[1], self.send)
+            else:
+                await self.core.handle_frame(None, frames[-1], self.send)
+
+    def health(self) -> dict[str, Any]:
+        return {"healthy": bool(self.core.ready and self.core.executor.healthy()),
+                "ready": self.core.ready, "executor": self.core.executor.name,
+                "kill_switch": self.core.risk.kill.engaged}
+
+    def status(self) -> dict[str, Any]:
+        return self._status_cache
+
+    def close(self) -> None:
+        for sock in (self.router, self.pub, self.pull, self.sub):
+            sock.close(0)
+
+
+async def run(config: Config) -> int:
+    """Run the engine until SIGINT/SIGTERM; return the exit code."""
+    clock = SystemClock()
+    bus.ensure_run_dir(config)
+    data_dir = Path(config.run.data_dir)
+    store = EngineStore(config.data_path(config.storage.sqlite_file))
+    journal = EventJournal(
+        JsonlWriter(config.data_path(config.storage.events_dir), "engine",
+                    config.storage.rotate_bytes), clock)
+    books = LazyShmBookSource(config.shm.segment_name)
+    executor = await build_executor(config, books, clock)
+    core = EngineCore(config, store, executor, books, clock, journal=journal,
+                      kill_file=KillSwitchFile.in_data_dir(data_dir))
+    core.start()
+    ctx = zmq.Context()
+    shell = EngineShell(config, core, ctx)
+    server = None
+    if config.metrics.enabled:
+        server = ObservabilityServer(config.metrics.host, config.metrics.engine_port,
+                                     shell.health, shell.status)
+        server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, shell.stopping.set)
+    try:
+        await reconcile(core)
+        core.mark_ready()
+        _LOG.info("engine_ready", "engine serving", executor=executor.name,
+                  router=config.endpoint("engine_router"))
+        await shell.serve()
+    finally:
+        await _shutdown(config, core, shell, server, journal, store, ctx)
+    return 0
+
+
+async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server: Any,
+                    journal: EventJournal, store: EngineStore, ctx: zmq.Context) -> None:
+    core.ready = False
+    try:
+        if config.execution.cancel_on_shutdown and core.orders.open_orders():
+            await asyncio.wait_for(core.orders.cancel_all("shutdown"), _SHUTDOWN_BUDGET_S)
+            core._flush(shell.send)
+    except (TimeoutError, Exception) as exc:
+        _LOG.error("shutdown_cancel_failed", repr(exc))
+    try:
+        snapshot = core.status()
+        path = Path(config.run.data_dir) / "state_snapshot.json"
+        path.write_bytes(msgspec.json.encode({"t_ms": int(time.time() * 1000), **snapshot}))
+    except Exception as exc:
+        _LOG.error("snapshot_failed", repr(exc))
+    try:
+        await asyncio.wait_for(core.executor.close(), _SHUTDOWN_BUDGET_S)
+    except (TimeoutError, Exception) as exc:
+        _LOG.error("executor_close_failed", repr(exc))
+    journal.close()
+    store.close()
+    shell.close()
+    ctx.term()
+    if server is not None:
+        server.stop()
+    _LOG.info("engine_stopped", "engine stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``polyloly-engine``."""
+    parser = argparse.ArgumentParser(prog="polyloly-engine", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default=None, help="config overlay file (YAML)")
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"polyloly-engine: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    setup_logging(config.logging.level, file=config.logging.file)
+    try:
+        check_live_prerequisites(config, dict(os.environ))
+    except StartupRefused as exc:
+        print(f"polyloly-engine: {exc}", file=sys.stderr)
+        _LOG.error("startup_refused", str(exc))
+        return EXIT_REFUSED
+    try:
+        import uvloop
+
+        return uvloop.run(run(config))
+    except Exception as exc:
+        if type(exc).__name__ == "RealExecutorError":
+            print(f"polyloly-engine: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
