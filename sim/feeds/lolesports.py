@@ -6,7 +6,9 @@
   seconds must be divisible by 10: 400 otherwise); without it, the newest frames. HTTP 204
   before the game has frames. The last frame is ``gameState: "finished"`` with no winner field.
 * ``GET /persisted/gw/getLive?hl=en-US`` — needs an ``x-api-key`` header; lists series in
-  progress with ``result.gameWins`` per team and ``outcome`` once decided.
+  progress with ``result.gameWins`` per team and ``outcome`` once decided (kept 300 s after).
+* ``GET /persisted/gw/getEventDetails?hl=en-US&id={matchId}`` — the series' game ids in map
+  order with their ``state`` (``completed``/``inProgress``/``unstarted``/``unneeded``).
 Team A is blue; game ids are ``provider_ids.lolesports_game_ids[map_number - 1]``.
 """
 
@@ -196,6 +198,43 @@ def get_live(ctx: FeedContext, t_s: float) -> dict[str, Any]:
     return {"data": {"schedule": {"events": events or None}}}
 
 
+def event_details(ctx: FeedContext, match_id: str, t_s: float) -> dict[str, Any] | None:
+    """Return ``getEventDetails`` for LoL Esports match ``match_id`` (None when unknown)."""
+    ctx.check_up(PROVIDER, t_s)
+    for match in ctx.matches_for(PROVIDER):
+        if match.provider_ids.lolesports_match_id != match_id:
+            continue
+        state = ctx.polled(PROVIDER, match, t_s).state
+        games = []
+        for number, game_id in enumerate(match.provider_ids.lolesports_game_ids, start=1):
+            if number <= len(state.map_winners):
+                game_state = "completed"
+            elif number == state.map_number and state.phase == "live":
+                game_state = "inProgress"
+            elif state.phase == "finished":
+                game_state = "unneeded"
+            else:
+                game_state = "unstarted"
+            games.append({"id": game_id, "number": number, "state": game_state,
+                          "teams": [{"id": str(ctx.team_id(PROVIDER, match, side, 17)),
+                                     "side": ("blue", "red")[side]} for side in (0, 1)],
+                          "vods": []})
+        league = match.league
+        return {"data": {"event": {
+            "id": match_id, "type": "match",
+            "tournament": {"id": str(stable_int(18, ctx.scenario.name, league))},
+            "league": {"id": str(stable_int(17, league)), "slug": league.lower(),
+                       "image": "", "name": league},
+            "match": {"strategy": {"count": match.best_of},
+                      "teams": [{"id": str(ctx.team_id(PROVIDER, match, side, 17)),
+                                 "result": {"gameWins": state.wins_a if side == 0
+                                            else state.wins_b}} for side in (0, 1)],
+                      "games": games},
+            "streams": [],
+        }}}
+    return None
+
+
 def create_app(ctx: FeedContext, now_s: NowFn) -> web.Application:
     """Return the aiohttp app serving the livestats window and ``getLive``."""
 
@@ -226,7 +265,19 @@ def create_app(ctx: FeedContext, now_s: NowFn) -> web.Application:
         except ProviderDown:
             return json_response({"message": "Service Unavailable"}, 503)
 
+    async def event_details_handler(request: web.Request) -> web.Response:
+        if "x-api-key" not in request.headers:
+            return json_response({"message": "Forbidden"}, 403)
+        try:
+            body = event_details(ctx, request.query.get("id", ""), now_s())
+        except ProviderDown:
+            return json_response({"message": "Service Unavailable"}, 503)
+        if body is None:
+            return json_response({"message": "Not Found"}, 404)
+        return json_response(body)
+
     app = web.Application()
+    app.router.add_get("/persisted/gw/getEventDetails", event_details_handler)
     app.router.add_get("/livestats/v1/window/{game_id}", window_handler)
     app.router.add_get("/persisted/gw/getLive", get_live_handler)
     return app

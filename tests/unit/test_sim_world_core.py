@@ -140,3 +140,40 @@ def test_other_map_models_behave() -> None:
     assert dota2_map_probability(0, 20) == pytest.approx(0.5)
     assert dota2_map_probability(5000, 20) > dota2_map_probability(5000, 40) > 0.5
     assert lol_map_probability(-3000, 15) < 0.5 < lol_map_probability(3000, 15)
+
+
+def test_lolesports_window_pages_by_starting_time_and_event_details_list_games() -> None:
+    from sim.feeds import lolesports
+
+    scenario = load_scenario("lol_bo3_comeback")
+    match = scenario.matches[0]
+    ctx = FeedContext(scenario, speed=1.0, epoch_ms=0)
+    first_game = match.provider_ids.lolesports_game_ids[0]
+    assert lolesports.window(ctx, first_game, None, 5.0) is None  # HTTP 204: no frame yet
+    window = lolesports.window(ctx, first_game, 10_000, 60.0)
+    assert window is not None
+    assert [f["rfc460Timestamp"] for f in window["frames"]] == [
+        "1970-01-01T00:00:11.000Z", "1970-01-01T00:00:16.000Z"]
+    last = lolesports.window(ctx, first_game, 990_000, 60.0)
+    assert last is not None and last["frames"][-1]["gameState"] == "finished"
+    details = lolesports.event_details(ctx, match.provider_ids.lolesports_match_id, 60.0)
+    assert details is not None
+    games = details["data"]["event"]["match"]["games"]
+    assert [g["state"] for g in games] == ["completed", "inProgress", "unstarted"]
+    assert [g["id"] for g in games] == list(match.provider_ids.lolesports_game_ids)
+
+
+def test_liquipedia_filters_by_conditions_and_fills_results_late() -> None:
+    from sim.feeds import liquipedia
+
+    scenario = load_scenario("cs2_bo3_outage_disagreement")
+    match = scenario.matches[0]
+    ctx = FeedContext(scenario, speed=1.0, epoch_ms=0)
+    page = match.provider_ids.liquipedia_page
+    early = liquipedia.query(ctx, "counterstrike", f"[[pagename::{page}]]", 20.0)["result"]
+    late = liquipedia.query(ctx, "counterstrike", f"[[pagename::{page}]]", 80.0)["result"]
+    assert early[0]["match2games"][0]["winner"] == ""  # map 1 ended at 19 s, 8 s delay
+    assert late[0]["finished"] == 1 and late[0]["winner"] == "1"
+    assert [g["scores"] for g in late[0]["match2games"]] == [[13, 9], [10, 13], [13, 11]]
+    assert liquipedia.query(ctx, "counterstrike", "[[pagename::Other]]", 80.0)["result"] == []
+    assert liquipedia.query(ctx, "dota2", "", 80.0)["result"] == []
