@@ -246,10 +246,6 @@ class ExecutionConfig(_Section):
     # to the venue (then REJECTED); user-channel gaps are covered by polling trades this often
     unknown_order_timeout_s: PositiveFloat = 30.0
     trade_poll_interval_s: PositiveFloat = 2.0
-    # real executor: a submit with no answer is polled this long before it is declared unknown
-    # to the venue (then REJECTED); user-channel gaps are covered by polling trades this often
-    unknown_order_timeout_s: PositiveFloat = 30.0
-    trade_poll_interval_s: PositiveFloat = 2.0
 
 
 class StorageConfig(_Section):
