@@ -289,7 +289,8 @@ def deterministic_condition_id(*parts: str) -> str:
 
 def _deterministic_int(digits: int, *parts: str) -> int:
     value = int.from_bytes(_digest("int", *parts), "big")
-    return 10 ** (digits - 1) + value % (9 * 10 ** (digits - 1))
+    low = int(10 ** (digits - 1))
+    return low + value % (9 * low)
 
 
 # --------------------------------------------------------------------------- validation

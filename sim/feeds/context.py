@@ -23,7 +23,8 @@ class ProviderDown(Exception):
 def stable_int(digits: int, *parts: object) -> int:
     """Return a deterministic integer with ``digits`` digits derived from ``parts``."""
     raw = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return 10 ** (digits - 1) + int.from_bytes(raw, "big") % (9 * 10 ** (digits - 1))
+    low = int(10 ** (digits - 1))
+    return low + int.from_bytes(raw, "big") % (9 * low)
 
 
 def stable_uuid(*parts: object) -> str:

@@ -157,7 +157,7 @@ def window(ctx: FeedContext, game_id: str, starting_ms: int | None, t_s: float
 def get_live(ctx: FeedContext, t_s: float) -> dict[str, Any]:
     """Return ``getLive`` at scenario time ``t_s``: series started and not long finished."""
     ctx.check_up(PROVIDER, t_s)
-    events = []
+    events: list[dict[str, Any]] = []
     for match in ctx.matches_for(PROVIDER):
         view = ctx.polled(PROVIDER, match, t_s)
         timeline = ctx.timelines[PROVIDER][match.match_id]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sim.scenario import MatchSpec, ProviderSettings, TimelineEvent
 
@@ -57,10 +58,12 @@ class MatchState:
 
 
 _DRAGONS = ("infernal", "ocean", "mountain", "cloud", "hextech", "chemtech")
-_FRESH_MAP = dict(gold_diff=0.0, kills_a=0, kills_b=0, towers_a=0, towers_b=0, inhibitors_a=0,
-                  inhibitors_b=0, barons_a=0, barons_b=0, roshans_a=0, roshans_b=0,
-                  dragons_a=(), dragons_b=(), rounds_a=0, rounds_b=0, round_winners=(),
-                  paused=False, map_end_s=None)
+_FRESH_MAP: dict[str, Any] = dict(
+    gold_diff=0.0, kills_a=0, kills_b=0, towers_a=0, towers_b=0, inhibitors_a=0,
+    inhibitors_b=0, barons_a=0, barons_b=0, roshans_a=0, roshans_b=0,
+    dragons_a=(), dragons_b=(), rounds_a=0, rounds_b=0, round_winners=(),
+    paused=False, map_end_s=None,
+)
 
 
 def apply_event(state: MatchState, event: TimelineEvent, best_of: int) -> MatchState:
