@@ -1,0 +1,313 @@
+"""``polyloly-shard --config FILE --shard K``: the I/O shell around :class:`ShardCore`.
+
+Owns the sockets (SUB to the gateway and the engine's PUB, DEALER to the engine's ROUTER), the
+shared-memory book reader, the observability server and the signals; every decision is the
+core's. The hot loop is one thread on blocking ZeroMQ sockets (DESIGN §9: zmq.asyncio doubles
+latency), waiting per ``bus.shard_wait``: ``block`` (poll with a timeout), ``spin`` (poll(0) in a
+loop: lowest latency, one core busy) or ``spin_then_block`` (spin ``bus.spin_us``, then block).
+SIGINT/SIGTERM stop the loop within one ``shards.time_interval_ms``; exit status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+import msgspec
+import zmq
+
+from polyloly import bus, messages, metrics
+from polyloly.config import Config, ConfigError, load_config
+from polyloly.httpserve import ObservabilityServer
+from polyloly.logs import get_logger, setup_logging
+from polyloly.messages import (
+    BookTick,
+    CancelIntent,
+    ExecutionReport,
+    IntentAck,
+    MarketStatus,
+    MatchEvent,
+    Message,
+    MessageDecodeError,
+    OrderIntent,
+    RiskState,
+    SourceHealth,
+    StateQuery,
+    StateSnapshot,
+    TruthDelta,
+    TruthFinal,
+)
+from shards.core import ShardCore
+from shm import BookReader, ShmBookError
+
+log = get_logger("shard")
+
+
+class ShardShell:
+    """Sockets, books and timers of one shard process around its core."""
+
+    def __init__(self, config: Config, shard_id: int) -> None:
+        self.config = config
+        self.shard_id = shard_id
+        self.core = ShardCore(config, shard_id)
+        self.stop_event = threading.Event()
+        self.reader: BookReader | None = None
+        self._ctx = zmq.Context.instance()
+        self._sockets: list[zmq.Socket] = []
+        self._statuses: dict[str, dict[str, Any]] = {}
+        self._status_lock = threading.Lock()
+        self._last_attach_try = 0.0
+
+    # ---- sockets ----
+
+    def open(self) -> None:
+        """Create and connect the three sockets (subscriptions: only this shard's keys)."""
+        cfg = self.config
+        bus.ensure_run_dir(cfg)
+        hwm = cfg.bus.send_hwm
+        self.gateway = bus.connect(self._ctx, zmq.SUB, cfg.endpoint("gateway_pub"), hwm)
+        for market in self.core.markets.values():
+            bus.subscribe(self.gateway, "book_tick", market.ref.market_id)
+        for match_id in self.core.truths:
+            bus.subscribe(self.gateway, "match_event", match_id)
+        bus.subscribe(self.gateway, "source_health")
+        self.engine_pub = bus.connect(self._ctx, zmq.SUB, cfg.endpoint("engine_pub"), hwm)
+        for market_id in self.core.markets:
+            bus.subscribe(self.engine_pub, "execution_report", market_id)
+            bus.subscribe(self.engine_pub, "risk_state", market_id)
+        bus.subscribe(self.engine_pub, "risk_state", "*")
+        self.dealer = self._ctx.socket(zmq.DEALER)
+        self.dealer.setsockopt(zmq.LINGER, 0)
+        self.dealer.setsockopt(zmq.SNDHWM, hwm)
+        self.dealer.setsockopt(zmq.IMMEDIATE, 1)  # never queue intents for an absent engine
+        self.dealer.setsockopt(zmq.IDENTITY, bus.shard_identity(self.shard_id))
+        self.dealer.connect(cfg.endpoint("engine_router"))
+        self._sockets = [self.gateway, self.engine_pub, self.dealer]
+        self.poller = zmq.Poller()
+        for sock in self._sockets:
+            self.poller.register(sock, zmq.POLLIN)
+
+    def close(self) -> None:
+        """Close sockets and the book reader."""
+        for sock in self._sockets:
+            sock.close(0)
+        self._sockets = []
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    # ---- health ----
+
+    def health(self) -> dict[str, Any]:
+        """/health body: healthy once the engine answered and the book store is attached."""
+        return {"healthy": self.core.ready and self.reader is not None,
+                "shard": self.shard_id, "ready": self.core.ready,
+                "books_attached": self.reader is not None, "markets": len(self.core.markets)}
+
+    def status(self) -> dict[str, Any]:
+        """/status body: the latest MarketStatus of each market."""
+        with self._status_lock:
+            return {"shard": self.shard_id, "markets": dict(self._statuses)}
+
+    # ---- loop ----
+
+    def run(self) -> None:
+        """Serve until :attr:`stop_event` is set."""
+        interval_ns = self.config.shards.time_interval_ms * 1_000_000
+        self._attach_books()
+        self._dispatch(self.core.start(time.monotonic_ns()))
+        next_time = time.monotonic_ns() + interval_ns
+        while not self.stop_event.is_set():
+            now = time.monotonic_ns()
+            wait_ms = max(0, (next_time - now) // 1_000_000)
+            for sock in self._wait(wait_ms):
+                self._drain(sock)
+            now = time.monotonic_ns()
+            if now >= next_time:
+                next_time = now + interval_ns
+                if self.reader is None or self.reader.store_closed:
+                    self._attach_books()
+                self._dispatch(self.core.on_time(now))
+
+    def _wait(self, timeout_ms: int) -> list[zmq.Socket]:
+        mode = self.config.bus.shard_wait
+        if mode == "spin" or mode == "spin_then_block":
+            spin_ns = (self.config.bus.spin_us * 1000 if mode == "spin_then_block"
+                       else timeout_ms * 1_000_000)
+            deadline = time.monotonic_ns() + spin_ns
+            while True:
+                ready = self.poller.poll(0)
+                if ready or time.monotonic_ns() >= deadline:
+                    break
+            if ready or mode == "spin":
+                return [sock for sock, _ in ready]
+        return [sock for sock, _ in self.poller.poll(timeout_ms)]
+
+    def _drain(self, sock: zmq.Socket) -> None:
+        for _ in range(1000):  # bounded burst, then let timers run
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                message = messages.decode(frames[-1])
+            except MessageDecodeError as exc:
+                metrics.bad_input.labels("shard", "decode_error").inc()
+                log.warning("bad_message", str(exc))
+                continue
+            self._handle(message)
+
+    def _handle(self, message: Message) -> None:
+        now = time.monotonic_ns()
+        core = self.core
+        out: list[Message]
+        if isinstance(message, BookTick):
+            out = self._on_tick(message, now)
+        elif isinstance(message, MatchEvent):
+            out = core.on_match_event(message, now)
+        elif isinstance(message, SourceHealth):
+            out = core.on_source_health(message, now)
+        elif isinstance(message, ExecutionReport):
+            out = core.on_execution_report(message, now)
+        elif isinstance(message, RiskState):
+            out = core.on_risk_state(message, now)
+        elif isinstance(message, IntentAck):
+            out = core.on_intent_ack(message, now)
+        elif isinstance(message, StateSnapshot):
+            out = core.on_state_snapshot(message, now)
+            log.info("state_rebuilt", "rebuilt from the engine's snapshot",
+                     positions=len(message.positions), open_orders=len(message.open_orders),
+                     halted=list(message.halted_markets), kill_switch=message.kill_switch)
+        else:
+            metrics.bad_input.labels("shard", "unexpected_message").inc()
+            return
+        self._dispatch(out)
+
+    def _on_tick(self, tick: BookTick, now: int) -> list[Message]:
+        market = self.core.markets.get(tick.market_id)
+        if market is None or self.reader is None:
+            metrics.bad_input.labels("shard", "tick_unusable").inc()
+            return []
+        try:
+            outcome = market.ref.outcome_of(tick.token_id)
+            other = market.ref.token_for(outcome.other)
+            slot = self.reader.slot_of(tick.token_id)
+            if slot != tick.slot:
+                metrics.bad_input.labels("shard", "tick_slot_mismatch").inc()
+                return []
+            levels = self.config.shm.levels
+            book = self.reader.snapshot(slot, levels)
+            other_book = self.reader.snapshot_token(other, levels)
+        except (KeyError, ShmBookError) as exc:
+            metrics.bad_input.labels("shard", "book_read_failed").inc()
+            log.warning("book_read_failed", str(exc), market_id=tick.market_id)
+            return []
+        self.core.refresh_book(tick.market_id, other, other_book)
+        return self.core.on_book(tick.market_id, tick.token_id, book, now, tick.t_recv_ns)
+
+    def _dispatch(self, out: Sequence[Message]) -> None:
+        for message in out:
+            if isinstance(message, OrderIntent):
+                sent = time.monotonic_ns()
+                intent = msgspec.structs.replace(message, t_sent_ns=sent)
+                if self._send(intent):
+                    metrics.intents.labels(intent.strategy.value, intent.market_id).inc()
+                    metrics.decision_latency.observe(max(0, sent - intent.t_origin_ns) / 1e9)
+                    log.info("intent_sent", intent.reason, market_id=intent.market_id,
+                             intent_id=intent.intent_id, strategy=intent.strategy.value,
+                             outcome=intent.outcome.value, price=intent.price, size=intent.size)
+            elif isinstance(message, CancelIntent | StateQuery):
+                self._send(message)
+            elif isinstance(message, MarketStatus):
+                self._send(message)
+                self._record_status(message)
+            elif isinstance(message, TruthDelta | TruthFinal):
+                metrics.truth_confidence.labels(message.match_id).set(message.confidence)
+                log.info(message.__struct_config__.tag, "", **messages.to_builtins(message))
+
+    def _send(self, message: Message) -> bool:
+        try:
+            bus.send(self.dealer, message, zmq.NOBLOCK)
+        except zmq.Again:
+            metrics.bad_input.labels("shard", "engine_unreachable").inc()
+            log.warning("send_dropped", "engine not connected; message dropped",
+                        kind=message.__struct_config__.tag)
+            return False
+        return True
+
+    def _record_status(self, status: MarketStatus) -> None:
+        for state in type(status.trading_state):
+            metrics.trading_state.labels(status.market_id, state.value).set(
+                1 if state is status.trading_state else 0)
+        metrics.truth_confidence.labels(status.match_id).set(status.confidence)
+        with self._status_lock:
+            self._statuses[status.market_id] = messages.to_builtins(status)
+
+    def _attach_books(self) -> None:
+        if time.monotonic() - self._last_attach_try < 1.0 and self._last_attach_try:
+            return
+        self._last_attach_try = time.monotonic()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        try:
+            self.reader = BookReader.attach(self.config.shm.segment_name, timeout_s=0.2)
+        except ShmBookError as exc:
+            log.warning("books_unavailable", str(exc), segment=self.config.shm.segment_name)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="polyloly-shard", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=None, help="config overlay file (YAML)")
+    parser.add_argument("--shard", type=int, required=True, help="shard index K")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run shard K until SIGINT/SIGTERM; return the exit status."""
+    args = _parse(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    setup_logging(config.logging.level, file=config.logging.file)
+    if not 0 <= args.shard < config.shards.count:
+        log.error("bad_shard", f"--shard: expected 0..{config.shards.count - 1}, "
+                               f"was {args.shard}")
+        return 2
+    shell = ShardShell(config, args.shard)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        shell.stop_event.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    server: ObservabilityServer | None = None
+    if config.metrics.enabled:
+        port = (config.metrics.shard_base_port + args.shard
+                if config.metrics.shard_base_port else 0)
+        server = ObservabilityServer(config.metrics.host, port, shell.health,
+                                     shell.status).start()
+    log.info("shard_started", f"shard {args.shard} with {len(shell.core.markets)} markets",
+             shard=args.shard, metrics_port=server.port if server else None,
+             markets=list(shell.core.markets))
+    shell.open()
+    try:
+        shell.run()
+    finally:
+        shell.close()
+        if server is not None:
+            server.stop()
+        log.info("shard_stopped", f"shard {args.shard} stopped", shard=args.shard)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Binary pair arbitrage (seed §7.1): buy YES and NO when their fill costs sum below 1.
+
+Pure functions over copied books (:class:`shm.BookSnapshot`). Prices are USDC per share,
+sizes are shares, fees are the venue's taker model ``shares × rate × p × (1 − p)`` expressed per
+share (``rate × p × (1 − p)``) at the leg's effective price (by concavity of p(1 − p) this is
+never below the exact per-level fee). See specs/05_PAIR_ARB_SPEC.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from polyloly.config import PairArbConfig
+from polyloly.domain import Outcome, Side
+from shm import BookSnapshot
+
+MIN_NOTIONAL_USDC: Final = 1.0  # venue minimum for marketable (FAK/FOK) orders
+_HALVINGS: Final = 4  # sizes tried: target, 1/2, 1/4, 1/8, 1/16
+
+
+def taker_fee_per_share(price: float, fee_rate: float) -> float:
+    """Venue taker fee per share bought at ``price``: ``fee_rate × p × (1 − p)``, in USDC."""
+    return fee_rate * price * (1.0 - price)
+
+
+def floor_shares(shares: float) -> float:
+    """Round a share quantity down to the venue's 2 decimals."""
+    return math.floor(shares * 100.0 + 1e-6) / 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class LegQuote:
+    """Buying ``shares`` of one outcome by walking its asks."""
+
+    outcome: Outcome
+    shares: float
+    effective_price: float  # average fill price over the walked levels, USDC/share
+    limit_price: float  # worst level used: the order's limit
+    fee_per_share: float  # taker fee at the effective price, USDC/share
+
+    @property
+    def cost_per_share(self) -> float:
+        """Effective price plus fee, USDC/share."""
+        return self.effective_price + self.fee_per_share
+
+    @property
+    def notional_usdc(self) -> float:
+        """Shares × limit price: the most this leg can spend before fees."""
+        return self.shares * self.limit_price
+
+
+def quote_buy(book: BookSnapshot, outcome: Outcome, shares: float, fee_rate: float
+              ) -> LegQuote | None:
+    """Walk ``book``'s asks for ``shares``; None when the visible depth cannot fill them all."""
+    if shares <= 0.0:
+        return None
+    fill = book.effective_price(Side.BUY, shares)
+    if not fill.complete or fill.average_price is None or fill.worst_price is None:
+        return None
+    return LegQuote(outcome, shares, fill.average_price, fill.worst_price,
+                    taker_fee_per_share(fill.average_price, fee_rate))
+
+
+@dataclass(frozen=True, slots=True)
+class PairPosition:
+    """Shares held and their cost (fees included) per leg, USDC."""
+
+    shares_yes: float = 0.0
+    shares_no: float = 0.0
+    cost_yes: float = 0.0
+    cost_no: float = 0.0
+
+    @property
+    def imbalance_shares(self) -> float:
+        """|shares_yes − shares_no|."""
+        return abs(self.shares_yes - self.shares_no)
+
+    @property
+    def imbalance_usdc(self) -> float:
+        """|cost_yes − cost_no| (seed §7.1 leg imbalance in USDC)."""
+        return abs(self.cost_yes - self.cost_no)
+
+    @property
+    def total_cost(self) -> float:
+        """USDC spent on both legs."""
+        return self.cost_yes + self.cost_no
+
+    def shares(self, outcome: Outcome) -> float:
+        """Shares held of ``outcome``."""
+        return self.shares_yes if outcome is Outcome.YES else self.shares_no
+
+    def cost(self, outcome: Outcome) -> float:
+        """USDC spent on ``outcome``."""
+        return self.cost_yes if outcome is Outcome.YES else self.cost_no
+
+
+def locked_pnl(position: PairPosition) -> float:
+    """P&L locked by the matched part of the pair: min(shares) × (1 − avg costs), in USDC."""
+    matched = min(position.shares_yes, position.shares_no)
+    if matched <= 0.0:
+        return 0.0
+    avg_yes = position.cost_yes / position.shares_yes
+    avg_no = position.cost_no / position.shares_no
+    return matched * (1.0 - avg_yes - avg_no)
+
+
+@dataclass(frozen=True, slots=True)
+class PairPlan:
+    """Both legs of one pair purchase, for the same number of shares."""
+
+    yes: LegQuote
+    no: LegQuote
+
+    @property
+    def shares(self) -> float:
+        """Shares per leg."""
+        return self.yes.shares
+
+    @property
+    def cost_per_pair(self) -> float:
+        """USDC per redeemable pair, fees included."""
+        return self.yes.cost_per_share + self.no.cost_per_share
+
+    @property
+    def edge_per_share(self) -> float:
+        """1 − cost per pair: the locked profit per pair, before the safety margin."""
+        return 1.0 - self.cost_per_pair
+
+
+def is_pair_profitable(yes: LegQuote, no: LegQuote, safety_margin: float) -> bool:
+    """Seed §7.1: eff_yes + eff_no < 1 − fees − safety_margin (fees per share, both legs)."""
+    return (yes.effective_price + no.effective_price
+            < 1.0 - yes.fee_per_share - no.fee_per_share - safety_margin)
+
+
+def plan_pair(
+    book_yes: BookSnapshot,
+    book_no: BookSnapshot,
+    params: PairArbConfig,
+    fee_rate: float,
+    min_order_size: float,
+    position: PairPosition,
+) -> PairPlan | str:
+    """Find the largest pair (≤ ``params.size_usdc``) that is profitable and within limits.
+
+    Limits, each checked with the walked prices of the sizes tried: the pair's cost within
+    ``max_position_usdc`` minus what is held; the worst case of one leg filling and the other
+    not keeps |Δshares| ≤ ``max_leg_imbalance_shares`` and |Δcost| ≤ ``max_leg_imbalance_usdc``;
+    each leg ≥ ``min_order_size`` shares and ≥ 1 USDC. Return the plan or a refusal reason.
+    """
+    ask_yes, ask_no = book_yes.best_ask, book_no.best_ask
+    if ask_yes is None or ask_no is None:
+        return "no_asks"
+    if not ask_yes + ask_no < 1.0 - params.safety_margin:
+        return "not_profitable"
+    caps = [
+        params.size_usdc / (ask_yes + ask_no),
+        params.max_leg_imbalance_shares - position.imbalance_shares,
+        (params.max_leg_imbalance_usdc - position.imbalance_usdc) / max(ask_yes, ask_no),
+        (params.max_position_usdc - position.total_cost) / (ask_yes + ask_no),
+    ]
+    target = floor_shares(min(caps))
+    if target < min_order_size:
+        return "limit_headroom_below_min_size"
+    reason = "not_profitable"
+    shares = target
+    for _ in range(_HALVINGS + 1):
+        if shares < min_order_size:
+            return "below_min_size" if reason == "not_profitable" else reason
+        verdict = _check_pair(book_yes, book_no, shares, params, fee_rate, position)
+        if isinstance(verdict, PairPlan):
+            return verdict
+        reason = verdict
+        shares = floor_shares(shares / 2.0)
+    return reason
+
+
+def _check_pair(
+    book_yes: BookSnapshot,
+    book_no: BookSnapshot,
+    shares: float,
+    params: PairArbConfig,
+    fee_rate: float,
+    position: PairPosition,
+) -> PairPlan | str:
+    yes = quote_buy(book_yes, Outcome.YES, shares, fee_rate)
+    no = quote_buy(book_no, Outcome.NO, shares, fee_rate)
+    if yes is None or no is None:
+        return "insufficient_depth"
+    if not is_pair_profitable(yes, no, params.safety_margin):
+        return "not_profitable"
+    if min(yes.notional_usdc, no.notional_usdc) < MIN_NOTIONAL_USDC:
+        return "below_min_notional"
+    worst_leg_usdc = shares * max(yes.cost_per_share, no.cost_per_share)
+    if position.imbalance_usdc + worst_leg_usdc > params.max_leg_imbalance_usdc:
+        return "leg_imbalance_usdc"
+    if position.imbalance_shares + shares > params.max_leg_imbalance_shares:
+        return "leg_imbalance_shares"
+    if position.total_cost + shares * (yes.cost_per_share + no.cost_per_share) > (
+            params.max_position_usdc):
+        return "position_limit"
+    return PairPlan(yes, no)
+
+
+def plan_rebalance(
+    book_lagging: BookSnapshot,
+    position: PairPosition,
+    params: PairArbConfig,
+    fee_rate: float,
+    min_order_size: float,
+) -> LegQuote | str:
+    """Buy the lagging leg's missing shares after a partial fill (seed §7.1).
+
+    Accepted only if the completed pair costs at most ``1 + rebalance_max_loss_per_share`` per
+    share: the leading leg's average cost (fees included) plus the lagging leg's walked cost.
+    Partial depth: tries halves of the missing shares. Return the quote or a refusal reason.
+    """
+    lagging = Outcome.YES if position.shares_yes < position.shares_no else Outcome.NO
+    leading = lagging.other
+    missing = floor_shares(position.imbalance_shares)
+    if missing < min_order_size:
+        return "imbalance_below_min_size"
+    lead_avg = position.cost(leading) / position.shares(leading)
+    ceiling = 1.0 + params.rebalance_max_loss_per_share
+    reason = "insufficient_depth"
+    shares = missing
+    for _ in range(_HALVINGS + 1):
+        if shares < min_order_size:
+            return reason
+        quote = quote_buy(book_lagging, lagging, shares, fee_rate)
+        if quote is not None:
+            if lead_avg + quote.cost_per_share > ceiling:
+                return "rebalance_too_expensive"
+            if quote.notional_usdc >= MIN_NOTIONAL_USDC:
+                return quote
+            reason = "below_min_notional"
+        shares = floor_shares(shares / 2.0)
+    return reason
