@@ -363,8 +363,10 @@ async def start_world(scenario: Scenario, venue: VenueProtocol, host: str = "127
                       speed: float = 1.0, seed: int | None = None) -> World:
     """Start the feed servers and the world loop; return the running ``World``.
 
-    ``World.endpoints`` maps provider names to base URLs (``http://host:port``; WebSocket
-    paths are served on the same port). Call ``await world.stop()`` when done.
+    ``World.endpoints`` maps provider names to URLs: ``http://host:port`` bases for grid,
+    lolesports, opendota and liquipedia; ``ws://host:port`` for pandascore (socket base,
+    ``/lives`` is on the same port over http); ``ws://host:port/ws`` for polymarket_sports.
+    Call ``await world.stop()`` when done.
     """
     epoch_ms = time.time_ns() // 1_000_000
     origin = time.monotonic()
@@ -391,6 +393,12 @@ async def start_world(scenario: Scenario, venue: VenueProtocol, host: str = "127
             server = FeedServer(name, app, host)
             world.servers[name] = server
             world.endpoints[name] = await server.start()
+        # WebSocket-only providers are given as socket URLs, like their real hosts
+        # (wss://sports-api.polymarket.com/ws, wss://live.pandascore.co).
+        world.endpoints[polymarket_sports.PROVIDER] = (
+            world.servers[polymarket_sports.PROVIDER].url.replace("http://", "ws://") + "/ws")
+        world.endpoints[pandascore.PROVIDER] = (
+            world.servers[pandascore.PROVIDER].url.replace("http://", "ws://"))
     except BaseException:
         await world.stop()
         raise

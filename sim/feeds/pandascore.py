@@ -229,6 +229,12 @@ def create_app(ctx: FeedContext, now_s: NowFn, hub: Broadcaster,
             await ws.close(code=4001, message=b"missing token")
             return ws
         await ws.send_json({"type": "hello", "payload": {}})
+        settings = match.provider(PROVIDER)
+        over_at = (match.start_s + ctx.timelines[PROVIDER][match.match_id].end_s
+                   + settings.delay_s + (settings.cadence_s or 2.0))
+        if now_s() > over_at:  # the match is over: PandaScore closes with 1000
+            await ws.close(code=1000, message=b"match finished")
+            return ws
         subscriber = Subscriber(ws)
         channel = channel_of(match)
         hub.add(channel, subscriber)

@@ -132,11 +132,11 @@ async def _run_world(scenario: Scenario) -> tuple[Seen, World]:
         async with aiohttp.ClientSession() as session:
             urls = world.endpoints
             listeners = [asyncio.ensure_future(_listen(
-                session, seen, "sports", urls["polymarket_sports"].replace("http", "ws") + "/ws",
+                session, seen, "sports", urls["polymarket_sports"],
                 answer_ping=True))]
             for match in scenario.matches:
                 ps_id = match.provider_ids.pandascore_match_id
-                base = urls["pandascore"].replace("http", "ws")
+                base = urls["pandascore"]
                 if match.game != "valorant":
                     listeners.append(asyncio.ensure_future(_listen(
                         session, seen, f"ps_frames:{match.match_id}",
@@ -151,7 +151,7 @@ async def _run_world(scenario: Scenario) -> tuple[Seen, World]:
                     reconnect_until=deadline)))
             listeners.append(asyncio.ensure_future(_listen(
                 session, seen, "ps_no_token",
-                urls["pandascore"].replace("http", "ws")
+                urls["pandascore"]
                 + f"/matches/{scenario.matches[0].provider_ids.pandascore_match_id}")))
             await asyncio.sleep(0.05)
             await _poll_rest(world, seen, session)
@@ -178,7 +178,11 @@ def test_world_endpoints_cover_every_provider_on_loopback(runs: Any) -> None:
     _, world = runs["demo_short"]
     assert set(world.endpoints) == {"grid", "pandascore", "lolesports", "opendota",
                                     "liquipedia", "polymarket_sports"}
-    assert all(url.startswith("http://127.0.0.1:") for url in world.endpoints.values())
+    assert world.endpoints["polymarket_sports"].startswith("ws://127.0.0.1:")
+    assert world.endpoints["polymarket_sports"].endswith("/ws")
+    assert world.endpoints["pandascore"].startswith("ws://127.0.0.1:")
+    for name in ("grid", "lolesports", "opendota", "liquipedia"):
+        assert world.endpoints[name].startswith("http://127.0.0.1:")
 
 
 def test_opendota_live_and_match_have_fixture_shape(runs: Any) -> None:
