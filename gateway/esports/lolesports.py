@@ -12,8 +12,8 @@
   asked only when ``provider_ids.lolesports_game_ids`` is empty.
 
 ``provider_ids.lolesports`` is the LoL Esports match id. Window requests trail wall-clock by
-an adaptive lag (starts at ``expected_delay_ms``, grows by 10 s when a window brings nothing
-new, shrinks by 10 s after six fruitful polls in a row, within 10..120 s).
+``expected_delay_ms`` (at least 10 s; bots use 20–60 s because newer windows are empty), so
+consecutive polls every ``poll_interval_ms`` (10 s) cover consecutive windows.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from polyloly.domain import SourceTier
 SOURCE = "lolesports"
 PUBLIC_API_KEY = "0TvQnueqKa5mxJntVWt0w4LpLfEkrV1Ta8rQBb9Z"  # lolesports.com website key
 WINDOW_STEP_MS = 10_000
+MIN_LAG_MS = 10_000  # newer windows are empty (esports.md §2.3)
 _STATS = ("totalGold", "totalKills", "towers", "inhibitors", "barons")
 
 
@@ -134,7 +135,8 @@ class LolEsportsParser:
                 continue
             number = state.wins[SIDE_A] + state.wins[SIDE_B] + 1
             for game in state.games.values():
-                if game.number == number or (game.number < number and not game.finished):
+                watched = game.last_frame_ms >= 0 and not game.finished
+                if game.number == number or (game.number < number and watched):
                     wanted.append(game.game_id)
         return wanted
 
@@ -349,29 +351,6 @@ def rfc3339(wall_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class WindowLag:
-    """How far behind wall-clock window requests ask (ms), adapted to what the feed serves."""
-
-    MIN_MS = 10_000
-    MAX_MS = 120_000
-
-    def __init__(self, initial_ms: int) -> None:
-        self.lag_ms = min(self.MAX_MS, max(self.MIN_MS, initial_ms))
-        self._fruitful = 0
-
-    def fruitful(self) -> None:
-        """A window brought new frames."""
-        self._fruitful += 1
-        if self._fruitful >= 6:
-            self._fruitful = 0
-            self.lag_ms = max(self.MIN_MS, self.lag_ms - WINDOW_STEP_MS)
-
-    def barren(self) -> None:
-        """A window brought nothing new."""
-        self._fruitful = 0
-        self.lag_ms = min(self.MAX_MS, self.lag_ms + WINDOW_STEP_MS)
-
-
 class LolEsportsAdapter(AdapterBase):
     """Polls getLive and the windows of the games in progress."""
 
@@ -394,7 +373,7 @@ class LolEsportsAdapter(AdapterBase):
         self.api_url = (provider.api_url or provider.url).rstrip("/")
         key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
         self.api_key = key or PUBLIC_API_KEY
-        self.lag = WindowLag(provider.expected_delay_ms)
+        self.lag_ms = max(MIN_LAG_MS, provider.expected_delay_ms)
         self.limiter = RateLimiter(provider.max_requests_per_minute, clock)
 
     async def run(
@@ -440,7 +419,7 @@ class LolEsportsAdapter(AdapterBase):
             if got and got[0] == 200:
                 self.handle(got[1], self.parser.parse_event_details, io)
         for game_id in self.parser.games_to_poll():
-            starting = floor_to_window(self.clock.wall_ms() - self.lag.lag_ms)
+            starting = floor_to_window(self.clock.wall_ms() - self.lag_ms)
             got = await self._get(
                 session,
                 f"{self.feed_url}/livestats/v1/window/{game_id}",
@@ -450,11 +429,8 @@ class LolEsportsAdapter(AdapterBase):
             if got is None:
                 return
             status, body = got
-            result = self.handle(body, self.parser.parse_window, io) if status == 200 else None
-            if result is not None and result.events:
-                self.lag.fruitful()
-            elif status in (200, 204):
-                self.lag.barren()
+            if status == 200:
+                self.handle(body, self.parser.parse_window, io)
         if self.parser.pending_result:
             await self._poll_live(session, io, stop)
 
