@@ -641,6 +641,10 @@ class RealExecutor(Executor):
         except Exception as exc:
             raise VenueUnavailable(f"balances: {classify_or_report(exc)}") from None
 
+    async def positions(self, token_ids: Sequence[str]) -> dict[str, float]:
+        """Outcome-token balances in shares (the reconciler's ``balances`` query)."""
+        return dict((await self.balances(token_ids)).shares)
+
     def adopt(self, venue_order_id: str) -> None:
         """Treat an order found at the venue (reconciliation) as ours for attribution."""
         self._adopted.add(venue_order_id)

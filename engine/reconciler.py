@@ -1,0 +1,343 @@
+"""Reconciliation: compare our orders, fills and positions with the venue's, and plan fixes.
+
+:func:`reconcile` is a pure core: it takes our view (orders, positions, the fill ids already
+applied) and a complete :class:`VenueSnapshot`, and returns a :class:`ReconcilePlan`:
+
+* venue orders we do not know, on our markets → ``adopt_orders`` (on other tokens →
+  ``foreign_orders``, which the engine should cancel: we never trade them);
+* venue fills we have not applied → ``adopt_fills`` (the order manager dedupes by fill id);
+* our open orders the venue no longer lists → ``order_corrections``: the venue's status when
+  ``GET /data/order`` knows the order; otherwise FILLED when the venue's fills cover its size,
+  else CANCELLED (REJECTED for a submit whose outcome we never learnt and that left no trace);
+  until that lookup has been made the order is listed in ``pending_lookups``;
+* an outcome-token balance that differs from ours (after the adopted fills) by more than the
+  dust → ``position_corrections`` (rebuild from the venue) and a ``halts`` entry for that
+  market (seed §14 "position mismatch": halt, rebuild, alert critical).
+
+The venue is authoritative, so its answer must be complete: the async runner
+(:func:`reconcile_with_venue`) raises :class:`IncompleteReconciliation` when a listing failed
+part-way or a query failed, never treating a partial answer as "no orders" or "flat"; the
+engine refuses to start (or keeps the last state and retries) until a complete answer arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from engine.executors.base import (
+    IncompleteVenueAnswer,
+    VenueFill,
+    VenueOrder,
+    VenueOrders,
+    VenueTrades,
+    VenueUnavailable,
+)
+from polyloly import metrics
+from polyloly.domain import OrderStatus, Side
+from polyloly.logs import get_logger
+
+DUST_SHARES: Final = 0.01
+"""Differences below one venue lot (0.01 share) are not mismatches."""
+
+_log = get_logger("reconciler")
+
+
+class IncompleteReconciliation(Exception):
+    """The venue's answer was incomplete or failed; nothing may be concluded from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalOrder:
+    """One of our orders as the order manager holds it (sizes in shares)."""
+
+    venue_order_id: str
+    market_id: str
+    token_id: str
+    side: Side
+    price: float
+    size: float
+    filled_size: float
+    status: OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSnapshot:
+    """A complete venue answer. ``positions`` (token → shares) is None when the executor has
+    no balance query; ``lookups`` holds ``order_status`` answers for our open orders that
+    ``open_orders`` did not list (None: the venue does not list that id)."""
+
+    open_orders: VenueOrders
+    trades: VenueTrades
+    positions: Mapping[str, float] | None = None
+    lookups: Mapping[str, VenueOrder | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCorrection:
+    venue_order_id: str
+    status: OrderStatus
+    size_matched: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionCorrection:
+    """Set the position in ``token_id`` to ``venue_shares`` (ours was ``local_shares``)."""
+
+    market_id: str
+    token_id: str
+    local_shares: float
+    venue_shares: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketHalt:
+    market_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePlan:
+    """What to change so our state equals the venue's; empty when they already agree."""
+
+    adopt_orders: tuple[VenueOrder, ...] = ()
+    adopt_fills: tuple[VenueFill, ...] = ()
+    order_corrections: tuple[OrderCorrection, ...] = ()
+    position_corrections: tuple[PositionCorrection, ...] = ()
+    halts: tuple[MarketHalt, ...] = ()
+    foreign_orders: tuple[VenueOrder, ...] = ()
+    foreign_fills: tuple[VenueFill, ...] = ()
+    pending_lookups: tuple[str, ...] = ()
+
+    @property
+    def consistent(self) -> bool:
+        """True when nothing needs changing."""
+        return not (
+            self.adopt_orders
+            or self.adopt_fills
+            or self.order_corrections
+            or self.position_corrections
+            or self.halts
+            or self.foreign_orders
+            or self.foreign_fills
+            or self.pending_lookups
+        )
+
+
+def _signed_shares(fill: VenueFill) -> float:
+    return fill.size if fill.side is Side.BUY else -fill.size
+
+
+def reconcile(
+    local_orders: Iterable[LocalOrder],
+    local_positions: Mapping[str, float],
+    applied_fill_ids: Container[str],
+    snapshot: VenueSnapshot,
+    market_of_token: Mapping[str, str],
+    dust: float = DUST_SHARES,
+) -> ReconcilePlan:
+    """Compare our state with a complete venue snapshot; return the plan (pure)."""
+    venue_open = {o.venue_order_id: o for o in snapshot.open_orders.orders}
+    ours = {o.venue_order_id: o for o in local_orders}
+    fills_by_order: dict[str, float] = {}
+    adopt_fills: list[VenueFill] = []
+    foreign_fills: list[VenueFill] = []
+    for fill in snapshot.trades.fills:
+        fills_by_order[fill.venue_order_id] = fills_by_order.get(fill.venue_order_id, 0) + fill.size
+        if fill.fill_id in applied_fill_ids:
+            continue
+        (adopt_fills if fill.token_id in market_of_token else foreign_fills).append(fill)
+
+    adopt_orders: list[VenueOrder] = []
+    foreign_orders: list[VenueOrder] = []
+    corrections: list[OrderCorrection] = []
+    for order_id, venue_order in venue_open.items():
+        local = ours.get(order_id)
+        if local is None:
+            target = adopt_orders if venue_order.token_id in market_of_token else foreign_orders
+            target.append(venue_order)
+        elif local.status is not venue_order.status or (
+            venue_order.size_matched > local.filled_size + dust
+        ):
+            corrections.append(
+                OrderCorrection(
+                    order_id, venue_order.status, venue_order.size_matched, "venue lists it so"
+                )
+            )
+
+    pending: list[str] = []
+    for order_id, local in ours.items():
+        if not local.status.is_open or order_id in venue_open:
+            continue
+        if order_id not in snapshot.lookups:
+            pending.append(order_id)
+            continue
+        looked_up = snapshot.lookups[order_id]
+        if looked_up is not None and looked_up.status.is_open:
+            corrections.append(
+                OrderCorrection(
+                    order_id, looked_up.status, looked_up.size_matched, "venue order lookup"
+                )
+            )
+            continue
+        matched = max(
+            fills_by_order.get(order_id, 0.0),
+            local.filled_size,
+            looked_up.size_matched if looked_up is not None else 0.0,
+        )
+        if looked_up is not None and looked_up.status.is_terminal:
+            status = looked_up.status
+        elif matched >= local.size - dust:
+            status = OrderStatus.FILLED
+        elif matched <= 0 and local.status is OrderStatus.UNKNOWN:
+            status = OrderStatus.REJECTED
+        else:
+            status = OrderStatus.CANCELLED
+        corrections.append(
+            OrderCorrection(order_id, status, matched, "no longer open at the venue")
+        )
+
+    position_corrections: list[PositionCorrection] = []
+    halts: dict[str, MarketHalt] = {}
+    if snapshot.positions is not None:
+        expected = dict(local_positions)
+        for fill in adopt_fills:
+            expected[fill.token_id] = expected.get(fill.token_id, 0.0) + _signed_shares(fill)
+        tokens = sorted(set(expected) | set(snapshot.positions))
+        for token in tokens:
+            market_id = market_of_token.get(token)
+            if market_id is None or token not in snapshot.positions:
+                continue
+            ours_now = expected.get(token, 0.0)
+            venue_shares = snapshot.positions[token]
+            if abs(ours_now - venue_shares) <= dust:
+                continue
+            position_corrections.append(
+                PositionCorrection(market_id, token, local_positions.get(token, 0.0), venue_shares)
+            )
+            halts.setdefault(
+                market_id,
+                MarketHalt(
+                    market_id,
+                    f"position mismatch on token {token}: ours {ours_now:.4f} "
+                    f"(after adopted fills), venue {venue_shares:.4f}",
+                ),
+            )
+
+    return ReconcilePlan(
+        adopt_orders=tuple(adopt_orders),
+        adopt_fills=tuple(adopt_fills),
+        order_corrections=tuple(corrections),
+        position_corrections=tuple(position_corrections),
+        halts=tuple(halts.values()),
+        foreign_orders=tuple(foreign_orders),
+        foreign_fills=tuple(foreign_fills),
+        pending_lookups=tuple(pending),
+    )
+
+
+# --- the thin async runner ----------------------------------------------------------------------
+
+
+class VenueQueries(Protocol):
+    """What the runner needs from an executor (:class:`~engine.executors.base.Executor`)."""
+
+    async def open_orders(self) -> VenueOrders: ...
+
+    async def trades(self, since_ms: int) -> VenueTrades: ...
+
+    async def order_status(self, venue_order_id: str) -> VenueOrder | None: ...
+
+
+BalanceQuery = Callable[[Sequence[str]], Awaitable[Mapping[str, float]]]
+"""Fetch outcome-token balances (token → shares) for the given tokens."""
+
+
+async def fetch_snapshot(
+    venue: VenueQueries,
+    local_orders: Sequence[LocalOrder],
+    since_ms: int,
+    token_ids: Sequence[str],
+    balances: BalanceQuery | None = None,
+) -> VenueSnapshot:
+    """Fetch a complete snapshot; raise :class:`IncompleteReconciliation` otherwise."""
+    try:
+        open_orders = await venue.open_orders()
+        trades = await venue.trades(since_ms)
+        positions = await balances(token_ids) if balances is not None else None
+        listed = {o.venue_order_id for o in open_orders.orders}
+        lookups: dict[str, VenueOrder | None] = {}
+        for order in local_orders:
+            if order.status.is_open and order.venue_order_id not in listed:
+                lookups[order.venue_order_id] = await venue.order_status(order.venue_order_id)
+    except (IncompleteVenueAnswer, VenueUnavailable, TimeoutError) as exc:
+        raise IncompleteReconciliation(f"{type(exc).__name__}: {exc}") from None
+    return VenueSnapshot(open_orders, trades, positions, lookups)
+
+
+async def reconcile_with_venue(
+    venue: VenueQueries,
+    local_orders: Sequence[LocalOrder],
+    local_positions: Mapping[str, float],
+    applied_fill_ids: Container[str],
+    market_of_token: Mapping[str, str],
+    since_ms: int,
+    balances: BalanceQuery | None = None,
+) -> ReconcilePlan:
+    """Fetch a complete venue snapshot, compute the plan, log it (critical for halts)."""
+    snapshot = await fetch_snapshot(
+        venue, local_orders, since_ms, sorted(market_of_token), balances
+    )
+    plan = reconcile(local_orders, local_positions, applied_fill_ids, snapshot, market_of_token)
+    adopt = getattr(venue, "adopt", None)
+    if callable(adopt):
+        for order in plan.adopt_orders:
+            adopt(order.venue_order_id)
+    log_plan(plan)
+    return plan
+
+
+async def reconcile_until_complete(
+    run: Callable[[], Awaitable[ReconcilePlan]],
+    attempts: int,
+    delay_s: float,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> ReconcilePlan:
+    """Call ``run`` until it returns a plan; after ``attempts`` incomplete answers raise the
+    last :class:`IncompleteReconciliation` (the engine then refuses to start)."""
+    last: IncompleteReconciliation | None = None
+    for attempt in range(max(1, attempts)):
+        try:
+            return await run()
+        except IncompleteReconciliation as exc:
+            last = exc
+            _log.warning(
+                "reconcile_incomplete", "venue answer incomplete; not concluding anything",
+                attempt=attempt + 1, error=str(exc),
+            )
+            if attempt + 1 < attempts:
+                await sleep(delay_s)
+    assert last is not None
+    raise last
+
+
+def log_plan(plan: ReconcilePlan) -> None:
+    """Log the plan: critical per halted market, warning for adoptions and corrections."""
+    for halt in plan.halts:
+        metrics.circuit_breaker_trips.labels(halt.market_id, "position_mismatch").inc()
+        _log.critical("position_mismatch", halt.reason, market_id=halt.market_id)
+    if plan.consistent:
+        _log.info("reconcile_consistent", "our state matches the venue")
+        return
+    _log.warning(
+        "reconcile_plan",
+        "state differs from the venue",
+        adopt_orders=[o.venue_order_id for o in plan.adopt_orders],
+        adopt_fills=[f.fill_id for f in plan.adopt_fills],
+        order_corrections=[(c.venue_order_id, c.status.value) for c in plan.order_corrections],
+        foreign_orders=[o.venue_order_id for o in plan.foreign_orders],
+        pending_lookups=list(plan.pending_lookups),
+    )
