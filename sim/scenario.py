@@ -152,7 +152,13 @@ class ProviderIds:
 
 @dataclass(frozen=True, slots=True)
 class MatchSpec:
-    """One series between team A (outcome 0) and team B (outcome 1)."""
+    """One series between team A (outcome 0) and team B (outcome 1).
+
+    ``start_s`` is scenario time; ``timeline`` times are match time and end with
+    ``match_end``. ``game_clock_scale`` converts scenario seconds into in-game seconds (the
+    feeds' game clocks and the gold models' minutes). ``providers`` holds the effective
+    settings of every provider for this match (scenario defaults merged with overrides).
+    """
 
     match_id: str
     game: str

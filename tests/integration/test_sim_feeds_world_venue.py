@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sim.scenario import load_scenario
-from sim.world import start_world
+from sim.world import WorldCore, action_record, start_world
 
 venue_core = pytest.importorskip("sim.venue.core")
 venue_clock = pytest.importorskip("sim.venue.clock")
@@ -19,6 +19,8 @@ SPEED = 20.0
 def test_demo_short_on_the_real_venue_trades_and_resolves_every_market() -> None:
     scenario = load_scenario("demo_short")
 
+    executed: list[Any] = []
+
     async def main() -> tuple[Any, Any, list[Any], dict[str, Any]]:
         clock = venue_clock.SystemClock(SPEED)
         venue = venue_core.Venue(scenario.markets, clock, seed=scenario.seed,
@@ -27,6 +29,7 @@ def test_demo_short_on_the_real_venue_trades_and_resolves_every_market() -> None
         trades: list[Any] = []
         venue.add_trade_listener(trades.append)
         world = await start_world(scenario, venue, speed=SPEED)
+        world.listeners.append(executed.append)
         books: dict[str, Any] = {}
         try:
             await asyncio.sleep(1.0)
@@ -47,3 +50,8 @@ def test_demo_short_on_the_real_venue_trades_and_resolves_every_market() -> None
         resolved, winner = venue.is_resolved(market.condition_id)
         match = scenario.match(market.match_id)
         assert resolved and winner == market.token_ids[0 if match.winner == "A" else 1]
+
+    # The shell executed exactly what the pure core produces for the same seed and epoch.
+    replay = WorldCore(scenario, seed=scenario.seed, speed=SPEED,
+                       epoch_ms=world.core.context.epoch_ms).run_all()
+    assert [action_record(a) for a in executed] == [action_record(a) for a in replay]
