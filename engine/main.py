@@ -160,18 +160,25 @@ class EngineShell:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if sock is self.router:
-                if len(frames) != 2:
-                    metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
-                    continue
-                await self.core.handle_frame(frames[0], frames[1], self.send)
-            elif sock is self.sub:
-                if len(frames) != 2:
-                    metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
-                    continue
-                await self.core.handle_frame(None, frames[1], self.send)
-            else:
-                await self.core.handle_frame(None, frames[-1], self.send)
+            try:
+                await self._dispatch(sock, frames)
+            except Exception as exc:  # one bad message must never stop the engine
+                metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
+                _LOG.error("handler_error", repr(exc), frames=len(frames))
+
+    async def _dispatch(self, sock: zmq.Socket, frames: list[bytes]) -> None:
+        if sock is self.router:
+            if len(frames) != 2:
+                metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
+                return
+            await self.core.handle_frame(frames[0], frames[1], self.send)
+        elif sock is self.sub:
+            if len(frames) != 2:
+                metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
+                return
+            await self.core.handle_frame(None, frames[1], self.send)
+        else:
+            await self.core.handle_frame(None, frames[-1], self.send)
 
     def health(self) -> dict[str, Any]:
         return {"healthy": bool(self.core.ready and self.core.executor.healthy()),

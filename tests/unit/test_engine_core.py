@@ -164,3 +164,39 @@ def test_sell_beyond_holdings_is_refused(tmp_path: Path) -> None:
     harness = Harness(make_config(tmp_path))
     (ack,) = _acks(asyncio.run(harness.send(intent(side=Side.SELL, price=0.49))))
     assert ack.reason is RejectReason.INSUFFICIENT_BALANCE
+
+
+def test_kill_cli_releases_a_halted_market_by_hand(tmp_path: Path) -> None:
+    from engine.cli import kill_main
+
+    config = make_config(tmp_path)
+    harness = Harness(config)
+    harness.core.risk.breakers.halt(MARKET_A, "consecutive_rejects", 0)
+    config_file = tmp_path / "c.yaml"
+    import yaml
+
+    config_file.write_text(yaml.safe_dump({
+        "run": {"data_dir": config.run.data_dir},
+        "markets": [{"market_id": MARKET_A, "token_ids": [YES_A, NO_A], "match_id": "m1",
+                     "game": "lol"}]}))
+    assert kill_main(["--config", str(config_file), "--reason", "ok", "--release",
+                      "--market", MARKET_A]) == 0
+    assert kill_main(["--config", str(config_file), "--reason", "x", "--market", "0xz"]) == 2
+    out = asyncio.run(harness.tick())
+    assert any(isinstance(o.message, RiskState) and not o.message.halted for o in out)
+    (ack,) = _acks(asyncio.run(harness.send(intent())))
+    assert ack.accepted
+
+
+def test_daily_loss_limit_pulls_the_persisted_kill_switch(tmp_path: Path) -> None:
+    config = make_config(tmp_path, risk={"max_daily_loss_usdc": 5.0,
+                                         "drawdown_sizing_start_usdc": 1.0})
+    harness = Harness(config)
+    asyncio.run(harness.tick())  # day starts at 0
+    asyncio.run(harness.send(intent(size=100)))  # bought at 0.50
+    harness.books.set(YES_A, [(0.39, 100.0)], [(0.41, 100.0)])  # mark drops to 0.40
+    out = asyncio.run(harness.tick())
+    assert any(isinstance(o.message, RiskState) and o.message.kill_switch for o in out)
+    assert KillSwitchFile.in_data_dir(config.run.data_dir).read().engaged
+    (ack,) = _acks(asyncio.run(harness.send(intent())))
+    assert ack.reason is RejectReason.KILL_SWITCH
