@@ -246,12 +246,11 @@ class World:
         try:
             while not self.core.done:
                 for action in self.core.advance(self.now_s()):
-                    await self._execute(action)
+                    try:
+                        await self._execute(action)
+                    except Exception:  # one failed action must not stop the world
+                        log.exception("world action failed: %s", action_record(action)[:3])
                 await asyncio.sleep(STEP_S / self.speed / 2)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("world loop failed")
         finally:
             self.finished.set()
 

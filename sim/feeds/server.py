@@ -61,12 +61,15 @@ class Broadcaster:
 
     async def pump(self, subscriber: Subscriber, close_code: int = WSCloseCode.OK) -> None:
         """Send queued payloads to ``subscriber`` until closed."""
-        while not subscriber.socket.closed:
-            data = await subscriber.queue.get()
-            if data is None:
-                await subscriber.socket.close(code=close_code)
-                return
-            await subscriber.socket.send_str(data.decode())
+        try:
+            while not subscriber.socket.closed:
+                data = await subscriber.queue.get()
+                if data is None:
+                    await subscriber.socket.close(code=close_code)
+                    return
+                await subscriber.socket.send_str(data.decode())
+        except (ConnectionError, RuntimeError):
+            return  # the client went away; its handler unregisters it
 
 
 async def read_until_closed(socket: web.WebSocketResponse) -> None:
