@@ -91,7 +91,7 @@ class GatewayApp:
         *,
         record_dir: str | Path | None = None,
         clock: Clock | None = None,
-        ctx: zmq.Context | None = None,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         adapters: list[FeedAdapter] | None = None,
         credentials: tuple[str, str, str] | None = None,
         rng: random.Random | None = None,
@@ -335,6 +335,7 @@ class GatewayApp:
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         snapshot_timeout_ns = int(self.config.polymarket.snapshot_timeout_s * 1e9)
+        last_staleness_ns = 0
         while not stop.is_set():
             now_ns = time.monotonic_ns()
             self.publisher.flush()
@@ -353,6 +354,12 @@ class GatewayApp:
                         self._handle(self.keeper.request_resync(token, now_ns), MARKET_SOURCE,
                                      now_ns)
                 metrics.books_stale.set(self.keeper.unhealthy_count())
+                if now_ns - last_staleness_ns >= 1_000_000_000:
+                    last_staleness_ns = now_ns
+                    for token, state in self.keeper.tokens.items():
+                        if state.last_update_ns:
+                            metrics.book_staleness_seconds.labels(token=token).set(
+                                (now_ns - state.last_update_ns) / 1e9)
             if self.recorder is not None:
                 self.recorder.flush()
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)

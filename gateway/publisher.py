@@ -28,7 +28,7 @@ DEFAULT_MAX_BACKLOG: Final = 100_000
 class OrderedSender:
     """Never-drop, never-block sending of whole messages on one socket, in order."""
 
-    def __init__(self, sock: zmq.Socket, name: str, *, topic_prefixed: bool,
+    def __init__(self, sock: zmq.Socket[bytes], name: str, *, topic_prefixed: bool,
                  max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
         self.sock = sock
         self.name = name
@@ -79,7 +79,7 @@ class OrderedSender:
 class GatewayPublisher:
     """The gateway PUB socket: coalesced book ticks plus an ordered never-drop stream."""
 
-    def __init__(self, sock: zmq.Socket, max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
         """``sock`` should be an XPUB with ``XPUB_NODROP`` set (see :func:`bind_publisher`)."""
         self.sock = sock
         self.ordered = OrderedSender(sock, "gateway_pub", topic_prefixed=True,
@@ -147,10 +147,11 @@ class GatewayPublisher:
             return
 
 
-def bind_publisher(ctx: zmq.Context, endpoint: str, hwm: int) -> zmq.Socket:
+def bind_publisher(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str,
+                   hwm: int) -> zmq.Socket[bytes]:
     """Bind the gateway's XPUB (PUB-compatible for SUB peers) with ``XPUB_NODROP`` so a full
     pipe shows as ``EAGAIN`` instead of a silent drop."""
-    sock = ctx.socket(zmq.XPUB)
+    sock: zmq.Socket[bytes] = ctx.socket(zmq.XPUB)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)

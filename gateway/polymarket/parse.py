@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -156,7 +156,7 @@ def _control_text(data: bytes) -> str | None:
 _LEADING_DOT = re.compile(rb'"(-?)\.(\d)')
 
 
-def _parse_elements(data: bytes, decoder: msgspec.json.Decoder, result: ParsedFrame,
+def _parse_elements(data: bytes, decoder: msgspec.json.Decoder[Any], result: ParsedFrame,
                     normalize: object) -> None:
     if data.lstrip()[:1] == b"[":
         try:
@@ -172,14 +172,15 @@ def _parse_elements(data: bytes, decoder: msgspec.json.Decoder, result: ParsedFr
             normalize(event, result, element)  # type: ignore[operator]
 
 
-def _decode_element(element: bytes, decoder: msgspec.json.Decoder,
+def _decode_element(element: bytes, decoder: msgspec.json.Decoder[Any],
                     result: ParsedFrame) -> object | None:
     if not element.lstrip().startswith(b"{"):
         result.errors.append(FrameError("not_an_object", "array element is not an object",
                                         element))
         return None
     try:
-        return decoder.decode(element)
+        event: object = decoder.decode(element)
+        return event
     except msgspec.DecodeError as exc:  # ValidationError is a subclass: check it first
         if not isinstance(exc, msgspec.ValidationError):
             result.errors.append(FrameError("malformed_json", str(exc), element))
@@ -189,7 +190,8 @@ def _decode_element(element: bytes, decoder: msgspec.json.Decoder,
     repaired = _LEADING_DOT.sub(rb'"\g<1>0.\g<2>', element)
     if repaired != element:
         try:
-            return decoder.decode(repaired)
+            repaired_event: object = decoder.decode(repaired)
+            return repaired_event
         except msgspec.ValidationError:
             pass
     text = str(first_error)

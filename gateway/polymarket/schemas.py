@@ -23,7 +23,7 @@ class WsLevel(msgspec.Struct, frozen=True):
     size: float
 
 
-class WsBook(_Event, tag="book"):
+class WsBook(_Event, frozen=True, tag="book"):
     """Full snapshot of one token's book; bids ascending and asks descending (best last)."""
 
     asset_id: str
@@ -54,7 +54,7 @@ class WsLegacyChange(msgspec.Struct, frozen=True, kw_only=True):
     side: Side
 
 
-class WsPriceChange(_Event, tag="price_change"):
+class WsPriceChange(_Event, frozen=True, tag="price_change"):
     """All three historical ``price_change`` shapes; exactly one of them is filled in.
 
     * current: ``price_changes[]`` (entries may name different tokens of the market);
@@ -73,7 +73,7 @@ class WsPriceChange(_Event, tag="price_change"):
     hash: str = ""
 
 
-class WsTickSizeChange(_Event, tag="tick_size_change"):
+class WsTickSizeChange(_Event, frozen=True, tag="tick_size_change"):
     asset_id: str
     market: str
     old_tick_size: float
@@ -81,7 +81,7 @@ class WsTickSizeChange(_Event, tag="tick_size_change"):
     timestamp: int
 
 
-class WsLastTradePrice(_Event, tag="last_trade_price"):
+class WsLastTradePrice(_Event, frozen=True, tag="last_trade_price"):
     asset_id: str
     market: str
     price: float
@@ -90,7 +90,7 @@ class WsLastTradePrice(_Event, tag="last_trade_price"):
     size: float = 0.0
 
 
-class WsBestBidAsk(_Event, tag="best_bid_ask"):
+class WsBestBidAsk(_Event, frozen=True, tag="best_bid_ask"):
     asset_id: str
     market: str
     best_bid: float
@@ -98,12 +98,12 @@ class WsBestBidAsk(_Event, tag="best_bid_ask"):
     timestamp: int
 
 
-class WsNewMarket(_Event, tag="new_market"):
+class WsNewMarket(_Event, frozen=True, tag="new_market"):
     market: str = ""
     timestamp: int = 0
 
 
-class WsMarketResolved(_Event, tag="market_resolved"):
+class WsMarketResolved(_Event, frozen=True, tag="market_resolved"):
     market: str
     winning_asset_id: str = ""
     winning_outcome: str = ""
@@ -125,7 +125,7 @@ MarketEvent = (
 # Time and size fields stay strings here: the venue sends "" for some of them (killed FOK).
 
 
-class WsOrder(_Event, tag="order"):
+class WsOrder(_Event, frozen=True, tag="order"):
     id: str
     market: str
     asset_id: str
@@ -147,7 +147,7 @@ class WsMakerOrder(msgspec.Struct, frozen=True, kw_only=True):
     owner: str = ""
 
 
-class WsTrade(_Event, tag="trade"):
+class WsTrade(_Event, frozen=True, tag="trade"):
     id: str
     market: str
     asset_id: str
@@ -166,13 +166,13 @@ class WsTrade(_Event, tag="trade"):
 UserEvent = WsOrder | WsTrade
 
 market_frame_decoder = msgspec.json.Decoder(
-    list[MarketEvent] | MarketEvent, strict=False  # type: ignore[arg-type]
+    list[MarketEvent] | MarketEvent, strict=False
 )
-market_event_decoder = msgspec.json.Decoder(MarketEvent, strict=False)  # type: ignore[arg-type]
+market_event_decoder = msgspec.json.Decoder(MarketEvent, strict=False)
 user_frame_decoder = msgspec.json.Decoder(
-    list[UserEvent] | UserEvent, strict=False  # type: ignore[arg-type]
+    list[UserEvent] | UserEvent, strict=False
 )
-user_event_decoder = msgspec.json.Decoder(UserEvent, strict=False)  # type: ignore[arg-type]
+user_event_decoder = msgspec.json.Decoder(UserEvent, strict=False)
 elements_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
