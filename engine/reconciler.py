@@ -341,3 +341,88 @@ def log_plan(plan: ReconcilePlan) -> None:
         foreign_orders=[o.venue_order_id for o in plan.foreign_orders],
         pending_lookups=list(plan.pending_lookups),
     )
+
+
+# --- the engine's start-up hook -------------------------------------------------------------
+
+START_ATTEMPTS: Final = 5
+START_RETRY_DELAY_S: Final = 2.0
+TRADES_LOOKBACK_MS: Final = 86_400_000
+
+
+class _AppliedFills:
+    def __init__(self, has_fill: Callable[[str], bool]) -> None:
+        self._has_fill = has_fill
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and self._has_fill(item)
+
+
+async def reconcile_on_start(core: Any) -> ReconcilePlan:
+    """Reconcile an :class:`engine.core.EngineCore` with its executor before intake opens
+    (``engine.main`` calls this). Retries incomplete answers, then raises
+    :class:`IncompleteReconciliation` (the engine refuses to start). Applies the plan: adopted
+    fills and order corrections go through the order manager; markets with a position mismatch
+    or unknown venue orders are halted (RiskState published); foreign orders are cancelled."""
+    executor = core.executor
+    market_of_token = {
+        token: market.market_id for market in core.config.markets for token in market.token_ids
+    }
+    records = [r for r in core.orders.open_orders() if r.venue_order_id]
+    local = [
+        LocalOrder(
+            r.venue_order_id, r.market_id, r.token_id, r.side, r.price, r.size,
+            r.filled_size, r.status,
+        )
+        for r in records
+    ]
+    positions = {p.token_id: p.shares for p in core.ledger.positions()}
+    since_ms = core.clock.wall_ms() - TRADES_LOOKBACK_MS
+    balances = getattr(executor, "positions", None)
+
+    async def run() -> ReconcilePlan:
+        return await reconcile_with_venue(
+            executor, local, positions, _AppliedFills(core.store.has_fill), market_of_token,
+            since_ms, balances if callable(balances) else None,
+        )
+
+    plan = await reconcile_until_complete(run, START_ATTEMPTS, START_RETRY_DELAY_S)
+    await apply_plan(core, plan)
+    return plan
+
+
+async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
+    """Apply a plan to an engine core (see :func:`reconcile_on_start`)."""
+    from engine.executors.base import VenueOrderUpdate
+    from polyloly.messages import RiskState
+
+    now_ms = core.clock.wall_ms()
+    for fill in plan.adopt_fills:
+        core.orders.apply_event(fill)
+    for correction in plan.order_corrections:
+        core.orders.apply_event(
+            VenueOrderUpdate(
+                correction.venue_order_id, correction.status, correction.size_matched,
+                now_ms, correction.reason,
+            )
+        )
+    halts = {h.market_id: h.reason for h in plan.halts}
+    for order in plan.adopt_orders:
+        halts.setdefault(
+            order.market_id, f"unknown venue order {order.venue_order_id} adopted: review"
+        )
+    for market_id, reason in halts.items():
+        if core.risk.breakers.halt(market_id, "reconcile_mismatch", now_ms) is not None:
+            core.orders.outbox.append(
+                RiskState(
+                    halted=True, kill_switch=core.risk.kill.engaged, reason=reason,
+                    t_ns=core.clock.monotonic_ns(), market_id=market_id,
+                )
+            )
+            _log.critical("market_halted", reason, market_id=market_id)
+    for order in plan.foreign_orders:
+        result = await core.executor.cancel(order.venue_order_id)
+        _log.warning(
+            "foreign_order_cancelled", "cancelled an order outside our markets",
+            venue_order_id=order.venue_order_id, ok=result.ok,
+        )
