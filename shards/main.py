@@ -121,6 +121,7 @@ class ShardShell:
         """Serve until :attr:`stop_event` is set."""
         interval_ns = self.config.shards.time_interval_ms * 1_000_000
         self._attach_books()
+        self.dealer.poll(1000, zmq.POLLOUT)  # give the engine connection a moment to come up
         self._dispatch(self.core.start(time.monotonic_ns()))
         next_time = time.monotonic_ns() + interval_ns
         while not self.stop_event.is_set():
