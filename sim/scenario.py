@@ -262,6 +262,9 @@ class Scenario:
     market_maker: MarketMakerSettings
     takers: TakerSettings
     description: str = ""
+    # False: one independent book per outcome token (no YES/NO mirroring), so a pair
+    # mispricing can rest; True is the real venue's unified book.
+    complementary_matching: bool = True
 
     def match(self, match_id: str) -> MatchSpec:
         """Return the match with id ``match_id``."""
@@ -713,7 +716,7 @@ def _parse_takers(node: _Node) -> TakerSettings:
 
 _TOP_KEYS = ("name", "description", "seed", "duration_s", "default_collateral_usdc",
              "matching_delay_s", "resolution_delay_s", "providers", "market_maker", "takers",
-             "matches", "markets")
+             "matches", "markets", "complementary_matching")
 
 
 def _expand_matches(root: _Node) -> list[tuple[_Node, str | None]]:
@@ -791,6 +794,7 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
         market_maker=_parse_market_maker(root.child("market_maker"), set(by_id)),
         takers=_parse_takers(root.child("takers")),
         description=str(root.data.get("description") or ""),
+        complementary_matching=root.boolean("complementary_matching", True),
     )
 
 
