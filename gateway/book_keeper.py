@@ -35,6 +35,7 @@ from gateway.polymarket.parse import (
     TickSizeChange,
     TopOfBook,
 )
+from polyloly import messages
 from polyloly.domain import Side
 from polyloly.messages import BookTick, TradePrint
 from shm import BookUpdateError, BookWrite, SlotFlags
@@ -84,7 +85,7 @@ class DeadLetter:
 class KeeperOutput:
     """Everything one call produced, in order."""
 
-    messages: list[BookTick | TradePrint] = field(default_factory=list)
+    messages: list[BookTick | TradePrint | messages.MarketResolved] = field(default_factory=list)
     resync_tokens: list[str] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     resolutions: list[MarketResolved] = field(default_factory=list)
@@ -165,6 +166,10 @@ class BookKeeper:
         """Apply one event; a refused event becomes a dead letter and changes nothing."""
         if isinstance(event, MarketResolved):
             out.resolutions.append(event)
+            # Published so the engine settles positions (1.0 per winning share, 0.5 on 50-50).
+            out.messages.append(messages.MarketResolved(
+                market_id=event.market_id, t_exchange_ms=event.exchange_ts_ms,
+                t_recv_ns=t_recv_ns, winning_token_id=event.winning_token_id or None))
             return
         state = self._tokens.get(event.token_id)
         if state is None:
