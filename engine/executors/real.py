@@ -237,7 +237,7 @@ class RealExecutor(Executor):
             raise RealExecutorError(f"polymarket: {exc}") from None
         loop = asyncio.get_running_loop()
         try:
-            creds = _creds_from_env(env) or await asyncio.wait_for(
+            creds: ApiCreds = _creds_from_env(env) or await asyncio.wait_for(
                 loop.run_in_executor(None, client.create_or_derive_api_key),
                 venue.request_timeout_s * 3,
             )
