@@ -146,7 +146,8 @@ def test_live_sources_stream_game_state_with_the_true_leader(demo: Run) -> None:
                                                         MatchEventType.GAME_STATE)]
     assert gold and gold[-1] > 0  # A leads LoL at the end (+4500)
     dota = [e.payload for e in demo.by("opendota", "dota-demo", MatchEventType.GAME_STATE)]
-    assert dota and dota[-1]["gold_diff_a"] < 0 and dota[-1]["kills_b"] >= 3
+    # only B kills and B leads in this timeline; OpenDota's few (minutes-late) views vary
+    assert dota and all(p["kills_a"] == 0 and p["gold_diff_a"] <= 0 for p in dota)
     rounds = [e.payload for e in demo.by("grid", "cs2-demo", MatchEventType.GAME_STATE)]
     assert rounds and rounds[-1]["rounds_a"] > rounds[-1]["rounds_b"]
     panda = [e.payload for e in demo.by("pandascore", "lol-demo", MatchEventType.GAME_STATE)]
