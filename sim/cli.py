@@ -1,4 +1,5 @@
-"""`polyloly sim --scenario NAME|PATH [--port 0] [--speed X] [--seed N] [--host 127.0.0.1]`.
+"""`polyloly sim --scenario NAME|PATH [--port 0] [--speed X] [--seed N] [--host 127.0.0.1]
+[--ws-batch] [--independent-books]`.
 
 Prints, as the first stdout line, one JSON object with every endpoint URL (clob_rest,
 market_ws, user_ws, admin and the world's feed endpoints), then serves until SIGINT/SIGTERM
@@ -30,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ws-batch", action="store_true", help="batch queued WS messages into JSON arrays"
     )
+    parser.add_argument(
+        "--independent-books",
+        action="store_true",
+        help="one independent book per outcome token (no mirroring, no mint/merge matching); "
+        "overrides the scenario's complementary_matching (experiments only)",
+    )
     parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
     return parser
 
@@ -43,6 +50,7 @@ async def _serve(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         ws_batch=args.ws_batch,
+        complementary_matching=False if args.independent_books else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

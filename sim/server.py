@@ -3,7 +3,8 @@
 `SimServer` loads a scenario, builds the venue core on a (possibly accelerated) clock, serves
 it with `VenueServer`, and — when `sim.world` is present — starts the world (esports feed
 servers, market maker and takers trading through the venue's Python API). Its `endpoints`
-merge the venue's URLs with the world's.
+merge the venue's URLs with the world's. The venue keeps one independent book per outcome token
+when the scenario's `complementary_matching` is false or the caller forces it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ class SimServer:
         speed: float = 1.0,
         seed: int | None = None,
         ws_batch: bool = False,
+        complementary_matching: bool | None = None,
     ) -> None:
         self.scenario = scenario
         self.host = host
         self.speed = speed
         self.seed = int(scenario.seed if seed is None else seed)
         self.clock = SystemClock(speed)
+        # None = the scenario's choice (default True: the real venue's unified book)
+        if complementary_matching is None:
+            complementary_matching = bool(getattr(scenario, "complementary_matching", True))
+        self.complementary_matching = complementary_matching
         self.venue = Venue(
             scenario.markets,
             self.clock,
@@ -46,6 +52,7 @@ class SimServer:
             matching_delay_s=float(scenario.matching_delay_s),
             # heartbeats are sent in real time by real clients: keep their timeout real
             heartbeat_timeout_s=HEARTBEAT_TIMEOUT_REAL_S * speed,
+            complementary_matching=complementary_matching,
         )
         self.venue_server = VenueServer(self.venue, host=host, port=port, ws_batch=ws_batch)
         self.world: Any = None

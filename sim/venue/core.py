@@ -9,6 +9,10 @@ SELL of outcome 1 at 1-p are both bids at p; a SELL of outcome 0 and a BUY of ou
 asks. A crossing pair therefore settles as a transfer (same token), a mint (BUY + BUY: both
 pay, a new share pair is created) or a merge (SELL + SELL: both receive collateral). Each
 token's public book is this book (outcome 0) or its mirror (outcome 1), as on Polymarket.
+
+With `complementary_matching=False` (a simulator option, not the real venue) each token gets
+its own independent book, kept in that token's own terms: no mirroring, no mint/merge, so a
+BUY of a token only matches SELLs of the same token and a pair mispricing can rest.
 """
 
 from __future__ import annotations
@@ -97,8 +101,15 @@ class Account:
 
 @dataclass(slots=True)
 class _MarketState:
+    """One order book in the terms of `token_ids[0]`; `token_ids[1]`, if any, is its mirror.
+
+    The market-level fields (tick size, resolution) are kept equal across the books of a
+    market by `set_tick_size` and `resolve_market`.
+    """
+
     info: MarketInfo
     tick_size_u: int
+    token_ids: tuple[str, ...]
     bids: dict[int, deque[Order]] = field(default_factory=dict)
     asks: dict[int, deque[Order]] = field(default_factory=dict)
     bid_prices: list[int] = field(default_factory=list)
@@ -123,8 +134,10 @@ class Venue:
         trade_mined_after_s: float = 1.0,
         trade_confirmed_after_s: float = 2.0,
         default_allowance_usdc: float = 1_000_000_000.0,
+        complementary_matching: bool = True,
     ) -> None:
         self.clock = clock
+        self.complementary_matching = complementary_matching
         self.seed = seed
         self.default_collateral_u = to_units(default_collateral_usdc)
         self.default_allowance_u = to_units(default_allowance_usdc)
@@ -133,6 +146,8 @@ class Venue:
         self.trade_mined_after_s = trade_mined_after_s
         self.trade_confirmed_after_s = trade_confirmed_after_s
         self._markets: dict[str, _MarketState] = {}
+        self._books: list[_MarketState] = []
+        # token id -> (its book, the token's index in that book's terms: 1 = mirrored view)
         self._token_market: dict[str, tuple[_MarketState, int]] = {}
         for spec in markets:
             self.add_market(spec)
@@ -158,10 +173,18 @@ class Venue:
             if isinstance(spec, MarketInfo)
             else MarketInfo.from_spec(spec, self.matching_delay_s)
         )
-        state = _MarketState(info=info, tick_size_u=info.tick_size_u)
+        if self.complementary_matching:
+            state = _MarketState(info, info.tick_size_u, info.token_ids)
+            self._books.append(state)
+            for index, token_id in enumerate(info.token_ids):
+                self._token_market[token_id] = (state, index)
+        else:
+            for token_id in info.token_ids:
+                own = _MarketState(info, info.tick_size_u, (token_id,))
+                self._books.append(own)
+                self._token_market[token_id] = (own, 0)
+            state = self._token_market[info.token_ids[0]][0]
         self._markets[info.condition_id] = state
-        for index, token_id in enumerate(info.token_ids):
-            self._token_market[token_id] = (state, index)
         return info
 
     def add_event_listener(self, callback: Callable[[VenueEvent], None]) -> None:
@@ -440,7 +463,8 @@ class Venue:
         old_tick = state.tick_size_u
         if new_tick == old_tick:
             return
-        state.tick_size_u = new_tick
+        for book in self._books_of(state):
+            book.tick_size_u = new_tick
         now_ms = self.clock.wall_ms()
         for token_id in state.info.token_ids:
             self._emit(TickSizeEvent(condition_id, token_id, old_tick, new_tick, now_ms))
@@ -460,8 +484,9 @@ class Venue:
             for order in list(by_id.values()):
                 if order.condition_id == condition_id:
                     self._cancel_order(order, OrderStatus.CANCELED_MARKET_RESOLVED)
-        state.resolved = True
-        state.winning_token_id = winning_token_id
+        for book in self._books_of(state):
+            book.resolved = True
+            book.winning_token_id = winning_token_id
         for acct in self._accounts.values():
             for token_id in state.info.token_ids:
                 shares = acct.positions.pop(token_id, 0)
@@ -505,6 +530,11 @@ class Venue:
             raise VenueError(404, NO_ORDERBOOK)
         return entry
 
+    def _books_of(self, state: _MarketState) -> list[_MarketState]:
+        """Return the book(s) of `state`'s market: one (unified) or one per token."""
+        first, second = (self._token_market[t][0] for t in state.info.token_ids)
+        return [first] if first is second else [first, second]
+
     @staticmethod
     def _level_size(level: deque[Order]) -> int:
         return sum(o.remaining_u for o in level)
@@ -514,16 +544,19 @@ class Venue:
 
     def _flush(self) -> None:
         now_ms = self.clock.wall_ms()
-        for state in self._markets.values():
+        for state in self._books:
             if not state.dirty:
                 continue
             changes: list[LevelChange] = []
-            yes_id, no_id = state.info.token_ids
+            own_id, *mirror_ids = state.token_ids
             for is_bid, price in sorted(state.dirty, key=lambda d: (not d[0], d[1])):
                 book = state.bids if is_bid else state.asks
                 size = self._level_size(book[price]) if price in book else 0
-                changes.append(LevelChange(yes_id, "BUY" if is_bid else "SELL", price, size))
-                changes.append(LevelChange(no_id, "SELL" if is_bid else "BUY", MICRO - price, size))
+                changes.append(LevelChange(own_id, "BUY" if is_bid else "SELL", price, size))
+                for mirror_id in mirror_ids:
+                    changes.append(
+                        LevelChange(mirror_id, "SELL" if is_bid else "BUY", MICRO - price, size)
+                    )
             state.dirty.clear()
             self._pending.append(BookEvent(state.info.condition_id, tuple(changes), now_ms))
         # book changes go out right after the order/trade events of the same operation
@@ -587,7 +620,7 @@ class Venue:
             condition_id=state.info.condition_id,
             token_id=req.token_id,
             token_index=index,
-            outcome=state.info.outcomes[index],
+            outcome=state.info.outcomes[state.info.token_ids.index(req.token_id)],
             side=req.side,
             price_u=req.price_u,
             original_size_u=req.size_u,
@@ -876,19 +909,21 @@ class Venue:
             if fills[-1].asset_id == taker.token_id
             else (MICRO - fills[-1].price_u)
         )
-        yes_id, no_id = info.token_ids
-        own, other = (yes_id, no_id) if taker.token_index == 0 else (no_id, yes_id)
-        other_side = "SELL" if taker.side is Side.BUY else "BUY"
+        own = taker.token_id
         state.last_trade[own] = (last_px, taker.side.value)
-        state.last_trade[other] = (MICRO - last_px, other_side)
         self._emit(
             LastTradeEvent(info.condition_id, own, last_px, taker.side.value, size, fee_bps, now_ms)
         )
-        self._emit(
-            LastTradeEvent(
-                info.condition_id, other, MICRO - last_px, other_side, size, fee_bps, now_ms
+        for other in state.token_ids:
+            if other == own:
+                continue
+            other_side = "SELL" if taker.side is Side.BUY else "BUY"
+            state.last_trade[other] = (MICRO - last_px, other_side)
+            self._emit(
+                LastTradeEvent(
+                    info.condition_id, other, MICRO - last_px, other_side, size, fee_bps, now_ms
+                )
             )
-        )
         for listener in self._trade_listeners:
             listener(trade)
         return trade, making, taking

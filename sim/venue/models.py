@@ -117,7 +117,7 @@ class Order:
     signer: str
     condition_id: str
     token_id: str
-    token_index: int
+    token_index: int  # the token's index in its book's terms (always 0 on independent books)
     outcome: str
     side: Side
     price_u: int
