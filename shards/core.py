@@ -171,24 +171,24 @@ class ShardCore:
             market.fills.clear()
             market.engine_halted = market.ref.market_id in halted
         for position in snapshot.positions:
-            market = self.markets.get(position.market_id)
-            if market is None or self._market_of(position.token_id) != position.market_id:
+            held = self.markets.get(position.market_id)
+            if held is None or self._market_of(position.token_id) != position.market_id:
                 self._refuse("snapshot_unknown_market")
                 continue
-            outcome = market.ref.outcome_of(position.token_id)
+            outcome = held.ref.outcome_of(position.token_id)
             cost = position.cost_usdc + position.fees_usdc
-            market.position = _with_leg(market.position, outcome, position.shares, cost)
+            held.position = _with_leg(held.position, outcome, position.shares, cost)
         for order in snapshot.open_orders:
-            market = self.markets.get(order.market_id)
-            if market is None or self._market_of(order.token_id) != order.market_id:
+            owner = self.markets.get(order.market_id)
+            if owner is None or self._market_of(order.token_id) != order.market_id:
                 self._refuse("snapshot_unknown_market")
                 continue
             if order.status.is_terminal:
                 continue
-            outcome = market.ref.outcome_of(order.token_id)
-            market.inflight[order.intent_id] = InflightIntent(
+            outcome = owner.ref.outcome_of(order.token_id)
+            owner.inflight[order.intent_id] = InflightIntent(
                 order.intent_id, order.strategy, outcome, now_ns, True, order.order_id)
-            market.fills[order.order_id] = FillSeen(order.filled_size,
+            owner.fills[order.order_id] = FillSeen(order.filled_size,
                                                     order.filled_size * order.price)
             self._intent_market[order.intent_id] = order.market_id
         for market in self.markets.values():

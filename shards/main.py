@@ -58,7 +58,7 @@ class ShardShell:
         self.core = ShardCore(config, shard_id)
         self.stop_event = threading.Event()
         self.reader: BookReader | None = None
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context = zmq.Context.instance()
         self._sockets: list[zmq.Socket] = []
         self._statuses: dict[str, dict[str, Any]] = {}
         self._status_lock = threading.Lock()
@@ -230,7 +230,8 @@ class ShardShell:
                 self._record_status(message)
             elif isinstance(message, TruthDelta | TruthFinal):
                 metrics.truth_confidence.labels(message.match_id).set(message.confidence)
-                log.info(message.__struct_config__.tag, "", **messages.to_builtins(message))
+                log.info(str(message.__struct_config__.tag), "",
+                         **messages.to_builtins(message))
 
     def _send(self, message: Message) -> bool:
         try:
