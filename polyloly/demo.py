@@ -88,45 +88,56 @@ def start_simulator(
 
 def demo_config(
     scenario: Any, endpoints: dict[str, Any], run_id: str, run_root: Path, shards: int,
-    executor: str,
+    executor: str, speed: float = 1.0,
 ) -> dict[str, Any]:
-    """The config overlay that points every component at the simulator."""
+    """The config overlay that points every component at the simulator.
+
+    The simulator runs ``speed`` times faster than real time, so every duration the system
+    relies on to match the world's pace (matching delay, reaction window, poll cadence) is
+    divided by ``speed``; protocol timeouts are not.
+    """
     providers: dict[str, Any] = {}
+    fast = {"poll_interval_ms": max(200, int(1000 / speed)), "max_requests_per_minute": 6000}
     for endpoint_name, provider in PROVIDER_ENDPOINTS.items():
         url = endpoints.get(endpoint_name)
-        if url:
-            providers[provider] = {"enabled": True, "url": str(url)}
+        if not url:
+            continue
+        url = str(url)
+        if provider in ("pandascore", "polymarket_sports"):
+            url = url.replace("http://", "ws://", 1)
+        if provider == "polymarket_sports" and not url.rstrip("/").endswith("/ws"):
+            url = url.rstrip("/") + "/ws"
+        providers[provider] = {"enabled": True, "url": url, **fast}
+    if "lolesports" in providers:
+        providers["lolesports"]["expected_delay_ms"] = max(1000, int(10_000 / speed))
     matches = {match.match_id: match for match in scenario.matches}
     markets = []
     for market in scenario.markets:
-        match = matches.get(market.match_id)
-        entry: dict[str, Any] = {
+        match = matches[market.match_id]
+        ids = match.provider_ids
+        markets.append({
             "market_id": market.condition_id,
             "token_ids": list(market.token_ids),
             "outcomes": list(market.outcomes),
             "match_id": market.match_id,
+            "game": match.game,
+            "teams": list(match.teams),
+            "best_of": match.best_of,
+            "correlation_group": match.league or "default",
             "tick_size": market.tick_size,
             "min_order_size": market.min_order_size,
             "taker_fee_rate": market.taker_fee_rate,
             "neg_risk": market.neg_risk,
-        }
-        if match is not None:
-            ids = match.provider_ids
-            entry.update({
-                "game": match.game,
-                "teams": list(match.teams),
-                "best_of": match.best_of,
-                "correlation_group": getattr(match, "league", "default") or "default",
-                "provider_ids": {
-                    "opendota": str(ids.opendota_match_id),
-                    "pandascore": str(ids.pandascore_match_id),
-                    "grid": str(ids.grid_series_id),
-                    "lolesports": ",".join(ids.lolesports_game_ids),
-                    "liquipedia": ids.liquipedia_page,
-                    "polymarket_sports": str(ids.polymarket_game_id),
-                },
-            })
-        markets.append(entry)
+            "provider_ids": {
+                "grid": ids.grid_series_id,
+                "lolesports": ids.lolesports_match_id,
+                "lolesports_game_ids": list(ids.lolesports_game_ids),
+                "pandascore": str(ids.pandascore_match_id),
+                "opendota": str(ids.opendota_match_id),
+                "liquipedia": ids.liquipedia_page,
+                "polymarket_sports": str(ids.polymarket_game_id),
+            },
+        })
     return {
         "run": {"mode": "paper", "run_dir": f"/tmp/polyloly-{run_id}",
                 "data_dir": str(run_root / "data"), "run_id": run_id},
@@ -135,9 +146,11 @@ def demo_config(
             "clob_rest_url": endpoints["clob_rest"],
             "market_ws_url": endpoints["market_ws"],
             "user_ws_url": endpoints["user_ws"],
-            "sports_ws_url": endpoints.get("polymarket_sports", "ws://127.0.0.1:9/ws"),
-            "matching_delay_s": scenario.matching_delay_s,
+            "sports_ws_url": providers.get("polymarket_sports", {}).get(
+                "url", "ws://127.0.0.1:9/ws"),
+            "matching_delay_s": scenario.matching_delay_s / speed,
         },
+        "temporal_arb": {"default_reaction_window_ms": max(100, int(8000 / speed))},
         "providers": providers,
         "markets": markets,
         "shards": {"count": shards},
@@ -191,7 +204,8 @@ def run_demo(args: argparse.Namespace) -> int:
     observer: Observer | None = None
     try:
         config_path = run_root / "config.yaml"
-        overlay = demo_config(scenario, endpoints, run_id, run_root, args.shards, args.executor)
+        overlay = demo_config(scenario, endpoints, run_id, run_root, args.shards, args.executor,
+                              args.speed)
         if args.executor == "real":
             env.setdefault("POLYMARKET_PRIVATE_KEY", _throwaway_key())
             env["LIVE_TRADING"] = "1"

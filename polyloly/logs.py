@@ -26,7 +26,7 @@ _SECRET_KEYS = re.compile(
     r"(private_?key|secret|passphrase|password|api_?key|authorization|poly_signature|token$)",
     re.IGNORECASE,
 )
-_ID_KEYS = re.compile(r"(_id$|^market$|hash$|^asset_id$|_ids$|^condition)", re.IGNORECASE)
+_ID_KEYS = re.compile(r"(_id$|^markets?$|hash$|^asset_id$|_ids$|^condition)", re.IGNORECASE)
 _HEX_KEY = re.compile(r"(?<![0-9a-fA-Fx])(?:0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
 _RESERVED = ("ts", "level", "component", "event_type")
 
