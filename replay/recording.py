@@ -195,7 +195,11 @@ def read_recording(directory: str | Path, issues: IssueLog) -> Iterator[Recorded
                     upgraded_reported = True
                 envelope = upgrade(envelope)
             sequence = envelope.sequence
-            if last_sequence and sequence != last_sequence + 1:
+            if not last_sequence and sequence > 1:
+                issues.add(Issue(IssueKind.SEQUENCE_GAP, name, number,
+                                 f"recording starts at sequence {sequence}: "
+                                 f"{sequence - 1} line(s) missing before it"))
+            elif last_sequence and sequence != last_sequence + 1:
                 if sequence == 1:
                     issues.add(Issue(IssueKind.SEQUENCE_RESTART, name, number,
                                      f"sequence restarts at 1 after {last_sequence}"))
