@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from polyloly.eventlog import EventEnvelope
 from replay.clock import ReplayClock
 from replay.recording import (
     IssueKind,
@@ -18,7 +19,6 @@ from replay.recording import (
     read_recording,
     upgrade,
 )
-from polyloly.eventlog import EventEnvelope
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
 
