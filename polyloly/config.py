@@ -240,6 +240,9 @@ class ExecutionConfig(_Section):
     cancel_on_shutdown: bool = True
     reconcile_interval_s: PositiveFloat = 30.0
     paper_latency_ms: NonNegativeFloat = 0.0
+    # venue submits run as concurrent tasks (intake never waits on the venue); at most this
+    # many are in flight at once, the rest queue in arrival order
+    max_inflight_submits: PositiveInt = 8
     private_key_env: str = "POLYMARKET_PRIVATE_KEY"
     private_key_file: str = ""
     # real executor: a submit with no answer is polled this long before it is declared unknown
@@ -279,6 +282,8 @@ class TelegramConfig(_Section):
 
 class AlertsConfig(_Section):
     telegram: TelegramConfig = msgspec.field(default_factory=TelegramConfig)
+    # consecutive failed reconnects of one WebSocket connection before a WARNING (seed §14)
+    ws_failed_reconnects: PositiveInt = 3
 
 
 class Config(_Section):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import signal
@@ -30,6 +31,7 @@ from polyloly.demo_observer import Observer
 from polyloly.demo_summary import build_summary, write_report
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ops import fetch_json, process_ports, render_status
+from polyloly.startup_checks import run_checks
 from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
 
 log = get_logger("demo")
@@ -211,6 +213,10 @@ def run_demo(args: argparse.Namespace) -> int:
             env["LIVE_TRADING"] = "1"
         config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
         config = load_config(config_path, env)
+        report = asyncio.run(run_checks(config))
+        print(report.render(), flush=True)
+        if not report.passed:
+            raise RuntimeError("startup checks failed (see above)")
         children = build_children(config, str(config_path), args.shards,
                                   str(run_root / "recording"))
         supervisor = Supervisor(config, children, env, SupervisorPolicy(health_timeout_s=60),

@@ -16,6 +16,7 @@ from polyloly.config import Config
 from polyloly.domain import Side
 from polyloly.messages import (
     ExecutionReport,
+    MarketResolved,
     MatchEvent,
     MessageDecodeError,
     RiskState,
@@ -38,6 +39,7 @@ class Observer:
         self.risk_states: list[RiskState] = []
         self.match_events: list[MatchEvent] = []
         self.sources: dict[str, bool] = {}
+        self.resolutions: dict[str, str | None] = {}  # market → winning token (None: 50-50)
         self.mids: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.book_ticks = 0
         self.decode_errors = 0
@@ -57,7 +59,7 @@ class Observer:
         sock = bus.connect(context, zmq.SUB, self._config.endpoint("gateway_pub"))
         sock.connect(self._config.endpoint("engine_pub"))
         for kind in ("execution_report", "risk_state", "match_event", "source_health",
-                     "book_tick"):
+                     "book_tick", "market_resolved"):
             bus.subscribe(sock, kind)
         reader = None
         next_sample = 0.0
@@ -128,6 +130,8 @@ class Observer:
                 self.risk_states.append(message)
             elif isinstance(message, MatchEvent):
                 self.match_events.append(message)
+            elif isinstance(message, MarketResolved):
+                self.resolutions[message.market_id] = message.winning_token_id
             elif isinstance(message, SourceHealth):
                 self.sources[message.source] = message.stale
             else:

@@ -67,6 +67,27 @@ def fills_pnl(fills: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return {k: dict(v) for k, v in per_market.items()}
 
 
+def settled_pnl(
+    cash_flow: dict[str, dict[str, float]], markets: list[dict[str, Any]],
+    resolutions: dict[str, str | None],
+) -> float:
+    """Realized P&L implied by the fills and the resolutions: the fills' cash flow plus 1.0
+    per winning share (0.5 per share of either token on a 50-50 resolution)."""
+    tokens = {m["market_id"]: m["token_ids"] for m in markets}
+    total = 0.0
+    for market_id, flow in cash_flow.items():
+        total += flow.get("cash_usdc", 0.0)
+        if market_id not in resolutions:
+            continue
+        winner = resolutions[market_id]
+        yes, no = flow.get("shares_YES", 0.0), flow.get("shares_NO", 0.0)
+        if winner is None:
+            total += 0.5 * (yes + no)
+        else:
+            total += yes if winner == tokens[market_id][0] else no
+    return total
+
+
 def build_summary(
     run_id: str,
     scenario: str,
@@ -93,14 +114,18 @@ def build_summary(
         child.name: child.restarts for child in (supervisor.children if supervisor else [])
     }
     stats = observer.stats() if observer is not None else {}
+    resolutions = dict(observer.resolutions) if observer is not None else {}
+    markets = [
+        {"market_id": m.market_id, "match_id": m.match_id, "game": m.game.value,
+         "token_ids": list(m.token_ids), "resolved": m.market_id in resolutions,
+         "winning_token_id": resolutions.get(m.market_id)}
+        for m in config.markets
+    ]
+    cash_flow = fills_pnl(fills)
     return {
         "run_id": run_id,
         "scenario": scenario,
-        "markets": [
-            {"market_id": m.market_id, "match_id": m.match_id, "game": m.game.value,
-             "token_ids": list(m.token_ids)}
-            for m in config.markets
-        ],
+        "markets": markets,
         "intents": len(intents),
         "intents_by_strategy": dict(by_strategy),
         "orders": stats.get("orders", 0),
@@ -110,7 +135,8 @@ def build_summary(
         "realized_pnl_usdc": pnl.get("realized_usdc"),
         "unrealized_pnl_usdc": pnl.get("unrealized_usdc"),
         "engine_pnl": pnl,
-        "fills_cash_flow_by_market": fills_pnl(fills),
+        "fills_cash_flow_by_market": cash_flow,
+        "realized_pnl_from_fills_usdc": settled_pnl(cash_flow, markets, resolutions),
         "shard_restarts": sum(v for k, v in restarts.items() if k.startswith("shard-")),
         "process_restarts": restarts,
         "dead_letters": count_lines(config.data_path(config.storage.dlq_file)),

@@ -120,6 +120,8 @@ class OrderIntent(_Message, tag="order_intent"):
     reason: str = ""
     expected_edge: float = 0.0
     expected_price: float = 0.0  # effective fill price the shard computed from depth
+    t_parsed_ns: int = 0  # the originating BookTick's stamps (0: not from a book tick)
+    t_shm_ns: int = 0
 
 
 class CancelIntent(_Message, tag="cancel_intent"):

@@ -12,6 +12,7 @@ bounded in time.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.logs import get_logger, setup_logging
+from polyloly.startup_checks import run_checks
 
 log = get_logger("supervisor")
 
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", default=None, help="gateway records raw inbound to DIR")
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     parser.add_argument("--log-dir", default=None, help="children's stdout/stderr to DIR/NAME.log")
+    parser.add_argument("--skip-checks", action="store_true", help="do not run startup checks")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.shards is not None:
@@ -248,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     setup_logging(config.logging.level, file=config.logging.file)
+    if not args.skip_checks:
+        report = asyncio.run(run_checks(config))
+        print(report.render(), file=sys.stderr, flush=True)
+        if not report.passed:
+            log.error("startup_checks_failed", report.render())
+            return 1
     supervisor = Supervisor(
         config, build_children(config, args.config, config.shards.count, args.record), env,
         log_dir=Path(args.log_dir) if args.log_dir else None,
