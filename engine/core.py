@@ -12,6 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.alerting import (
+    AlertFn,
+    daily_loss_alert,
+    kill_release_alert,
+    manual_kill_alert,
+    no_alert,
+)
 from engine.books import BookSource
 from engine.executors.base import Executor
 from engine.journal import EventJournal
@@ -72,8 +79,11 @@ class EngineCore:
         journal: EventJournal | None = None,
         kill_file: KillSwitchFile | None = None,
         sleep: Sleep = asyncio.sleep,
+        alert: AlertFn = no_alert,
     ) -> None:
+        """``alert`` receives the seed §14 alerts (:mod:`engine.alerting`); none by default."""
         self.config = config
+        self.alert = alert
         self.store = store
         self.executor = executor
         self.books = books
@@ -82,7 +92,8 @@ class EngineCore:
         self.kill_file = kill_file
         self.ledger = Ledger()
         self.risk = RiskManager(config)
-        self.orders = OrderManager(config, store, executor, self.ledger, self.risk, clock, sleep)
+        self.orders = OrderManager(config, store, executor, self.ledger, self.risk, clock, sleep,
+                                   alert=alert)
         self.daily = DailyPnl()
         self.ready = False
         self._last_seq: dict[str, int] = {}
@@ -298,6 +309,8 @@ class EngineCore:
             reason = f"daily loss limit: daily P&L {self.daily.daily_usdc:.2f} USDC"
             if self.kill_file is not None:
                 self.kill_file.engage(reason, now_ms, by="engine")
+            self.alert(daily_loss_alert(self.daily.daily_usdc,
+                                        self.config.risk.max_daily_loss_usdc))
             await self._engage_kill(reason, now_ms, send)
         if poll_kill_switch and self.kill_file is not None:
             await self._poll_kill_file(now_ms, send)
@@ -307,6 +320,7 @@ class EngineCore:
         assert self.kill_file is not None
         content = self.kill_file.read()
         if content.engaged and not self.risk.kill.engaged:
+            self.alert(manual_kill_alert(content.reason, content.by))
             await self._engage_kill(content.reason, now_ms, send)
         elif not content.engaged and self.risk.kill.engaged:
             self.risk.kill.engaged = False
@@ -314,6 +328,7 @@ class EngineCore:
             self.store.record_risk_event("kill_release", None, content.reason, now_ms)
             metrics.kill_switch.set(0)
             _LOG.warning("kill_switch_released", content.reason or "released by hand")
+            self.alert(kill_release_alert(content.reason, content.by))
             self.orders.outbox.append(RiskState(
                 halted=False, kill_switch=False, reason=content.reason or "released",
                 t_ns=self.clock.monotonic_ns()))

@@ -34,6 +34,7 @@ from engine.journal import EventJournal
 from engine.kill_switch import KillSwitchFile
 from engine.store import EngineStore
 from polyloly import bus, metrics
+from polyloly.alerts import build_alerter
 from polyloly.clock import SystemClock
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.eventlog import JsonlWriter
@@ -204,8 +205,9 @@ async def run(config: Config) -> int:
                     config.storage.rotate_bytes), clock)
     books = LazyShmBookSource(config.shm.segment_name)
     executor = await build_executor(config, books, clock)
+    alerter = build_alerter(config, component="engine")
     core = EngineCore(config, store, executor, books, clock, journal=journal,
-                      kill_file=KillSwitchFile.in_data_dir(data_dir))
+                      kill_file=KillSwitchFile.in_data_dir(data_dir), alert=alerter.send)
     core.start()
     ctx = zmq.Context()
     shell = EngineShell(config, core, ctx)

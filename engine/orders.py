@@ -20,6 +20,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+from engine.alerting import AlertFn, market_halt_alert, no_alert
 from engine.executors.base import (
     Executor,
     ExecutorEvent,
@@ -73,8 +74,11 @@ class OrderManager:
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        alert: AlertFn = no_alert,
     ) -> None:
+        """``alert`` receives the seed §14 alerts of halted markets (:mod:`engine.alerting`)."""
         self._config = config
+        self._alert = alert
         self._store = store
         self.executor = executor
         self._ledger = ledger
@@ -214,6 +218,10 @@ class OrderManager:
                 self._on_halt(halt.market_id, halt.reason)
             if not (result.outcome is SubmitOutcome.REJECTED and result.retryable):
                 break
+            _LOG.warning(  # seed §14 "API rate limit": log only, back off and resend
+                "order_retry", "venue refused for now (rate limit or busy); backing off",
+                order_id=record.order_id, attempt=attempt + 1, error=result.message,
+            )
             if attempt + 1 < self._retry.max_attempts:
                 await self._sleep(self._retry.delay_s(attempt, self._rng))
         assert result is not None
@@ -305,6 +313,10 @@ class OrderManager:
         record.updated_ms = now_ms
         self._store.record_fill(fill, record, self._ledger.position(record.token_id))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
+        if not full:  # seed §14 "partial fills": log only; the shard rebalances the lagging leg
+            _LOG.info("partial_fill", f"{size} of {record.size} filled",
+                      order_id=record.order_id, market_id=record.market_id,
+                      remaining=record.remaining)
         self.outbox.append(self._report(
             record, fill=fill, fill_type=FillType.FULL if full else FillType.PARTIAL, size=size
         ))
@@ -432,6 +444,9 @@ class OrderManager:
         metrics.circuit_breaker_trips.labels(market=market_id, reason=reason).inc()
         self._store.record_risk_event("halt", market_id, reason, now_ms)
         _LOG.warning("market_halted", f"circuit breaker tripped: {reason}", market_id=market_id)
+        alert = market_halt_alert(market_id, reason)
+        if alert is not None:
+            self._alert(alert)
         self.outbox.append(RiskState(
             halted=True, kill_switch=self._risk.kill.engaged, reason=reason,
             t_ns=self._clock.monotonic_ns(), market_id=market_id,

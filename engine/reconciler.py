@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, S
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from engine.alerting import position_mismatch_alert
 from engine.executors.base import (
     IncompleteVenueAnswer,
     VenueFill,
@@ -420,6 +421,9 @@ async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
                 )
             )
             _log.critical("market_halted", reason, market_id=market_id)
+            alert = getattr(core, "alert", None)  # seed §14 "position mismatch": critical
+            if callable(alert):
+                alert(position_mismatch_alert(market_id, reason))
     for order in plan.foreign_orders:
         result = await core.executor.cancel(order.venue_order_id)
         _log.warning(

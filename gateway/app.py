@@ -22,6 +22,7 @@ import msgspec
 import orjson
 import zmq
 
+from gateway.alerting import AlertFn, SourceStaleAlarm, no_alert
 from gateway.book_keeper import MARKET_SOURCE, REST_SOURCE, BookKeeper, KeeperOutput
 from gateway.dead_letters import DeadLetterQueue
 from gateway.feeds import FeedAdapter, load_esports_adapters
@@ -33,6 +34,7 @@ from gateway.shm_store import ShmBookStore
 from gateway.source_health import SourceHealthTracker, SourceRule
 from gateway.ws_session import SessionSettings, WsSession
 from polyloly import bus, metrics
+from polyloly.alerts import Alert
 from polyloly.clock import Clock, SystemClock
 from polyloly.config import Config
 from polyloly.domain import SourceTier
@@ -95,9 +97,13 @@ class GatewayApp:
         adapters: list[FeedAdapter] | None = None,
         credentials: tuple[str, str, str] | None = None,
         rng: random.Random | None = None,
+        alert: AlertFn = no_alert,
     ) -> None:
-        """``adapters`` defaults to :func:`load_esports_adapters`; ``credentials`` to none."""
+        """``adapters`` defaults to :func:`load_esports_adapters`; ``credentials`` to none;
+        ``alert`` receives the seed §14 alerts (WS reconnect streaks, stale sources)."""
         self.config = config
+        self._alert = alert
+        self.stale_alarm = SourceStaleAlarm()
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._own_ctx = ctx is None
@@ -143,7 +149,8 @@ class GatewayApp:
                 user_subscribe_message(*credentials, [m.market_id for m in config.markets]),
                 self._on_user_frame, settings,
                 CircuitBreaker("user_ws", self._clock, _breaker_config(pm.reconnect_max_s)),
-                rng=self._rng)
+                rng=self._rng, on_alert=alert,
+                failures_before_alert=config.alerts.ws_failed_reconnects)
         self.fetcher = RestBookFetcher(
             pm.clob_rest_url, pm.request_timeout_s,
             CircuitBreaker("polymarket_rest_book", self._clock,
@@ -188,7 +195,8 @@ class GatewayApp:
                                  _breaker_config(self.config.polymarket.reconnect_max_s))
         return WsSession(f"market-{index}", MARKET_FEED, self.config.polymarket.market_ws_url,
                          market_subscribe_message(tokens), on_frame, settings, breaker,
-                         on_up=on_up, on_down=on_down, rng=self._rng)
+                         on_up=on_up, on_down=on_down, rng=self._rng, on_alert=self._alert,
+                         failures_before_alert=self.config.alerts.ws_failed_reconnects)
 
     # ---- inbound ----
 
@@ -343,6 +351,9 @@ class GatewayApp:
             for change in self.health_tracker.check(now_ns):
                 metrics.source_stale.labels(source=change.source).set(int(change.stale))
                 self.publisher.publish(change)
+                self._send_alert(self.stale_alarm.on_health(change))
+            for alert in self.stale_alarm.due(now_ns):
+                self._send_alert(alert)
             if self.keeper is not None:
                 for index, tokens in enumerate(self.market_chunks):
                     up_since = self._up_since_ns[index]
@@ -363,6 +374,14 @@ class GatewayApp:
             if self.recorder is not None:
                 self.recorder.flush()
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    def _send_alert(self, alert: Alert | None) -> None:
+        if alert is None:
+            return
+        try:
+            self._alert(alert)
+        except Exception as exc:  # alerting must never stop housekeeping
+            _log.error("alert_failed", f"{type(exc).__name__}: {exc}", key=alert.key)
 
     # ---- observability ----
 

@@ -18,6 +18,7 @@ import orjson
 import uvloop
 
 from gateway.app import GatewayApp, credentials_from_env
+from polyloly.alerts import build_alerter
 from polyloly.config import ConfigError, load_config
 from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, setup_logging
@@ -64,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = get_logger("gateway")
 
     async def start() -> None:
-        app = GatewayApp(config, record_dir=args.record, credentials=credentials_from_env())
+        alerter = build_alerter(config, component="gateway")
+        app = GatewayApp(config, record_dir=args.record, credentials=credentials_from_env(),
+                         alert=alerter.send)
         server = None
         if config.metrics.enabled:
             server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,

@@ -4,7 +4,8 @@ Used for every market-channel connection and for the user channel. Keep-alive is
 text ``PING`` every ``ping_interval_s``; when no text ``PONG`` has come for ``pong_timeout_s``
 the connection is dropped and re-made. Reconnects back off exponentially with jitter
 (``reconnect_base_s`` → ``reconnect_max_s``) behind a :class:`~polyloly.resilience.CircuitBreaker`,
-and every reconnect is counted in ``polyloly_ws_reconnects_total{feed}``.
+and every reconnect is counted in ``polyloly_ws_reconnects_total{feed}``. A streak of failed
+reconnects raises a WARNING alert through ``on_alert`` (seed §14, :mod:`gateway.alerting`).
 Frames are handed over as raw bytes with their CLOCK_MONOTONIC receive time, before any
 parsing; permessage-deflate is off (DESIGN §9).
 """
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from gateway.alerting import AlertFn, ReconnectAlarm, no_alert
 from polyloly import metrics
+from polyloly.alerts import Alert
 from polyloly.logs import get_logger
 from polyloly.resilience import CircuitBreaker, RetryPolicy
 
@@ -59,8 +62,11 @@ class WsSession:
         on_up: Callable[[], None] = lambda: None,
         on_down: Callable[[], None] = lambda: None,
         rng: random.Random | None = None,
+        on_alert: AlertFn = no_alert,
+        failures_before_alert: int = 3,
     ) -> None:
-        """``name`` identifies the connection in logs (``market-0``); ``feed`` labels metrics."""
+        """``name`` identifies the connection in logs (``market-0``); ``feed`` labels metrics;
+        ``failures_before_alert`` failed reconnects in a row raise one alert to ``on_alert``."""
         self.name = name
         self.feed = feed
         self.url = url
@@ -71,6 +77,8 @@ class WsSession:
         self._on_up = on_up
         self._on_down = on_down
         self._rng = rng or random.Random()
+        self._on_alert = on_alert
+        self.alarm = ReconnectAlarm(name, feed, failures_before_alert)
         self._policy = RetryPolicy(max_attempts=1 << 30, base_delay_s=settings.reconnect_base_s,
                                    max_delay_s=settings.reconnect_max_s, jitter=settings.jitter)
         self._ws: ClientConnection | None = None
@@ -87,10 +95,12 @@ class WsSession:
                 await _sleep_or_stop(stop, 0.5)
                 continue
             connects_before = self.connects
+            error = "closed"
             try:
                 await self._session(stop)
             except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                _log.warning("ws_disconnected", f"{self.name}: {type(exc).__name__}: {exc}",
+                error = f"{type(exc).__name__}: {exc}"
+                _log.warning("ws_disconnected", f"{self.name}: {error}",
                              feed=self.feed, connection=self.name)
             finally:
                 if self.connected:
@@ -103,6 +113,7 @@ class WsSession:
                 attempt = 0
             else:
                 self._breaker.record_failure()
+                self._alert(self.alarm.on_failed_connect(error))
             metrics.ws_reconnects.labels(feed=self.feed).inc()
             delay = self._policy.delay_s(attempt, self._rng)
             attempt += 1
@@ -119,6 +130,7 @@ class WsSession:
             self.connects += 1
             self.connected = True
             self.last_pong_ns = time.monotonic_ns()
+            self._alert(self.alarm.on_connected())
             self._on_up()
             _log.info("ws_connected", f"{self.name} connected to {self.url}", feed=self.feed,
                       connection=self.name)
@@ -134,6 +146,14 @@ class WsSession:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
                 self._ws = None
+
+    def _alert(self, alert: Alert | None) -> None:
+        if alert is None:
+            return
+        try:
+            self._on_alert(alert)
+        except Exception as exc:  # alerting must never take the connection down
+            _log.error("alert_failed", f"{type(exc).__name__}: {exc}", connection=self.name)
 
     async def _pump(self, ws: ClientConnection) -> None:
         on_frame = self._on_frame
