@@ -1,0 +1,44 @@
+"""`polyloly demo --no-ui` end to end: simulator, gateway, 2 shards, engine, paper trading.
+
+The summary must show intents, orders and fills from both strategies, and the engine's
+realized P&L must equal the P&L recomputed from the fills and the venue's resolutions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(240)
+def test_demo_trades_both_strategies_with_consistent_pnl(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "polyloly.cli", "demo", "--no-ui", "--scenario", "demo_short",
+         "--shards", "2", "--speed", "2", "--runs-dir", str(runs)],
+        cwd=ROOT, capture_output=True, text=True, timeout=220,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (run_dir,) = list(runs.iterdir())
+    summary = orjson.loads((run_dir / "summary.json").read_bytes())
+    assert (run_dir / "report.html").stat().st_size > 1000
+    assert list((run_dir / "recording").glob("*.jsonl")), "the gateway recorded nothing"
+
+    assert summary["intents_by_strategy"].get("pair_arb", 0) > 0
+    assert summary["intents_by_strategy"].get("temporal_arb", 0) > 0
+    assert summary["fills_by_strategy"].get("pair_arb", 0) > 0
+    assert summary["fills_by_strategy"].get("temporal_arb", 0) > 0
+    assert summary["orders"] > 0 and summary["fills"] > 0
+    assert summary["shard_restarts"] == 0
+    assert summary["dead_letters"] == 0
+    assert all(market["resolved"] for market in summary["markets"])
+    assert summary["realized_pnl_usdc"] == pytest.approx(
+        summary["realized_pnl_from_fills_usdc"], abs=1e-6
+    )
+    assert summary["tick_to_intent_us"]["count"] == summary["intents"]
