@@ -34,6 +34,7 @@ from polyloly.messages import (
     CancelIntent,
     ExecutionReport,
     IntentAck,
+    MarketResolved,
     MarketStatus,
     MatchEvent,
     Message,
@@ -108,6 +109,7 @@ class MarketBook:
     truth_halted: bool = False
     reaction: ReactionWatch | None = None
     last_status: tuple[object, ...] = ()
+    venue_winner: Outcome | None = None  # the venue's resolution (None: 50-50 or unresolved)
 
 
 def idempotency_key(
@@ -247,6 +249,9 @@ class ShardCore:
                 market = self.markets[market_id]
                 market.truth_halted = True
                 out.extend(self._apply_halt(market, now_ns, "truth_conflict_after_final"))
+        elif result.dispute_resolved:
+            for market_id in self.markets_of_match[event.match_id]:
+                out.extend(self._release_truth_halt(self.markets[market_id], now_ns))
         elif any(isinstance(m, TruthDelta) and m.change == "conflict" for m in out):
             metrics.truth_conflicts.labels(event.match_id).inc()
         for market_id in self.markets_of_match[event.match_id]:
@@ -254,6 +259,41 @@ class ShardCore:
             if truth.signal is not None and truth.signal != previous_signal:
                 self._start_reaction_watch(market, truth)
             out.extend(self._evaluate(market, now_ns, event.t_recv_ns))
+        out.extend(self._statuses(now_ns))
+        return out
+
+    def on_market_resolved(self, resolved: MarketResolved, now_ns: int) -> list[Message]:
+        """The venue resolved a market: cancel what is open and go RESOLVED (terminal).
+
+        From every state (FINALIZING is the expected one; HALT included: the venue's answer ends
+        a truth dispute). A repeated resolution is ignored; a winning token that is not the
+        market's is refused (``resolution_token_mismatch``) and changes nothing.
+        """
+        market = self.markets.get(resolved.market_id)
+        if market is None:
+            self._refuse("unknown_market")
+            return []
+        winning = resolved.winning_token_id
+        if winning is not None and winning not in (market.ref.token_yes, market.ref.token_no):
+            self._refuse("resolution_token_mismatch")
+            return []
+        if market.trading.state is TradingState.RESOLVED:
+            return []
+        out: list[Message] = []
+        if market.inflight:
+            market.decisions += 1
+            out.append(CancelIntent(
+                intent_id=f"s{self.shard_id}-cancel-{market.ref.market_id}-{market.decisions}",
+                shard_id=self.shard_id, market_id=market.ref.market_id, t_sent_ns=now_ns,
+                reason="venue_resolved",
+            ))
+        market.trading.trigger(TradingTrigger.VENUE_RESOLVED)
+        market.venue_winner = None if winning is None else market.ref.outcome_of(winning)
+        truth = self.truths[market.ref.match_id]
+        if (truth.status is TruthStatus.FINAL and market.venue_winner is not None
+                and truth.winner != ("A" if market.venue_winner is Outcome.YES else "B")):
+            metrics.truth_conflicts.labels(truth.match_id).inc()
+            self.refusals["resolution_disagrees_with_truth"] += 1
         out.extend(self._statuses(now_ns))
         return out
 
@@ -328,6 +368,8 @@ class ShardCore:
             market.engine_halted = state.halted
             targets = [market]
         for market in targets:
+            if market.trading.state is TradingState.RESOLVED:
+                continue  # terminal: the venue resolved it, nothing left to halt or release
             if self._halted(market):
                 out.extend(self._apply_halt(market, now_ns, state.reason or "risk"))
             elif market.trading.state is TradingState.HALT:
@@ -352,7 +394,8 @@ class ShardCore:
             out.extend(result.messages)
         timeout_ns = cfg.intent_timeout_ms * _NS_PER_MS
         if any(now_ns - i.sent_ns >= timeout_ns
-               for m in self.markets.values() for i in m.inflight.values()):
+               for m in self.markets.values() for i in m.inflight.values()
+               if m.trading.state is not TradingState.RESOLVED):
             self._refuse("intent_timeout")
             out.extend(self.start(now_ns))  # resync from the engine before deciding again
             return out
@@ -371,6 +414,8 @@ class ShardCore:
         truth = self.truths[market.ref.match_id]
         if truth.in_conflict:
             return None
+        if truth.status is TruthStatus.LIVE and not truth.score_known:
+            return None  # e.g. a restarted shard before any event carried the series score
         return implied_probability_yes(
             truth.status, truth.confidence, truth.winner, truth.score, market.ref.game,
             market.config.best_of, self.config.temporal_arb)
@@ -386,6 +431,18 @@ class ShardCore:
             implied_probability=self.implied_yes(market_id), winner=truth.winner,
         )
 
+    def status_details(self, market_id: str) -> dict[str, object]:
+        """What /status shows beyond MarketStatus: why a market may not trade, JSON-ready."""
+        market = self.markets[market_id]
+        truth = self.truths[market.ref.match_id]
+        venue = market.venue_winner
+        return {
+            "truth_disputed": truth.disputed, "truth_halted": market.truth_halted,
+            "engine_halted": market.engine_halted, "kill_switch": self.kill_switch,
+            "score_known": truth.score_known, "orders_in_flight": len(market.inflight),
+            "venue_winner": None if venue is None else venue.value,
+        }
+
     # ---- decisions -------------------------------------------------------------------
 
     def _evaluate(self, market: MarketBook, now_ns: int, origin_ns: int) -> list[Message]:
@@ -397,9 +454,7 @@ class ShardCore:
         if state in (TradingState.HALT, TradingState.RESOLVED):
             return []
         if state is TradingState.FINALIZING:
-            if not market.inflight:
-                trading.trigger(TradingTrigger.SETTLED)
-            return []
+            return []  # waits for the venue's resolution (on_market_resolved)
         final = truth.status is TruthStatus.FINAL
         if state is TradingState.BUILDING_PAIR:
             if any(i.strategy in _PAIR_STRATEGIES for i in market.inflight.values()):
@@ -436,8 +491,6 @@ class ShardCore:
         out: list[Message] = []
         if market.inflight:
             out.extend(self._cancel_all(market, now_ns, "truth_final"))
-        elif market.trading.can(TradingTrigger.SETTLED):
-            market.trading.trigger(TradingTrigger.SETTLED)
         return out
 
     def _books(self, market: MarketBook) -> tuple[BookSnapshot, BookSnapshot] | None:
@@ -583,14 +636,25 @@ class ShardCore:
         return self.kill_switch or market.engine_halted or market.truth_halted
 
     def _apply_halt(self, market: MarketBook, now_ns: int, reason: str) -> list[Message]:
+        if market.trading.state is TradingState.RESOLVED:
+            return []
         already = market.trading.state is TradingState.HALT
         market.trading.trigger(TradingTrigger.RISK_HALT)
         if already:
             return []
         return self._cancel_all(market, now_ns, reason)
 
+    def _release_truth_halt(self, market: MarketBook, now_ns: int) -> list[Message]:
+        market.truth_halted = False
+        if market.trading.state is not TradingState.HALT or self._halted(market):
+            return []
+        market.trading.trigger(TradingTrigger.RISK_RELEASE)
+        return self._evaluate(market, now_ns, now_ns)
+
     def _rebuilt_state(self, market: MarketBook) -> TradingState:
         current = market.trading.state
+        if current is TradingState.RESOLVED:
+            return current
         if self._halted(market):
             return TradingState.HALT
         if current in (TradingState.FINALIZING, TradingState.RESOLVED):

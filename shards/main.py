@@ -31,6 +31,7 @@ from polyloly.messages import (
     CancelIntent,
     ExecutionReport,
     IntentAck,
+    MarketResolved,
     MarketStatus,
     MatchEvent,
     Message,
@@ -74,6 +75,7 @@ class ShardShell:
         self.gateway = bus.connect(self._ctx, zmq.SUB, cfg.endpoint("gateway_pub"), hwm)
         for market in self.core.markets.values():
             bus.subscribe(self.gateway, "book_tick", market.ref.market_id)
+            bus.subscribe(self.gateway, "market_resolved", market.ref.market_id)
         for match_id in self.core.truths:
             bus.subscribe(self.gateway, "match_event", match_id)
         bus.subscribe(self.gateway, "source_health")
@@ -111,9 +113,14 @@ class ShardShell:
                 "books_attached": self.reader is not None, "markets": len(self.core.markets)}
 
     def status(self) -> dict[str, Any]:
-        """/status body: the latest MarketStatus of each market."""
+        """/status body, as ``polyloly status`` (polyloly/ops.py) reads it: ``{"shard", "ready",
+        "markets": [latest MarketStatus of each market as JSON: market_id, match_id,
+        truth_status, confidence, trading_state, implied_probability, winner, t_ns]}``, in
+        config order; a market not yet reported is left out."""
         with self._status_lock:
-            return {"shard": self.shard_id, "markets": dict(self._statuses)}
+            rows = [dict(self._statuses[market_id]) for market_id in self.core.markets
+                    if market_id in self._statuses]
+        return {"shard": self.shard_id, "ready": self.core.ready, "markets": rows}
 
     # ---- loop ----
 
@@ -174,6 +181,10 @@ class ShardShell:
             out = core.on_match_event(message, now)
         elif isinstance(message, SourceHealth):
             out = core.on_source_health(message, now)
+        elif isinstance(message, MarketResolved):
+            out = core.on_market_resolved(message, now)
+            log.info("market_resolved", "the venue resolved the market",
+                     market_id=message.market_id, winning_token_id=message.winning_token_id)
         elif isinstance(message, ExecutionReport):
             out = core.on_execution_report(message, now)
         elif isinstance(message, RiskState):
@@ -210,7 +221,10 @@ class ShardShell:
             log.warning("book_read_failed", str(exc), market_id=tick.market_id)
             return []
         self.core.refresh_book(tick.market_id, other, other_book)
-        return self.core.on_book(tick.market_id, tick.token_id, book, now, tick.t_recv_ns)
+        out = self.core.on_book(tick.market_id, tick.token_id, book, now, tick.t_recv_ns)
+        # Carry the tick's gateway stamps so tick-to-intent splits into stages (bench latency).
+        return [msgspec.structs.replace(m, t_parsed_ns=tick.t_parsed_ns, t_shm_ns=tick.t_shm_ns)
+                if isinstance(m, OrderIntent) else m for m in out]
 
     def _dispatch(self, out: Sequence[Message]) -> None:
         for message in out:
@@ -248,8 +262,10 @@ class ShardShell:
             metrics.trading_state.labels(status.market_id, state.value).set(
                 1 if state is status.trading_state else 0)
         metrics.truth_confidence.labels(status.match_id).set(status.confidence)
+        row = messages.to_builtins(status)
+        row.update(self.core.status_details(status.market_id))
         with self._status_lock:
-            self._statuses[status.market_id] = messages.to_builtins(status)
+            self._statuses[status.market_id] = row
 
     def _attach_books(self) -> None:
         if time.monotonic() - self._last_attach_try < 1.0 and self._last_attach_try:

@@ -25,7 +25,7 @@ class TradingTrigger(StrEnum):
     SIGNAL_EXPIRED = "signal_expired"  # temporal orders done, edge gone; a position is held
     SIGNAL_EXPIRED_FLAT = "signal_expired_flat"  # same, nothing held
     TRUTH_FINAL = "truth_final"  # truth FINAL and no temporal window open
-    SETTLED = "settled"  # FINALIZING with no open order left
+    VENUE_RESOLVED = "venue_resolved"  # the venue resolved the market (MarketResolved)
     RISK_HALT = "risk_halt"  # engine halted the market / kill switch / truth conflict
     RISK_RELEASE = "risk_release"  # the engine released the halt
 
@@ -54,10 +54,11 @@ TRADING_TRANSITIONS: Final[dict[tuple[TradingState, TradingTrigger], TradingStat
     (_T, _G.SIGNAL_EXPIRED): _L,
     (_T, _G.SIGNAL_EXPIRED_FLAT): _I,
     (_T, _G.TRUTH_FINAL): _F,
-    (_F, _G.SETTLED): _R,
-    # any state → HALT on a risk trigger (seed §4.2), including HALT itself
-    **{(state, _G.RISK_HALT): _H for state in TradingState},
+    # any state but RESOLVED → HALT on a risk trigger (seed §4.2), including HALT itself
+    **{(state, _G.RISK_HALT): _H for state in TradingState if state is not _R},
     (_H, _G.RISK_RELEASE): _I,
+    # the venue's resolution ends trading from every state: RESOLVED is terminal
+    **{(state, _G.VENUE_RESOLVED): _R for state in TradingState if state is not _R},
 }
 
 ALLOWED_ACTIONS: Final[dict[TradingState, frozenset[TradingAction]]] = {

@@ -52,6 +52,7 @@ class ConfirmRule(StrEnum):
     TIER_B_CONSENSUS = "tier_b_consensus"
     CONFIRM_THRESHOLD = "confirm_threshold"
     TIMEOUT_FALLBACK = "timeout_fallback"
+    DISPUTE_CONSENSUS = "dispute_consensus"  # a conflict after FINAL, settled by consensus
 
 
 _PRE, _LIVE, _PAUSED, _PENDING, _FINAL = (
@@ -224,6 +225,15 @@ def parse_score_fields(payload: dict[str, Any]) -> dict[str, int | float]:
     return values
 
 
+def parse_backfill(payload: dict[str, Any]) -> bool:
+    """The ``backfill`` flag of a payload (spec 09): True marks a result that was already over
+    when the adapter first looked, a fact that is never a fresh trading signal."""
+    value = payload.get("backfill", False)
+    if not isinstance(value, bool):
+        raise BadEventError("bad_payload", f"backfill: expected true or false, was {value!r}")
+    return value
+
+
 def parse_winner(payload: dict[str, Any]) -> str:
     """The ``winner`` of a MAP_ENDED/MATCH_ENDED payload: "A" or "B"."""
     winner = payload.get("winner")
@@ -238,7 +248,8 @@ class TruthResult:
 
     messages: list[TruthDelta | TruthFinal] = field(default_factory=list)
     refusal: str | None = None
-    conflict_after_final: bool = False
+    conflict_after_final: bool = False  # a FINAL match became disputed (the core halts)
+    dispute_resolved: bool = False  # a disputed match re-finalized by consensus (core releases)
 
 
 class MatchTruth:
@@ -258,6 +269,9 @@ class MatchTruth:
         self.rule: ConfirmRule | None = None
         self.sources_seen: set[str] = set()
         self.signal: SignalTime | None = None
+        self.score_known = False  # an accepted event carried the series score (maps_a, maps_b)
+        self.disputed = False  # FINAL, then a source named another winner (spec 02 "Dispute")
+        self.latest_reports: dict[str, EndReport] = {}  # each source's newest MATCH_ENDED
         self._signal_count = 0
         self._last_event_ns: int | None = None
         self._last_seq: dict[str, int] = {}
@@ -270,8 +284,9 @@ class MatchTruth:
 
     @property
     def in_conflict(self) -> bool:
-        """True once sources disagreed on the winner (the match never finalizes)."""
-        return self.pause_reason is PauseReason.CONFLICT
+        """True while sources disagree on the winner: PAUSED for conflict (never finalizes), or
+        FINAL and disputed (until a consensus re-finalizes it)."""
+        return self.pause_reason is PauseReason.CONFLICT or self.disputed
 
     # ---- inputs ----
 
@@ -280,6 +295,7 @@ class MatchTruth:
         result = TruthResult()
         try:
             fields = parse_score_fields(event.payload)
+            parse_backfill(event.payload)
             winner = (parse_winner(event.payload) if event.event_type in
                       (MatchEventType.MAP_ENDED, MatchEventType.MATCH_ENDED) else None)
         except BadEventError as exc:
@@ -332,6 +348,10 @@ class MatchTruth:
         self.sources_seen.add(event.source)
 
     def _new_signal(self, event: MatchEvent) -> None:
+        if event.payload.get("backfill") is True:
+            # the market already knows a backfilled fact, and it supersedes every older signal
+            self.signal = None
+            return
         self._signal_count += 1
         delay_ms = max(0, event.t_recv_ms - event.t_event_ms)
         self.signal = SignalTime(self._signal_count, event.t_recv_ns, delay_ms)
@@ -367,6 +387,7 @@ class MatchTruth:
             self.pause_reason = None
         elif trigger is TruthTrigger.UPDATE:
             self._apply_score(kind, fields, winner)
+            self._note_score(fields)
             self._new_signal(event)
         result.messages.append(self._delta(trigger.value, now_ns, self.score.as_dict()))
         return True
@@ -412,6 +433,7 @@ class MatchTruth:
             self._machine.trigger(TruthTrigger.CONFLICT)
             self.pause_reason = PauseReason.CONFLICT
             self.reports.append(report)
+            self.latest_reports[report.source] = report
             self.confidence = 0.0
             self.winner = None
             by_source = {r.source: r.winner for r in self.reports}
@@ -428,6 +450,8 @@ class MatchTruth:
             result.refusal = f"match_ended_not_allowed_in_{self.status.value.lower()}"
             return False
         self.reports.append(report)
+        self.latest_reports[report.source] = report
+        self._note_score(fields)
         self.score = replace(
             self.score,
             maps_a=int(fields.get("maps_a", self.score.maps_a)),
@@ -470,16 +494,60 @@ class MatchTruth:
     def _after_final(
         self, event: MatchEvent, winner: str | None, now_ns: int, result: TruthResult
     ) -> TruthResult:
-        if event.event_type is MatchEventType.MATCH_ENDED and winner != self.winner:
+        if event.event_type is not MatchEventType.MATCH_ENDED or winner is None:
+            result.refusal = "after_final"
+            return result
+        self._remember(event, now_ns)
+        self.latest_reports[event.source] = EndReport(event.source, event.tier, winner,
+                                                      event.t_recv_ns)
+        if not self.disputed:
+            if winner == self.winner:
+                result.refusal = "after_final"
+                return result
+            self.disputed = True
             result.refusal = "conflict_after_final"
             result.conflict_after_final = True
             result.messages.append(self._delta(
                 "conflict_after_final", now_ns,
                 {"final_winner": self.winner, "source": event.source, "winner": winner},
             ))
-        else:
-            result.refusal = "after_final"
+            return result
+        consensus = self._dispute_consensus()
+        if consensus is None:
+            result.refusal = "match_disputed"
+            result.messages.append(self._delta(
+                "dispute_report", now_ns, {"source": event.source, "winner": winner}))
+            return result
+        self._resolve_dispute(consensus, now_ns, result)
         return result
+
+    def _dispute_consensus(self) -> str | None:
+        latest = list(self.latest_reports.values())
+        winners = {r.winner for r in latest}
+        signalling = sum(1 for r in latest if r.tier is not SourceTier.C)
+        if len(winners) != 1 or signalling < self._params.required_sources_for_final:
+            return None
+        return winners.pop()
+
+    def _resolve_dispute(self, winner: str, now_ns: int, result: TruthResult) -> None:
+        reports = list(self.latest_reports.values())
+        self.disputed = False
+        self.winner = winner
+        self.rule = ConfirmRule.DISPUTE_CONSENSUS
+        self.signal = None  # the market had all the time of the dispute: no temporal signal
+        self.confidence = evaluate_confirmation(reports, now_ns, self._params).confidence
+        sources = tuple(sorted(r.source for r in reports))
+        result.dispute_resolved = True
+        result.messages.append(self._delta(
+            "dispute_resolved", now_ns, {"winner": winner, "sources": list(sources)}))
+        result.messages.append(TruthFinal(
+            match_id=self.match_id, winner=winner, confidence=self.confidence,
+            sources=sources, rule=ConfirmRule.DISPUTE_CONSENSUS.value, t_ns=now_ns,
+        ))
+
+    def _note_score(self, fields: dict[str, int | float]) -> None:
+        if "maps_a" in fields and "maps_b" in fields:
+            self.score_known = True
 
     def _delta(self, change: str, now_ns: int, data: dict[str, Any] | None = None) -> TruthDelta:
         return TruthDelta(

@@ -17,6 +17,7 @@ from polyloly.messages import (
     CancelIntent,
     ExecutionReport,
     IntentAck,
+    MarketResolved,
     MatchEvent,
     OrderIntent,
     OrderView,
@@ -277,6 +278,10 @@ def test_shard_core_truth_final_after_the_window_goes_finalizing_then_resolved()
     assert leg.outcome is Outcome.NO
     core.on_execution_report(report(leg, "o1", leg.size, 0.52), 2100 * MS)
     core.on_time(20_000 * MS)
+    assert core.markets[MARKET].trading.state is TradingState.FINALIZING  # until the venue says
+    core.on_market_resolved(MarketResolved(market_id=MARKET, t_exchange_ms=20_000,
+                                           t_recv_ns=20_001 * MS, winning_token_id=NO),
+                            20_001 * MS)
     assert core.markets[MARKET].trading.state is TradingState.RESOLVED
 
 

@@ -24,9 +24,10 @@ EXPECTED = {
     (S.TEMPORAL_ACTIVE, G.SIGNAL_EXPIRED): S.LOCKED_PAIR,
     (S.TEMPORAL_ACTIVE, G.SIGNAL_EXPIRED_FLAT): S.IDLE,
     (S.TEMPORAL_ACTIVE, G.TRUTH_FINAL): S.FINALIZING,
-    (S.FINALIZING, G.SETTLED): S.RESOLVED,
     (S.HALT, G.RISK_RELEASE): S.IDLE,
-    **{(state, G.RISK_HALT): S.HALT for state in TradingState},
+    **{(state, G.RISK_HALT): S.HALT for state in TradingState if state is not S.RESOLVED},
+    **{(state, G.VENUE_RESOLVED): S.RESOLVED for state in TradingState
+       if state is not S.RESOLVED},
 }
 
 ACTIONS = {
