@@ -240,8 +240,8 @@ class ShardShell:
             elif isinstance(message, CancelIntent | StateQuery):
                 self._send(message)
             elif isinstance(message, MarketStatus):
+                self._record_status(message)  # first: /status is never behind the engine
                 self._send(message)
-                self._record_status(message)
             elif isinstance(message, TruthDelta | TruthFinal):
                 metrics.truth_confidence.labels(message.match_id).set(message.confidence)
                 log.info(str(message.__struct_config__.tag), "",

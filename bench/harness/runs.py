@@ -1,0 +1,266 @@
+"""One measured run of each path — PolyLOL, the floor, the baseline — under the same load.
+
+Each run gets a fresh :class:`~bench.harness.load.LoadModel` (same seed, so the same frames), a
+fresh :class:`~bench.harness.feed_server.FeedServer`, a fresh run directory and config, starts
+its processes, waits until each is healthy, warms up, sends ``rate`` frames/s for ``seconds``,
+lets the pipeline drain, stops everything (SIGTERM, bounded) and returns the stage samples in
+ns with the counts needed to check that nothing was dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.harness import procs
+from bench.harness.feed_server import FeedServer, LoadResult
+from bench.harness.floor import floor_samples
+from bench.harness.load import BenchMarket, LoadModel, bench_markets, market_config_entries
+from bench.harness.procs import Proc
+from bench.harness.stamps import IntentStamps, scan_journal, stage_samples
+
+HEALTH_TIMEOUT_S = 30.0
+WARMUP_S = 1.0
+DRAIN_S = 0.5
+_RUN_COUNTER = [0]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What every path of one comparison is driven with."""
+
+    rate: float  # frames per second
+    tokens: int
+    shards: int
+    seconds: float
+    trigger_fraction: float = 0.005
+    shard_wait: str = "block"
+
+    def markets(self) -> list[BenchMarket]:
+        return bench_markets(self.tokens, self.shards)
+
+
+@dataclass(slots=True)
+class RunResult:
+    """Samples (ns) per stage, the load that produced them, and what was counted."""
+
+    path: str
+    samples: dict[str, list[int]]
+    load: LoadResult
+    counts: dict[str, Any] = field(default_factory=dict)
+    intents: list[IntentStamps] = field(default_factory=list)
+
+
+Chaos = Callable[[dict[str, Proc], Path], Awaitable[None]]
+"""Called once the load started, with the live processes by name (``shard-0``...) and the run
+directory; the isolation bench kills and restarts a shard from here."""
+
+
+def _workdir() -> Path:
+    _RUN_COUNTER[0] += 1
+    # ipc:// paths must stay under ~100 bytes: a short directory under /tmp.
+    return Path(tempfile.mkdtemp(prefix=f"plb{os.getpid()}_{_RUN_COUNTER[0]}_", dir="/tmp"))
+
+
+def write_config(workdir: Path, spec: LoadSpec, server: FeedServer) -> tuple[Path, dict[str, int]]:
+    """Write the bench config overlay for one run; return its path and the metrics ports."""
+    ports = {"gateway": procs.free_port(), "engine": procs.free_port(),
+             "shard_base": procs.free_port()}
+    overlay: dict[str, Any] = {
+        "run": {"run_dir": str(workdir / "run"), "data_dir": str(workdir / "data"),
+                "run_id": workdir.name},
+        "shm": {"segment_name": f"{workdir.name}_books", "levels": 32},
+        "bus": {"shard_wait": spec.shard_wait},
+        "polymarket": {"market_ws_url": server.url, "clob_rest_url": server.http_url,
+                       "matching_delay_s": 0.0, "ping_interval_s": 3600.0,
+                       "pong_timeout_s": 7200.0, "snapshot_timeout_s": 60.0},
+        "providers": {},
+        "markets": market_config_entries(spec.markets()),
+        "shards": {"count": spec.shards},
+        # Pair cooldown > the model's hold (50 ms) and < its trigger gap (1 s): only trigger
+        # frames cause intents. Limits far away so a long run never stops trading.
+        "pair_arb": {"cooldown_ms": 500, "max_position_usdc": 1e12},
+        "temporal_arb": {"enabled": False},
+        "risk": {"max_market_exposure_usdc": 1e12, "max_total_exposure_usdc": 1e12,
+                 "max_exposure_per_group_usdc": 1e12, "max_daily_loss_usdc": 1e12,
+                 "max_slippage_bps": 10000.0, "max_leg_imbalance_usdc": 1e12,
+                 "drawdown_sizing_start_usdc": 1e11,
+                 # One mid of history is below the sizer's minimum: a constant 0.5 factor, so
+                 # both legs get the same size (else the trigger's mid jump sizes them apart
+                 # and the shard spends its time rebalancing).
+                 "volatility_lookback_ticks": 1},
+        "execution": {"executor": "paper", "cancel_on_shutdown": False},
+        "metrics": {"gateway_port": ports["gateway"], "engine_port": ports["engine"],
+                    "shard_base_port": ports["shard_base"]},
+        "logging": {"level": "INFO"},
+    }
+    path = workdir / "bench.yaml"
+    path.write_text(yaml.safe_dump(overlay, sort_keys=False), encoding="utf-8")
+    return path, ports
+
+
+def _clean(workdir: Path, keep: bool) -> None:
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _load(server: FeedServer, spec: LoadSpec) -> LoadResult:
+    await asyncio.sleep(WARMUP_S)
+    result = await server.run_load(spec.rate, spec.seconds)
+    await asyncio.sleep(DRAIN_S)
+    return result
+
+
+async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
+                       keep: bool = False) -> RunResult:
+    """The real processes: engine, gateway, ``spec.shards`` shards (paper executor)."""
+    workdir = _workdir()
+    model = LoadModel(spec.markets(), spec.trigger_fraction)
+    started: list[Proc] = []
+    by_name: dict[str, Proc] = {}
+    try:
+        async with FeedServer(model) as server:
+            config, ports = write_config(workdir, spec, server)
+            args = ["--config", str(config)]
+
+            async def start(name: str, module: str, extra: list[str], port: int) -> None:
+                proc = procs.launch(name, module, args + extra, workdir, port)
+                started.append(proc)
+                by_name[name] = proc
+                await procs.wait_healthy(proc, HEALTH_TIMEOUT_S)
+
+            await start("engine", "engine.main", [], ports["engine"])
+            await start("gateway", "gateway.main", [], ports["gateway"])
+            for k in range(spec.shards):
+                await start(f"shard-{k}", "shards.main", ["--shard", str(k)],
+                            ports["shard_base"] + k)
+            gateway = by_name["gateway"]
+            status_url = f"http://127.0.0.1:{ports['gateway']}/status"
+            before = await asyncio.to_thread(procs.fetch_json, status_url)
+            cpu_before = procs.cpu_seconds(gateway.pid)
+            chaos_task = (asyncio.create_task(chaos(by_name, workdir)) if chaos is not None
+                          else None)
+            load = await _load(server, spec)
+            cpu_after = procs.cpu_seconds(gateway.pid)
+            after = await asyncio.to_thread(procs.fetch_json, status_url)
+            if chaos_task is not None:
+                await chaos_task
+            for proc in reversed(list(by_name.values())):
+                await procs.stop(proc)
+        scan = scan_journal(workdir / "data" / "events")
+        counts = _gateway_counts(before, after, load)
+        counts.update({
+            "gateway_cpu_s": cpu_after - cpu_before,
+            "gateway_cpu_us_per_frame": (cpu_after - cpu_before) * 1e6 / max(1, load.frames),
+            "intents_expected": 2 * load.by_kind.get("trigger", 0),
+            "intents_seen_by_engine": len(scan.intents),
+            "intents_complete": sum(1 for i in scan.intents if i.complete),
+            "intents_rejected": scan.rejected,
+            "intents_other_strategies": scan.other_strategies,
+            "journal_unreadable_lines": scan.unreadable_lines,
+            "exit_codes": {p.name: p.popen.returncode for p in started},
+        })
+        return RunResult("polyloly", stage_samples(scan.intents), load, counts, scan.intents)
+    finally:
+        for proc in started:
+            if proc.alive:
+                procs.kill_hard(proc)
+        _clean(workdir, keep)
+
+
+def _gateway_counts(before: dict[str, Any] | None, after: dict[str, Any] | None,
+                    load: LoadResult) -> dict[str, Any]:
+    if before is None or after is None:
+        return {"gateway_status": "unavailable"}
+
+    def frames(status: dict[str, Any]) -> int:
+        return sum(s.get("frames", 0) for name, s in status.get("sessions", {}).items()
+                   if name.startswith("market"))
+
+    received = frames(after) - frames(before)
+    return {
+        "frames_sent": load.delivered,
+        "frames_received_by_gateway": received,
+        "frames_dropped": load.delivered - received,
+        "ticks_coalesced": after.get("ticks_coalesced", 0) - before.get("ticks_coalesced", 0),
+        "dead_letters": after.get("dead_letters", 0) - before.get("dead_letters", 0),
+        "books_not_ready_after": after.get("books_not_ready"),
+    }
+
+
+async def run_floor(spec: LoadSpec, *, keep: bool = False) -> RunResult:
+    """The floor processes (:mod:`bench.harness.floor`): same load, no logic."""
+    workdir = _workdir()
+    model = LoadModel(spec.markets(), spec.trigger_fraction)
+    started: list[Proc] = []
+    out = workdir / "floor_engine.json"
+    try:
+        async with FeedServer(model) as server:
+            config, _ = write_config(workdir, spec, server)
+            base = ["--config", str(config)]
+
+            async def start(name: str, extra: list[str]) -> Proc:
+                port = procs.free_port()
+                proc = procs.launch(name, "bench.harness.floor",
+                                    [extra[0], *base, "--health-port", str(port), *extra[1:]],
+                                    workdir, port)
+                started.append(proc)
+                await procs.wait_healthy(proc, HEALTH_TIMEOUT_S)
+                return proc
+
+            await start("floor-engine", ["engine", "--out", str(out)])
+            await start("floor-gateway", ["gateway", "--url", server.url])
+            await server.wait_subscribed(spec.tokens, HEALTH_TIMEOUT_S)
+            for k in range(spec.shards):
+                await start(f"floor-shard-{k}", ["shard", "--shard", str(k)])
+            load = await _load(server, spec)
+            for proc in reversed(started):
+                await procs.stop(proc)
+        samples = floor_samples(str(out)) if out.exists() else {}
+        seen = len(samples.get("tick_to_intent", []))
+        counts = {"hops_expected": load.by_kind.get("trigger", 0), "hops_seen": seen}
+        return RunResult("floor", samples, load, counts)
+    finally:
+        for proc in started:
+            if proc.alive:
+                procs.kill_hard(proc)
+        _clean(workdir, keep)
+
+
+async def run_baseline(spec: LoadSpec, *, keep: bool = False) -> RunResult:
+    """The single-process asyncio baseline (:mod:`bench.baseline`)."""
+    workdir = _workdir()
+    model = LoadModel(spec.markets(), spec.trigger_fraction)
+    proc: Proc | None = None
+    out = workdir / "baseline.json"
+    try:
+        async with FeedServer(model) as server:
+            config, _ = write_config(workdir, spec, server)
+            port = procs.free_port()
+            proc = procs.launch("baseline", "bench.baseline",
+                                ["--config", str(config), "--url", server.url, "--out", str(out),
+                                 "--health-port", str(port)], workdir, port)
+            await procs.wait_healthy(proc, HEALTH_TIMEOUT_S)
+            await server.wait_subscribed(spec.tokens, HEALTH_TIMEOUT_S)
+            load = await _load(server, spec)
+            await procs.stop(proc)
+        data: dict[str, Any] = (json.loads(out.read_text(encoding="utf-8")) if out.exists()
+                                else {"samples": {}})
+        samples: dict[str, list[int]] = data["samples"]
+        counts = {"intents_expected": 2 * load.by_kind.get("trigger", 0),
+                  "intents_seen": len(samples.get("tick_to_intent", [])),
+                  "bad_or_coalesced_frames": data.get("bad_frames", 0)}
+        return RunResult("baseline", samples, load, counts)
+    finally:
+        if proc is not None and proc.alive:
+            procs.kill_hard(proc)
+        _clean(workdir, keep)
