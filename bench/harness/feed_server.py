@@ -118,8 +118,14 @@ class FeedServer:
         finally:
             self._clients.remove(client)
 
-    async def run_load(self, rate: float, seconds: float) -> LoadResult:
-        """Send ``rate`` frames/s for ``seconds`` to the clients subscribed to each frame."""
+    async def run_load(self, rate: float, seconds: float, batch: int = 1) -> LoadResult:
+        """Send ``rate`` messages/s for ``seconds`` to the clients subscribed to each message.
+
+        ``batch`` > 1 sends messages ``batch`` at a time as one JSON-array frame (to clients
+        subscribed to the first message's token); counts stay in messages.
+        """
+        if batch > 1:
+            return await self._run_batched(rate, seconds, batch)
         if rate <= 0 or seconds <= 0:
             raise ValueError(f"rate and seconds must be positive, were {rate}, {seconds}")
         model = self.model
@@ -150,3 +156,31 @@ class FeedServer:
         by_kind = {k.value: model.sent[k] - before[k] for k in FrameKind}
         return LoadResult(sent, elapsed, by_kind, delivered, max_lag_ns / 1e6,
                           model.skipped_triggers - skipped_before)
+
+    async def _run_batched(self, rate: float, seconds: float, batch: int) -> LoadResult:
+        model = self.model
+        before = dict(model.sent)
+        interval_ns = int(1e9 * batch / rate)
+        total = int(rate * seconds) // batch
+        start = time.monotonic_ns()
+        sent = delivered = 0
+        max_lag_ns = 0
+        while sent < total:
+            now = time.monotonic_ns()
+            due = min(total, (now - start) // interval_ns + 1)
+            if sent < due:
+                max_lag_ns = max(max_lag_ns, now - (start + sent * interval_ns))
+            wall_ms = int(time.time() * 1000)
+            while sent < due:
+                frames = [model.next_frame(start + sent * interval_ns, wall_ms)
+                          for _ in range(batch)]
+                payload = b"[" + b",".join(f.payload for f in frames) + b"]"
+                for client in self._clients:
+                    if frames[0].token_id in client.tokens:
+                        await client.connection.send(payload)
+                        delivered += batch
+                sent += 1
+            await asyncio.sleep(max(0.0, (start + sent * interval_ns - time.monotonic_ns()) / 1e9))
+        elapsed = (time.monotonic_ns() - start) / 1e9
+        by_kind = {k.value: model.sent[k] - before[k] for k in FrameKind}
+        return LoadResult(sent * batch, elapsed, by_kind, delivered, max_lag_ns / 1e6, 0)

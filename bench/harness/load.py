@@ -99,7 +99,8 @@ class _TokenBook:
 
 @dataclass(slots=True)
 class LoadModel:
-    """Generates the frame stream; ``trigger_fraction`` of frames are trigger frames."""
+    """Generates the frame stream: ``trigger_fraction`` of the frames that are not resets are
+    trigger frames (fewer when no market is eligible: counted in ``skipped_triggers``)."""
 
     markets: list[BenchMarket]
     trigger_fraction: float

@@ -167,11 +167,11 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
             "intents_rejected": scan.rejected,
             "intents_other_strategies": scan.other_strategies,
             "journal_unreadable_lines": scan.unreadable_lines,
-            "exit_codes": {p.name: p.popen.returncode for p in started},
+            "exit_codes": {name: p.popen.returncode for name, p in by_name.items()},
         })
         return RunResult("polyloly", stage_samples(scan.intents), load, counts, scan.intents)
     finally:
-        for proc in started:
+        for proc in [*started, *by_name.values()]:
             if proc.alive:
                 procs.kill_hard(proc)
         _clean(workdir, keep)
