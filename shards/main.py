@@ -63,6 +63,9 @@ class ShardShell:
         self._sockets: list[zmq.Socket] = []
         self._statuses: dict[str, dict[str, Any]] = {}
         self._status_lock = threading.Lock()
+        self.ticks_seen = 0  # book ticks received, for /status (liveness of the tick path)
+        self.last_tick_ns = 0
+        self.intents_sent = 0
         self._last_attach_try = 0.0
 
     # ---- sockets ----
@@ -120,7 +123,10 @@ class ShardShell:
         with self._status_lock:
             rows = [dict(self._statuses[market_id]) for market_id in self.core.markets
                     if market_id in self._statuses]
-        return {"shard": self.shard_id, "ready": self.core.ready, "markets": rows}
+        age_ms = (time.monotonic_ns() - self.last_tick_ns) / 1e6 if self.last_tick_ns else None
+        return {"shard": self.shard_id, "ready": self.core.ready, "markets": rows,
+                "ticks_seen": self.ticks_seen, "last_tick_age_ms": age_ms,
+                "intents_sent": self.intents_sent}
 
     # ---- loop ----
 
@@ -176,6 +182,8 @@ class ShardShell:
         core = self.core
         out: list[Message]
         if isinstance(message, BookTick):
+            self.ticks_seen += 1
+            self.last_tick_ns = now
             out = self._on_tick(message, now)
         elif isinstance(message, MatchEvent):
             out = core.on_match_event(message, now)
@@ -232,6 +240,7 @@ class ShardShell:
                 sent = time.monotonic_ns()
                 intent = msgspec.structs.replace(message, t_sent_ns=sent)
                 if self._send(intent):
+                    self.intents_sent += 1
                     metrics.intents.labels(intent.strategy.value, intent.market_id).inc()
                     metrics.decision_latency.observe(max(0, sent - intent.t_origin_ns) / 1e9)
                     log.info("intent_sent", intent.reason, market_id=intent.market_id,
