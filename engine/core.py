@@ -26,8 +26,11 @@ from engine.kill_switch import KillSwitchFile
 from engine.orders import OrderManager, Sleep
 from engine.pnl.daily import DailyPnl
 from engine.pnl.ledger import Ledger
+from engine.pnl.replay import replay_ledger
+from engine.reconciler import reconcile_periodically
+from engine.risk.circuit import Halt
 from engine.risk.manager import RiskManager
-from engine.store import EngineStore
+from engine.store import EngineStore, StoredCorrection
 from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
@@ -52,6 +55,8 @@ from polyloly.messages import (
 )
 
 _LOG = get_logger("engine.core")
+SUBMIT_WAIT_S = 5.0
+"""Longest wait (s) for submits in flight before the kill switch cancels everything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,30 +104,27 @@ class EngineCore:
         self._last_seq: dict[str, int] = {}
         self._release_seen: dict[str, int] = {}
         self._markets = {m.market_id: m for m in config.markets}
+        self._submit_slots = asyncio.Semaphore(config.execution.max_inflight_submits)
+        self._submits_open = asyncio.Event()
+        self._submits_open.set()
+        self._submitting = 0
+        self._submit_tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._reconcile_task: asyncio.Task[Any] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Rebuild state from SQLite (orders, fills → positions, settlements), read the kill
-        switch. Intake is refused (``NOT_READY``) until :meth:`mark_ready`."""
+        """Rebuild state from SQLite (orders; fills, position corrections and settlements →
+        positions; circuit-breaker halts), read the kill switch. A halt stays until a hand
+        release (``polyloly kill --market ID --release``) stamped at or after it, whether that
+        release came while the engine ran or while it was down. Intake is refused
+        (``NOT_READY``) until :meth:`mark_ready`."""
         self.orders.restore()
-        settlements = {m: (w, t) for m, w, t in self.store.load_settlements()}
-        settled: set[str] = set()
-        for stored in self.store.load_fills():
-            market_id = stored.market_id
-            if market_id in settlements and market_id not in settled and \
-                    stored.fill.t_ms > settlements[market_id][1]:
-                self.ledger.settle(market_id, settlements[market_id][0])
-                settled.add(market_id)
-            self.ledger.apply_fill(
-                market_id=market_id, token_id=stored.fill.token_id, outcome=stored.outcome,
-                side=stored.fill.side, price=stored.fill.price, size=stored.fill.size,
-                fee_usdc=stored.fill.fee_usdc, strategy=stored.strategy,
-            )
-        for market_id, (winner, _) in settlements.items():
-            if market_id not in settled:
-                self.ledger.settle(market_id, winner)
+        replay_ledger(self.ledger, self.store.load_fills(),
+                      self.store.load_position_corrections(), self.store.load_settlements())
         self.store.save_positions(self.ledger.positions())
+        self._restore_halts()
         if self.kill_file is not None:
             content = self.kill_file.read()
             if content.engaged:
@@ -130,6 +132,27 @@ class EngineCore:
                 self.risk.kill.reason = content.reason
                 self.risk.kill.since_ms = content.t_ms
             self._release_seen = dict(content.released_markets)
+            for market_id, released_ms in content.released_markets.items():
+                halt = self.risk.breakers.halted(market_id)
+                if halt is not None and released_ms >= halt.since_ms:
+                    self.risk.breakers.release(market_id)
+                    _LOG.warning("market_released", "halt released by hand while stopped",
+                                 market_id=market_id)
+
+    def _restore_halts(self) -> None:
+        """Re-install the halts ``risk_events`` still holds (a halt not followed by a release)."""
+        halts: dict[str, Halt] = {}
+        for kind, market_id, reason, t_ms in self.store.risk_events():
+            if market_id is None:
+                continue
+            if kind == "halt":
+                halts.setdefault(market_id, Halt(market_id, reason, t_ms))
+            elif kind == "release":
+                halts.pop(market_id, None)
+        for halt in halts.values():
+            self.risk.breakers.restore(halt)
+            _LOG.warning("market_halt_restored", f"still halted: {halt.reason}",
+                         market_id=halt.market_id, since_ms=halt.since_ms)
 
     def mark_ready(self) -> None:
         """Accept intents from now on (after reconciliation)."""
@@ -158,7 +181,7 @@ class EngineCore:
         if isinstance(message, OrderIntent):
             await self._on_intent(identity, message, send)
         elif isinstance(message, CancelIntent):
-            await self._on_cancel(message)
+            await self._on_cancel(message, send)
         elif isinstance(message, StateQuery):
             if identity is not None:
                 send(Outbound(identity, self.snapshot(message)))
@@ -212,7 +235,89 @@ class EngineCore:
         self._ack(identity, intent, send, order_id=record.order_id,
                   detail=f"size {decision.adjusted_size}")
         self._flush(send)
-        await self.orders.submit(record.order_id)
+        self._spawn_submit(record.order_id, record.market_id, send)
+        await asyncio.sleep(0)  # one turn: an executor that answers at once is done by now
+
+    # --- concurrent submits -------------------------------------------------------------------
+
+    def _spawn_submit(self, order_id: str, market_id: str, send: Send) -> None:
+        """Run the venue submit of a stored, acknowledged order as its own task."""
+        task = asyncio.get_running_loop().create_task(self._run_submit(order_id, market_id, send))
+        self._submit_tasks[order_id] = (market_id, task)
+        self._background.add(task)
+        task.add_done_callback(lambda done: self._forget(order_id, done))
+
+    def _forget(self, order_id: str, task: asyncio.Task[Any]) -> None:
+        self._submit_tasks.pop(order_id, None)
+        self._background.discard(task)
+
+    async def _run_submit(self, order_id: str, market_id: str, send: Send) -> None:
+        """Wait for a free slot (``execution.max_inflight_submits``) and for no reconciliation
+        in progress, then submit — unless the market halted, the kill switch was pulled or the
+        engine is stopping meanwhile (the order is then CANCELLED unsent)."""
+        try:
+            async with self._submit_slots:
+                await self._submits_open.wait()
+                blocked = self._submit_blocked(market_id)
+                if blocked:
+                    self.orders.abandon_submit(order_id, blocked)
+                    return
+                self._submitting += 1
+                try:
+                    await self.orders.submit(order_id)
+                finally:
+                    self._submitting -= 1
+        except asyncio.CancelledError:
+            self.orders.abandon_submit(order_id, "submit interrupted at shutdown")
+            raise
+        except Exception as exc:  # a bug must not lose the order: it is tracked as UNKNOWN
+            metrics.dead_letters.labels(source="engine", reason="submit_error").inc()
+            _LOG.error("submit_error", repr(exc), order_id=order_id)
+            self.orders.abandon_submit(order_id, f"submit failed: {exc!r}")
+        finally:
+            self._apply_executor_events()
+            self._flush(send)
+
+    def _submit_blocked(self, market_id: str) -> str:
+        """Why a queued submit must not go out now ("" when it may)."""
+        if self.risk.kill.engaged:
+            return f"kill switch engaged before the order was sent: {self.risk.kill.reason}"
+        halt = self.risk.breakers.halted(market_id)
+        if halt is not None:
+            return f"market halted before the order was sent: {halt.reason}"
+        if not self.ready:
+            return "engine stopping: order not sent"
+        return ""
+
+    def submits_in_flight(self, market_id: str | None = None) -> int:
+        """Submits started or queued and not finished (of one market, or all)."""
+        return sum(1 for m, t in self._submit_tasks.values()
+                   if market_id in (None, m) and not t.done())
+
+    async def wait_submits(self, timeout_s: float, market_id: str | None = None) -> bool:
+        """Wait up to ``timeout_s`` seconds for the current submits (of one market, or all) to
+        finish; return whether they all did."""
+        tasks = [t for m, t in self._submit_tasks.values() if market_id in (None, m)]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending
+
+    async def drain(self, timeout_s: float) -> int:
+        """At shutdown: wait up to ``timeout_s`` seconds for every background task (submits,
+        cancels, reconciliation), then cancel what is left; return how many were cancelled.
+        An interrupted submit leaves its order UNKNOWN (resolved at the next start)."""
+        tasks = list(self._background)
+        if not tasks:
+            return 0
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+            _LOG.error("drain_timeout", "background tasks cancelled at shutdown",
+                       count=len(pending))
+        return len(pending)
 
     def _ack(
         self,
@@ -236,12 +341,30 @@ class EngineCore:
         if identity is not None:
             send(Outbound(identity, ack))
 
-    async def _on_cancel(self, cancel: CancelIntent) -> None:
-        targets = [
-            r for r in self.orders.open_orders(cancel.market_id)
+    async def _on_cancel(self, cancel: CancelIntent, send: Send) -> None:
+        """Cancel, as a task, the orders of the market (token) that exist now, once the submits
+        of that market in flight now have finished (so every target has its venue id)."""
+        wanted = {
+            r.order_id for r in self.orders.open_orders(cancel.market_id)
             if cancel.token_id is None or r.token_id == cancel.token_id
-        ]
-        await self.orders.cancel(targets, cancel.reason or "cancel intent")
+        }
+        before = [t for m, t in self._submit_tasks.values() if m == cancel.market_id]
+
+        async def run() -> None:
+            try:
+                if before:
+                    await asyncio.wait(before)
+                targets = [r for r in self.orders.open_orders(cancel.market_id)
+                           if r.order_id in wanted]
+                await self.orders.cancel(targets, cancel.reason or "cancel intent")
+            finally:
+                self._apply_executor_events()
+                self._flush(send)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        await asyncio.sleep(0)
 
     def _on_resolved(self, resolved: MarketResolved) -> None:
         market = self._markets.get(resolved.market_id)
@@ -264,6 +387,97 @@ class EngineCore:
             self.store.save_positions(self.ledger.positions())
             _LOG.info("market_settled", "market resolved", market_id=resolved.market_id,
                       winner=None if winner is None else winner.value, realized_usdc=realized)
+
+    # --- reconciliation ------------------------------------------------------------------------
+
+    def correct_position(self, market_id: str, token_id: str, venue_shares: float,
+                         reason: str) -> None:
+        """Set our holdings of ``token_id`` to the venue's ``venue_shares`` (reconciliation).
+
+        Cost-basis rule: the difference is a fee-free trade at the token's current mid (shm
+        book); without a two-sided book, at the position's average cost, else at 0.5. The
+        shares we knew keep their average cost. Stored as a ``position_corrections`` row (in
+        place among the fills, so a restart replays it) and a ``position_correction`` event in
+        the event log; logged critical. Settled markets and unknown tokens are refused (logged;
+        unknown tokens counted as ``bad_input``).
+        """
+        market = self._markets.get(market_id)
+        if market is None or token_id not in market.token_ids:
+            metrics.bad_input.labels(component="engine", reason="bad_correction").inc()
+            _LOG.error("bad_correction", f"token {token_id!r} is not in market {market_id!r}")
+            return
+        if self.ledger.is_settled(market_id):
+            _LOG.warning("correction_skipped", "market already settled", market_id=market_id,
+                         token_id=token_id, venue_shares=venue_shares)
+            return
+        outcome = Outcome.YES if token_id == market.token_ids[0] else Outcome.NO
+        position = self.ledger.position(token_id)
+        local_shares = position.shares if position is not None else 0.0
+        book = self.books.snapshot(token_id)
+        if book is not None and book.mid is not None:
+            price = book.mid
+        elif position is not None and position.shares > 0:
+            price = position.average_cost
+        else:
+            price = 0.5
+        realized = self.ledger.set_position(market_id=market_id, token_id=token_id,
+                                            outcome=outcome, shares=venue_shares, price=price)
+        stored = self.store.record_position_correction(
+            StoredCorrection(market_id=market_id, token_id=token_id, outcome=outcome,
+                             local_shares=local_shares, venue_shares=venue_shares, price=price,
+                             reason=reason, t_ms=self.clock.wall_ms()),
+            self.ledger.position(token_id),
+        )
+        fields = {"token_id": token_id, "local_shares": local_shares,
+                  "venue_shares": venue_shares, "price": price, "realized_usdc": realized,
+                  "after_fill_seq": stored.after_fill_seq, "reason": reason}
+        if self.journal is not None:
+            self.journal.record_event("position_correction", fields, market_id, "engine")
+        _LOG.critical("position_corrected", "position set to the venue's", market_id=market_id,
+                      **fields)
+
+    @property
+    def reconciles_periodically(self) -> bool:
+        """Live executors are reconciled every ``execution.reconcile_interval_s``; the paper
+        executor *is* the venue, so it is never inconsistent with itself."""
+        return self.executor.name != "paper"
+
+    def start_periodic_reconcile(self, send: Send) -> asyncio.Task[Any] | None:
+        """Start one background reconciliation (``engine.reconciler.reconcile_periodically``)
+        unless the executor is the paper one, intake is closed or one is still running;
+        return its task."""
+        if not self.reconciles_periodically or not self.ready:
+            return None
+        if self._reconcile_task is not None and not self._reconcile_task.done():
+            return None
+        task = asyncio.get_running_loop().create_task(self._reconcile_once(send))
+        self._reconcile_task = task
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _reconcile_once(self, send: Send) -> Any:
+        """Pause new submits, wait (bounded) for those in flight — a venue order we have not
+        heard back about yet would look foreign — reconcile, resume submits."""
+        self._submits_open.clear()
+        try:
+            waited_s = 0.0
+            while self._submitting and waited_s < SUBMIT_WAIT_S:
+                await asyncio.sleep(0.01)
+                waited_s += 0.01
+            if self._submitting:
+                _LOG.warning("reconcile_skipped", "submits still in flight; next interval",
+                             in_flight=self._submitting)
+                return None
+            return await reconcile_periodically(self)
+        except Exception as exc:  # a failed reconciliation must never stop the engine
+            metrics.dead_letters.labels(source="engine", reason="reconcile_error").inc()
+            _LOG.error("reconcile_error", repr(exc))
+            return None
+        finally:
+            self._submits_open.set()
+            self._apply_executor_events()
+            self._flush(send)
 
     # --- books --------------------------------------------------------------------------------
 
@@ -338,8 +552,7 @@ class EngineCore:
             self._release_seen[market_id] = released_ms
             halt = self.risk.breakers.halted(market_id)
             if halt is not None and released_ms >= halt.since_ms:
-                self.risk.breakers.release(market_id)
-                self.store.record_risk_event("release", market_id, "released by hand", now_ms)
+                self.risk.breakers.release(market_id)  # recorded in risk_events by its listener
                 self.orders.outbox.append(RiskState(
                     halted=False, kill_switch=self.risk.kill.engaged, reason="released by hand",
                     t_ns=self.clock.monotonic_ns(), market_id=market_id))
@@ -354,6 +567,7 @@ class EngineCore:
         self.orders.outbox.append(RiskState(
             halted=True, kill_switch=True, reason=reason, t_ns=self.clock.monotonic_ns()))
         self._flush(send)
+        await self.wait_submits(SUBMIT_WAIT_S)  # queued ones are not sent: the switch is on
         await self.orders.cancel(self.orders.open_orders(), f"kill switch: {reason}")
         self._flush(send)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from polyloly.clock import Clock
 from polyloly.eventlog import EventEnvelope, JsonlWriter
 from polyloly.messages import Message, to_builtins
@@ -24,6 +26,20 @@ class EventJournal:
             sequence=self._writer.next_sequence(),
             market_id=market_id,
             payload=payload,
+            t_recv_ns=self._clock.monotonic_ns(),
+            source=source,
+        ))
+
+    def record_event(
+        self, event_type: str, payload: dict[str, Any], market_id: str | None, source: str
+    ) -> None:
+        """Write one engine event that is not a bus message (e.g. ``position_correction``)."""
+        self._writer.write(EventEnvelope(
+            event_type=event_type,
+            timestamp_ms=self._clock.wall_ms(),
+            sequence=self._writer.next_sequence(),
+            market_id=market_id,
+            payload={"kind": event_type, **payload},
             t_recv_ns=self._clock.monotonic_ns(),
             source=source,
         ))

@@ -5,9 +5,11 @@ Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a 
 only when configured); reconcile with the venue; then serve. Sockets: ROUTER (shard intents),
 PUB (execution reports, risk states), PULL (user-channel updates from the gateway), SUB to the
 gateway (book ticks, market resolutions). The ZeroMQ sockets are polled without zmq.asyncio
-(DESIGN §9): a short blocking poll, then the event loop gets a turn.
-Shutdown (SIGINT/SIGTERM): stop intake, cancel open orders if
-``execution.cancel_on_shutdown``, flush JSONL and SQLite, write ``state_snapshot.json``; bounded.
+(DESIGN §9): a short blocking poll, then the event loop gets a turn; venue submits run as
+tasks of that loop. A live executor is reconciled again every ``execution.reconcile_interval_s``.
+Shutdown (SIGINT/SIGTERM): stop intake, wait for submits in flight (≤ 5 s), cancel open orders
+if ``execution.cancel_on_shutdown``, flush JSONL and SQLite, write ``state_snapshot.json``;
+bounded.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ async def build_executor(config: Config, core_books: Any, clock: SystemClock) ->
         real = importlib.import_module("engine.executors.real")
         executor: Executor = await real.RealExecutor.create(config, clock=clock)
         return executor
-    return PaperExecutor(core_books, config.markets, clock, config.polymarket.matching_delay_s)
+    return PaperExecutor(core_books, config.markets, clock, config.polymarket.matching_delay_s,
+                         latency_ms=config.execution.paper_latency_ms)
 
 
 async def reconcile(core: EngineCore) -> None:
@@ -134,6 +137,8 @@ class EngineShell:
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = next_kill = next_resolve = next_status = loop.time()
+        reconcile_every_s = self.config.execution.reconcile_interval_s
+        next_reconcile = loop.time() + reconcile_every_s  # the start-up one just ran
         while not self.stopping.is_set():
             ready = dict(self.poller.poll(_POLL_MS))
             for sock in (self.router, self.pull, self.sub):
@@ -150,6 +155,9 @@ class EngineShell:
                     next_resolve = now + _RESOLVE_INTERVAL_S
                 await self.core.tick(self.send, poll_kill_switch=kill_due,
                                      resolve_pending=resolve_due)
+            if now >= next_reconcile:
+                next_reconcile = now + reconcile_every_s
+                self.core.start_periodic_reconcile(self.send)  # live only; runs as a task
             if now >= next_status:
                 next_status = now + 0.5
                 self._status_cache = self.core.status()
@@ -233,6 +241,11 @@ async def run(config: Config) -> int:
 async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server: Any,
                     journal: EventJournal, store: EngineStore, ctx: zmq.Context) -> None:
     core.ready = False
+    try:  # submits queued but not sent are dropped (CANCELLED); those in flight finish
+        await core.drain(_SHUTDOWN_BUDGET_S)
+        core._flush(shell.send)
+    except Exception as exc:
+        _LOG.error("shutdown_drain_failed", repr(exc))
     try:
         if config.execution.cancel_on_shutdown and core.orders.open_orders():
             await asyncio.wait_for(core.orders.cancel_all("shutdown"), _SHUTDOWN_BUDGET_S)

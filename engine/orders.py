@@ -34,6 +34,7 @@ from engine.executors.base import (
 )
 from engine.order_record import OrderRecord, can_transition
 from engine.pnl.ledger import Ledger, LedgerError
+from engine.risk.circuit import Halt
 from engine.risk.decision import ExposureView
 from engine.risk.manager import RiskManager
 from engine.store import EngineStore
@@ -96,6 +97,12 @@ class OrderManager:
         self._parked: dict[str, list[ExecutorEvent]] = {}
         self._next_id = 0
         self.outbox: list[Message] = []
+        risk.breakers.listener = self._persist_breaker
+
+    def _persist_breaker(self, kind: str, halt: Halt) -> None:
+        """Record every halt and release in ``risk_events`` (halts are restored from it)."""
+        reason = halt.reason if kind == "halt" else f"released by hand (was: {halt.reason})"
+        self._store.record_risk_event(kind, halt.market_id, reason, self._clock.wall_ms())
 
     # --- restart ------------------------------------------------------------------------------
 
@@ -226,6 +233,20 @@ class OrderManager:
                 await self._sleep(self._retry.delay_s(attempt, self._rng))
         assert result is not None
         self._apply_submit(record, result)
+
+    def abandon_submit(self, order_id: str, reason: str) -> None:
+        """Close the books on a submit that will not complete (market halted or kill switch
+        before it was sent, or interrupted at shutdown): a PENDING order never sent becomes
+        CANCELLED; one whose send may have reached the venue becomes UNKNOWN (resolved through
+        ``order_status``/reconciliation, never resent). Other states are left alone."""
+        record = self._orders.get(order_id)
+        if record is None or record.status is not OrderStatus.PENDING:
+            return
+        record.reason = reason
+        status = OrderStatus.UNKNOWN if record.attempts > 0 else OrderStatus.CANCELLED
+        if status is OrderStatus.UNKNOWN:
+            record.submitted_ms = self._clock.wall_ms()
+        self._set_status(record, status, self._clock.wall_ms())
 
     async def _safe_submit(self, request: OrderRequest) -> SubmitResult:
         try:
@@ -440,9 +461,7 @@ class OrderManager:
             self.outbox.append(self._report(record))
 
     def _on_halt(self, market_id: str, reason: str) -> None:
-        now_ms = self._clock.wall_ms()
         metrics.circuit_breaker_trips.labels(market=market_id, reason=reason).inc()
-        self._store.record_risk_event("halt", market_id, reason, now_ms)
         _LOG.warning("market_halted", f"circuit breaker tripped: {reason}", market_id=market_id)
         alert = market_halt_alert(market_id, reason)
         if alert is not None:

@@ -366,30 +366,89 @@ async def reconcile_on_start(core: Any) -> ReconcilePlan:
     fills and order corrections go through the order manager; markets with a position mismatch
     or unknown venue orders are halted (RiskState published); foreign orders are cancelled."""
     executor = core.executor
-    market_of_token = {
-        token: market.market_id for market in core.config.markets for token in market.token_ids
-    }
-    records = [r for r in core.orders.open_orders() if r.venue_order_id]
-    local = [
-        LocalOrder(
-            r.venue_order_id, r.market_id, r.token_id, r.side, r.price, r.size,
-            r.filled_size, r.status,
-        )
-        for r in records
-    ]
+    market_of_token = _market_of_token(core)
+    local = _local_orders(core)
     positions = {p.token_id: p.shares for p in core.ledger.positions()}
     since_ms = core.clock.wall_ms() - TRADES_LOOKBACK_MS
-    balances = getattr(executor, "positions", None)
 
     async def run() -> ReconcilePlan:
         return await reconcile_with_venue(
             executor, local, positions, _AppliedFills(core.store.has_fill), market_of_token,
-            since_ms, balances if callable(balances) else None,
+            since_ms, _balances(core),
         )
 
     plan = await reconcile_until_complete(run, START_ATTEMPTS, START_RETRY_DELAY_S)
     await apply_plan(core, plan)
     return plan
+
+
+async def reconcile_periodically(core: Any) -> ReconcilePlan | None:
+    """One periodic reconciliation of a running core (every ``execution.reconcile_interval_s``
+    in live mode; :meth:`engine.core.EngineCore.start_periodic_reconcile` pauses submits around
+    it). A single attempt: an incomplete venue answer concludes nothing and returns None (the
+    next interval tries again). Our positions and orders are read *after* the venue answered,
+    so fills applied meanwhile are not mistaken for a mismatch. The plan is applied like at
+    start: a position mismatch halts the market and sets the position to the venue's."""
+    executor = core.executor
+    market_of_token = _market_of_token(core)
+    since_ms = core.clock.wall_ms() - TRADES_LOOKBACK_MS
+    try:
+        snapshot = await fetch_snapshot(
+            executor, _local_orders(core), since_ms, sorted(market_of_token), _balances(core)
+        )
+    except IncompleteReconciliation as exc:
+        metrics.bad_input.labels(component="engine", reason="reconcile_incomplete").inc()
+        _log.warning("reconcile_incomplete", "periodic reconciliation skipped", error=str(exc))
+        return None
+    for event in executor.drain_events():
+        core.orders.apply_event(event)
+    positions = {p.token_id: p.shares for p in core.ledger.positions()}
+    plan = reconcile(
+        _local_orders(core), positions, _AppliedFills(core.store.has_fill), snapshot,
+        market_of_token,
+    )
+    adopt = getattr(executor, "adopt", None)
+    if callable(adopt):
+        for order in plan.adopt_orders:
+            adopt(order.venue_order_id)
+    log_plan(plan)
+    await apply_plan(core, plan)
+    return plan
+
+
+def _market_of_token(core: Any) -> dict[str, str]:
+    return {
+        token: market.market_id for market in core.config.markets for token in market.token_ids
+    }
+
+
+def _local_orders(core: Any) -> list[LocalOrder]:
+    return [
+        LocalOrder(
+            r.venue_order_id, r.market_id, r.token_id, r.side, r.price, r.size,
+            r.filled_size, r.status,
+        )
+        for r in core.orders.open_orders() if r.venue_order_id
+    ]
+
+
+def _balances(core: Any) -> BalanceQuery | None:
+    """The executor's balance query, without the tokens of settled markets (we book their
+    payout at resolution; the venue keeps the tokens until they are redeemed)."""
+    balances = getattr(core.executor, "positions", None)
+    if not callable(balances):
+        return None
+    is_settled = getattr(core.ledger, "is_settled", None)
+    market_of_token = _market_of_token(core)
+
+    async def query(token_ids: Sequence[str]) -> Mapping[str, float]:
+        answer = await balances(token_ids)
+        if not callable(is_settled):
+            return answer
+        return {t: s for t, s in answer.items()
+                if t not in market_of_token or not is_settled(market_of_token[t])}
+
+    return query
 
 
 async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
@@ -407,6 +466,12 @@ async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
                 now_ms, correction.reason,
             )
         )
+    correct = getattr(core, "correct_position", None)  # test doubles without a ledger: halt only
+    if callable(correct):
+        for position in plan.position_corrections:
+            correct(position.market_id, position.token_id, position.venue_shares,
+                    f"reconciliation: ours {position.local_shares:.4f}, venue "
+                    f"{position.venue_shares:.4f}")
     halts = {h.market_id: h.reason for h in plan.halts}
     for order in plan.adopt_orders:
         halts.setdefault(

@@ -2,15 +2,17 @@
 
 Tables: ``idempotency`` (key → order, with expiry), ``orders`` (one JSON record per order),
 ``fills`` (one row per venue fill, unique ``fill_id``), ``positions`` (derived, for
-inspection), ``settlements`` and ``risk_events``. Every write is its own transaction and is
-durable when the method returns, so an acknowledged fill survives a crash; positions and P&L
-are rebuilt on start by replaying ``fills`` and ``settlements`` in order.
+inspection), ``settlements``, ``position_corrections`` (set by reconciliation) and
+``risk_events`` (halts and releases: the halted markets are restored from it on start). Every
+write is its own transaction and is durable when the method returns, so an acknowledged fill
+survives a crash; positions and P&L are rebuilt on start by replaying ``fills``,
+``position_corrections`` and ``settlements`` in order.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from engine.executors.base import VenueFill
@@ -37,6 +39,11 @@ CREATE TABLE IF NOT EXISTS positions (
     shares REAL NOT NULL, cost_usdc REAL NOT NULL, fees_usdc REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS settlements (
     market_id TEXT PRIMARY KEY, winner TEXT, t_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS position_corrections (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, market_id TEXT NOT NULL, token_id TEXT NOT NULL,
+    outcome TEXT NOT NULL, local_shares REAL NOT NULL, venue_shares REAL NOT NULL,
+    price REAL NOT NULL, after_fill_seq INTEGER NOT NULL, reason TEXT NOT NULL,
+    t_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS risk_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, market_id TEXT,
     reason TEXT NOT NULL, t_ms INTEGER NOT NULL);
@@ -52,6 +59,25 @@ class StoredFill:
     market_id: str
     outcome: Outcome
     strategy: Strategy
+    seq: int = 0  # storage order (position corrections are replayed relative to it)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCorrection:
+    """A position set to the venue's shares by reconciliation (shares; price USDC/share).
+
+    ``after_fill_seq``: the last fill stored before it, so a restart replays it in place.
+    """
+
+    market_id: str
+    token_id: str
+    outcome: Outcome
+    local_shares: float
+    venue_shares: float
+    price: float
+    reason: str
+    t_ms: int
+    after_fill_seq: int = 0
 
 
 class EngineStore:
@@ -171,7 +197,7 @@ class EngineStore:
     def load_fills(self) -> list[StoredFill]:
         rows = self._db.execute(
             "SELECT fill_id, venue_order_id, token_id, side, price, size, fee_usdc, is_maker, "
-            "t_ms, market_id, order_id, outcome, strategy FROM fills ORDER BY seq"
+            "t_ms, market_id, order_id, outcome, strategy, seq FROM fills ORDER BY seq"
         ).fetchall()
         return [
             StoredFill(
@@ -184,6 +210,7 @@ class EngineStore:
                 market_id=r[9],
                 outcome=Outcome(r[11]),
                 strategy=Strategy(r[12]),
+                seq=r[13],
             )
             for r in rows
         ]
@@ -201,6 +228,47 @@ class EngineStore:
             "SELECT market_id, winner, t_ms FROM settlements ORDER BY t_ms, market_id"
         ).fetchall()
         return [(r[0], None if r[1] is None else Outcome(r[1]), r[2]) for r in rows]
+
+    # --- position corrections (reconciliation) -----------------------------------------------
+
+    def record_position_correction(
+        self, correction: StoredCorrection, position: Position | None
+    ) -> StoredCorrection:
+        """Store one correction after every fill stored so far, with the corrected position, in
+        one durable transaction; return it with ``after_fill_seq`` filled in."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM fills").fetchone()
+            stored = replace(correction, after_fill_seq=int(row[0]))
+            db.execute(
+                "INSERT INTO position_corrections (market_id, token_id, outcome, local_shares, "
+                "venue_shares, price, after_fill_seq, reason, t_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stored.market_id, stored.token_id, stored.outcome.value, stored.local_shares,
+                 stored.venue_shares, stored.price, stored.after_fill_seq, stored.reason,
+                 stored.t_ms),
+            )
+            if position is not None:
+                self._upsert_position(position)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return stored
+
+    def load_position_corrections(self) -> list[StoredCorrection]:
+        """Every correction, oldest first."""
+        rows = self._db.execute(
+            "SELECT market_id, token_id, outcome, local_shares, venue_shares, price, "
+            "after_fill_seq, reason, t_ms FROM position_corrections ORDER BY seq"
+        ).fetchall()
+        return [
+            StoredCorrection(market_id=r[0], token_id=r[1], outcome=Outcome(r[2]),
+                             local_shares=r[3], venue_shares=r[4], price=r[5],
+                             after_fill_seq=r[6], reason=r[7], t_ms=r[8])
+            for r in rows
+        ]
 
     # --- risk events --------------------------------------------------------------------------
 

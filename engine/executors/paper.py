@@ -9,6 +9,11 @@
 * A resting order fills as a maker (no fee, at its own price) when a later book crosses it.
 * Liquidity we took is remembered per (token, price level) until the book's sequence number
   changes, so repeated orders never fill twice against the same size.
+* ``execution.paper_latency_ms`` (``latency_ms``) > 0: the order is *in flight* for that long.
+  ``submit`` answers ACCEPTED at once (``SubmitResult.latency_ms`` = the latency, which the
+  latency circuit breaker sees); at ``tick(now_ms)`` with ``now_ms ≥ submit + latency`` the
+  order reaches the book *as it is then* and is handled as above (rest, matching delay, match;
+  a FAK/FOK that no longer crosses is CANCELLED), the outcome arriving as events.
 
 Everything runs on the injected clock; the same inputs give the same fills.
 """
@@ -71,11 +76,14 @@ class PaperExecutor(Executor):
         markets: Sequence[MarketConfig],
         clock: Clock,
         matching_delay_s: float,
+        latency_ms: float = 0.0,
     ) -> None:
+        """``matching_delay_s``: the venue's sports delay (s); ``latency_ms``: submit → book."""
         super().__init__()
         self._books = books
         self._clock = clock
         self._delay_ms = int(round(matching_delay_s * 1000))
+        self._latency_ms = int(round(latency_ms))
         self._fee_rate = {t: m.taker_fee_rate for m in markets for t in m.token_ids}
         self._orders: dict[str, _PaperOrder] = {}
         self._fills: list[VenueFill] = []
@@ -100,6 +108,12 @@ class PaperExecutor(Executor):
         now_ms = self._clock.wall_ms()
         self._next_id += 1
         venue_id = f"paper-{self._next_id:08d}"
+        if self._latency_ms > 0:
+            paper = _PaperOrder(order, venue_id, now_ms, now_ms + self._latency_ms,
+                                OrderStatus.SUBMITTED)
+            self._orders[venue_id] = paper
+            return SubmitResult(SubmitOutcome.ACCEPTED, venue_order_id=venue_id,
+                                latency_ms=float(self._latency_ms))
         book = self._books.snapshot(order.token_id)
         marketable = book is not None and _crosses(order, book)
         if not marketable and order.order_type in (OrderType.FOK, OrderType.FAK):
@@ -160,9 +174,12 @@ class PaperExecutor(Executor):
     # --- time ---------------------------------------------------------------------------------
 
     async def tick(self, now_ms: int) -> None:
-        """Match delayed orders that are due, then resting orders the book now crosses."""
+        """Deliver in-flight orders that arrived, match delayed orders that are due, then
+        resting orders the book now crosses."""
         for paper in list(self._orders.values()):
-            if paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
+            if paper.status is OrderStatus.SUBMITTED and paper.due_ms <= now_ms:
+                self._arrive(paper, now_ms)
+            elif paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
                 fills, update = self._match_taker(paper, now_ms)
                 for fill in fills:
                     self.emit(fill)
@@ -170,12 +187,40 @@ class PaperExecutor(Executor):
                     self.emit(update)
                 elif paper.status is OrderStatus.LIVE and not fills:
                     self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
-            elif paper.status.is_open and paper.status is not OrderStatus.DELAYED:
+            elif paper.status.is_open and paper.status not in (OrderStatus.DELAYED,
+                                                               OrderStatus.SUBMITTED):
                 for fill in self._match_maker(paper, now_ms):
                     self.emit(fill)
 
     def healthy(self) -> bool:
         return not self._closed
+
+    def _arrive(self, paper: _PaperOrder, now_ms: int) -> None:
+        """An in-flight order reaches the book (``paper_latency_ms`` after its submit)."""
+        request = paper.request
+        book = self._books.snapshot(request.token_id)
+        if book is None or not _crosses(request, book):
+            if request.order_type in (OrderType.FOK, OrderType.FAK):
+                paper.status = OrderStatus.CANCELLED
+                self.emit(VenueOrderUpdate(
+                    paper.venue_order_id, OrderStatus.CANCELLED, 0.0, now_ms,
+                    reason=f"{request.order_type.value} order does not cross the book",
+                ))
+                return
+            paper.status, paper.due_ms = OrderStatus.LIVE, 0
+            self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
+            return
+        if self._delay_ms > 0:  # the matching delay counts from the arrival at the venue
+            paper.status, paper.due_ms = OrderStatus.DELAYED, paper.due_ms + self._delay_ms
+            self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.DELAYED, 0.0, now_ms))
+            return
+        fills, update = self._match_taker(paper, now_ms)
+        for fill in fills:
+            self.emit(fill)
+        if update is not None:
+            self.emit(update)
+        elif paper.status is OrderStatus.LIVE and not fills:
+            self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
 
     async def close(self) -> None:
         self._closed = True

@@ -115,6 +115,46 @@ class Ledger:
         self._book_realized(market_id, strategy.value, realized)
         return realized
 
+    def set_position(
+        self,
+        *,
+        market_id: str,
+        token_id: str,
+        outcome: Outcome,
+        shares: float,
+        price: float,
+    ) -> float:
+        """Set a token's holdings to ``shares`` (a reconciliation correction); return the P&L
+        it realized (USDC).
+
+        The difference is booked as a fee-free trade at ``price`` (USDC per share; the engine
+        passes the current mid): missing shares are added at ``price`` (the shares we knew keep
+        their average cost), surplus shares are removed as if sold at ``price`` against the
+        average cost. The cash flow moves accordingly, so the accounting identity holds;
+        realized P&L is attributed to ``"correction"``.
+        """
+        if not shares >= 0.0 or shares == float("inf"):
+            raise LedgerError(f"corrected shares: expected a finite number >= 0, was {shares!r}")
+        if not (0.0 <= price <= 1.0):
+            raise LedgerError(f"correction price: expected a number in [0, 1], was {price!r}")
+        position = self._position(market_id, token_id, outcome)
+        delta = shares - position.shares
+        realized = 0.0
+        if delta > 0.0:
+            position.shares = shares
+            position.cost_usdc += delta * price
+            self._cash_flow_usdc -= delta * price
+        elif delta < 0.0:
+            removed = -delta
+            basis = position.average_cost * removed
+            realized = removed * price - basis
+            position.shares = shares
+            position.cost_usdc -= basis
+            self._cash_flow_usdc += removed * price
+            self._clean(position)
+        self._book_realized(market_id, "correction", realized)
+        return realized
+
     def settle(self, market_id: str, winner: Outcome | None) -> float:
         """Settle a resolved market: winner shares pay 1.0, a 50-50 (None) pays 0.5 each.
 

@@ -1,8 +1,14 @@
 """Per-market circuit breakers (seed §9.2): trip on consecutive venue rejects, cancel
-failures or a slow order, and halt the market until it is released by hand."""
+failures or a slow order, and halt the market until it is released by hand.
+
+Every halt and release goes through :meth:`CircuitBreakers.halt` / :meth:`~CircuitBreakers.
+release`, which tell the optional :attr:`CircuitBreakers.listener` (the engine core persists
+them in SQLite there, so halts survive a restart); :meth:`~CircuitBreakers.restore` re-installs
+a stored halt without telling it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from polyloly.config import CircuitConfig
@@ -30,6 +36,8 @@ class CircuitBreakers:
         self._config = config
         self._counters: dict[str, _MarketCounters] = {}
         self._halts: dict[str, Halt] = {}
+        self.listener: Callable[[str, Halt], None] | None = None
+        """Called with ("halt" | "release", the halt) on every new halt and every release."""
 
     def _of(self, market_id: str) -> _MarketCounters:
         counters = self._counters.get(market_id)
@@ -69,12 +77,21 @@ class CircuitBreakers:
             return None
         halt = Halt(market_id=market_id, reason=reason, since_ms=now_ms)
         self._halts[market_id] = halt
+        if self.listener is not None:
+            self.listener("halt", halt)
         return halt
+
+    def restore(self, halt: Halt) -> None:
+        """Re-install a halt stored by an earlier run (the listener is not told)."""
+        self._halts[halt.market_id] = halt
 
     def release(self, market_id: str) -> bool:
         """Release a halted market and reset its counters; return whether it was halted."""
         self._counters.pop(market_id, None)
-        return self._halts.pop(market_id, None) is not None
+        halt = self._halts.pop(market_id, None)
+        if halt is not None and self.listener is not None:
+            self.listener("release", halt)
+        return halt is not None
 
     def halted(self, market_id: str) -> Halt | None:
         return self._halts.get(market_id)
