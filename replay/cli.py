@@ -28,6 +28,12 @@ import yaml
 
 from polyloly.config import Config, ConfigError, load_config, masked
 from polyloly.logs import get_logger, setup_logging
+from replay.compare import (
+    compare_intents,
+    live_shard_joins,
+    load_live_intents,
+    token_frame_times,
+)
 from replay.outputs import build_summary, write_outputs
 from replay.recording import CONFIG_FILE, IssueLog, RecordingRefused, find_config, read_recording
 from replay.report import render_report
@@ -125,6 +131,12 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report", default=None, help="HTML report path")
     parser.add_argument("--out", default=None, help="output directory (default DIR/replay)")
     parser.add_argument("--workers", type=int, default=2, help="sweep processes (max 2)")
+    parser.add_argument("--live", default=None, metavar="EVENTS_DIR",
+                        help="compare with the live engine's journal (default: the demo "
+                             "layout's DIR/../data/events when it exists); shards then join "
+                             "the replay when they joined the live session")
+    parser.add_argument("--no-live", action="store_true",
+                        help="no live comparison: every shard joins at the first message")
     args = parser.parse_args(argv)
     setup_logging("WARNING")
     out_dir = Path(args.out) if args.out else Path(args.recording) / "replay"
@@ -134,14 +146,29 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
         issues = IssueLog()
         for stale in (out_dir / "events").glob("engine-*.jsonl"):
             stale.unlink()  # the journal appends; a re-run starts from empty files
-        session = ReplaySession(config, journal_dir=out_dir / "events")
-        result = session.run(read_recording(args.recording, issues))
+        live_dir = (None if args.no_live else Path(args.live) if args.live
+                    else Path(args.recording).parent / "data" / "events")
+        if live_dir is not None and not live_dir.is_dir():
+            if args.live:
+                raise RecordingRefused(f"--live {args.live}: not a directory")
+            live_dir = None
+        joins = live_shard_joins(live_dir) if live_dir is not None else {}
+        session = ReplaySession(config, journal_dir=out_dir / "events", shard_join_ns=joins)
+        messages = list(read_recording(args.recording, issues))
+        result = session.run(messages)
         ranked = (run_sweep(args.recording, config, grid, workers=args.workers)
                   if grid is not None else [])
     except (ConfigError, RecordingRefused, SweepError) as exc:
         print(f"polyloly replay: refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     summary = build_summary(result, issues, recording=str(args.recording))
+    if messages and live_dir is not None:
+        comparison = compare_intents(
+            load_live_intents(live_dir), result.intents, token_frame_times(messages),
+            {m.t_recv_ns for m in messages}, until_ns=messages[-1].t_recv_ns)
+        summary["live_comparison"] = {"events_dir": str(live_dir),
+                                      "shard_joins_ns": {str(k): v for k, v in joins.items()},
+                                      **comparison.as_dict()}
     write_outputs(out_dir, result, summary)
     if ranked:
         (out_dir / SWEEP_FILE).write_bytes(orjson.dumps(ranked, option=orjson.OPT_INDENT_2))
@@ -157,5 +184,6 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
         "fills": summary["fills"], "pnl_usdc": pnl["settled_total_usdc"],
         "max_drawdown_usdc": pnl["max_drawdown_usdc"], "complete": summary["complete"],
         "intents_sha256": summary["intents_sha256"], "out": str(out_dir),
-        "report": str(report), "sweep": len(ranked)}).decode())
+        "report": str(report), "sweep": len(ranked),
+        "live_comparison_holds": summary.get("live_comparison", {}).get("holds")}).decode())
     return 0

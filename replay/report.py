@@ -134,6 +134,14 @@ def render_report(result: ReplayResult, summary: dict[str, Any], config: Config,
         bar_chart("P&L per market after settlement (USDC)", by_market, "USDC")]))
     sections.extend(_price_sections(result, config))
     sections.append(_edge_section(result))
+    live = summary.get("live_comparison")
+    if live:
+        verdict = ("holds: every difference has a known structural cause" if live["holds"]
+                   else "DOES NOT HOLD: a difference has no known cause")
+        sections.append(Section("Live intents vs replayed intents", body_html=(
+            f"<p>{html.escape(verdict)}; {live['identical_intents']} intents identical; "
+            f"max live lag {live['max_live_lag_ms']} ms. See specs/11 (live equality).</p>"
+            + table(live["markets"]))))
     sections.append(Section("Input issues", body_html=table(issues) if issues
                             else "<p>none: every line was replayed</p>"))
     rows: list[dict[str, object]] = [

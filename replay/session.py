@@ -28,7 +28,7 @@ import itertools
 import os
 import tempfile
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -129,10 +129,14 @@ class ReplaySession:
     """Drive the cores with one recording; :meth:`run` returns a :class:`ReplayResult`."""
 
     def __init__(self, config: Config, *, journal_dir: str | Path | None = None,
-                 tail_s: float | None = None) -> None:
+                 tail_s: float | None = None,
+                 shard_join_ns: Mapping[int, int] | None = None) -> None:
         """``journal_dir``: write the engine's event journal there (the live format).
         ``tail_s``: replayed seconds of timers after the last message (default: the venue's
-        matching delay + 1 s, so delayed orders still match)."""
+        matching delay + 1 s, so delayed orders still match).
+        ``shard_join_ns``: when each shard joined (CLOCK_MONOTONIC ns, e.g. from the live
+        journal's first StateQuery): before it, the shard gets no message, as a live shard
+        that was not yet subscribed; default: every shard joins at the first message."""
         self._tmp = tempfile.TemporaryDirectory(prefix="polyloly-replay-")
         segment = f"polyloly_replay_{os.getpid()}_{next(_segment_counter)}"
         config = msgspec.structs.replace(
@@ -146,6 +150,7 @@ class ReplaySession:
                              else tail_s) * 1e9)
         self.result = ReplayResult()
         self._queue: deque[tuple[int | None, Message]] = deque()  # (shard or None=engine, msg)
+        self._join_ns = dict(shard_join_ns or {})
 
     # ---- construction ----
 
@@ -198,7 +203,9 @@ class ReplaySession:
         self._next_resolve = t0_ns + ENGINE_RESOLVE_NS
         interval_ns = config.shards.time_interval_ms * _NS_PER_MS
         self._shard_interval_ns = interval_ns
-        self._next_shard_time = t0_ns + interval_ns
+        self._pending_joins = {k: max(t0_ns, self._join_ns.get(k, t0_ns)) for k in self.shells}
+        self._joined: set[int] = set()
+        self._next_shard_time: dict[int, int] = {}
         self._next_sample = t0_ns
         self.result.first_t_ns = t0_ns
 
@@ -230,8 +237,7 @@ class ReplaySession:
         for message in messages:
             if not started:
                 self._build(message.t_recv_ns, message.timestamp_ms)
-                for k, shell in self.shells.items():
-                    self._from_shard(k, shell.core.start(message.t_recv_ns))
+                self._join_due(message.t_recv_ns)
                 await self._drain()
                 started = True
             await self._advance(message.t_recv_ns)
@@ -251,8 +257,8 @@ class ReplaySession:
 
     async def _advance(self, until_ns: int) -> None:
         while True:
-            due = min(self._next_housekeeping, self._next_engine_tick, self._next_shard_time,
-                      self._next_sample)
+            due = min(self._next_housekeeping, self._next_engine_tick, self._next_sample,
+                      *self._next_shard_time.values(), *self._pending_joins.values())
             if due > until_ns:
                 return
             self.clock.move_to(due)
@@ -267,14 +273,23 @@ class ReplaySession:
                     self._next_resolve = due + ENGINE_RESOLVE_NS
                 await self.engine.tick(self._from_engine, poll_kill_switch=False,
                                        resolve_pending=resolve)
-            if self._next_shard_time <= due:
-                self._next_shard_time = due + self._shard_interval_ns
-                for k, shell in self.shells.items():
-                    self._from_shard(k, shell.core.on_time(due))
+            for k, next_time in sorted(self._next_shard_time.items()):
+                if next_time <= due:
+                    self._next_shard_time[k] = due + self._shard_interval_ns
+                    self._from_shard(k, self.shells[k].core.on_time(due))
+            self._join_due(due)
             if self._next_sample <= due:
                 self._next_sample = due + SAMPLE_INTERVAL_NS
                 self._sample()
             await self._drain()
+
+    def _join_due(self, now_ns: int) -> None:
+        for k in sorted(self._pending_joins):
+            if self._pending_joins[k] <= now_ns:
+                del self._pending_joins[k]
+                self._joined.add(k)
+                self._next_shard_time[k] = now_ns + self._shard_interval_ns
+                self._from_shard(k, self.shells[k].core.start(now_ns))
 
     # ---- inputs ----
 
@@ -387,8 +402,10 @@ class ReplaySession:
             elif target < 0:
                 shard = -1 - target
                 await self.engine.handle(bus.shard_identity(shard), message, self._from_engine)
-            else:
+            elif target in self._joined:
                 self._from_shard(target, self._to_shard(target, message, now))
+            else:
+                self.result.produced["not_delivered_before_join"] += 1
 
     def _to_shard(self, shard: int, message: Message, now: int) -> list[Message]:
         shell = self.shells[shard]
