@@ -60,7 +60,7 @@ def build_summary(result: ReplayResult, issues: IssueLog, *, recording: str,
     fills = [r for r in result.reports if r.last_fill_size > 0]
     accepted = sum(1 for a in result.acks if a.accepted)
     rejected = Counter(a.reason.value for a in result.acks if not a.accepted and a.reason)
-    statuses = Counter()
+    statuses: Counter[str] = Counter()
     last_status: dict[str, str] = {}
     for report in result.reports:
         last_status[report.order_id] = report.status.value

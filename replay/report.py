@@ -46,8 +46,9 @@ def _price_sections(result: ReplayResult, config: Config) -> list[Section]:
     sections = []
     for market in config.markets:
         yes, no = market.token_ids
-        series = {f"{market.outcomes[0]} mid": result.prices.get(yes, []),
-                  f"{market.outcomes[1]} mid": result.prices.get(no, [])}
+        series: dict[str, Sequence[tuple[float, float]]] = {
+            f"{market.outcomes[0]} mid": result.prices.get(yes, []),
+            f"{market.outcomes[1]} mid": result.prices.get(no, [])}
         markers = []
         for report in result.reports:
             if report.market_id != market.market_id or report.last_fill_size <= 0:

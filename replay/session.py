@@ -45,7 +45,7 @@ from gateway.polymarket.parse import parse_market_frame, parse_rest_book
 from gateway.shm_store import ShmBookStore
 from gateway.source_health import SourceHealthTracker, SourceRule
 from polyloly import bus
-from polyloly.config import Config
+from polyloly.config import Config, ConfigError
 from polyloly.domain import Outcome, SourceTier
 from polyloly.eventlog import JsonlWriter
 from polyloly.messages import (
@@ -159,7 +159,7 @@ class ReplaySession:
         self.clock = ReplayClock(t0_ns, wall0_ms)
         token_markets = {t: m.market_id for m in config.markets for t in m.token_ids}
         if not token_markets:
-            raise ValueError("markets: the config has no markets; nothing to replay")
+            raise ConfigError(["markets: the config has no markets; nothing to replay"])
         self.store = ShmBookStore.create(config.shm.segment_name, list(token_markets),
                                          levels=config.shm.levels,
                                          tick_size=config.markets[0].tick_size)
@@ -194,7 +194,10 @@ class ReplaySession:
         self.engine.mark_ready()
         rules = {name: SourceRule(SourceTier(p.tier), p.stale_threshold_ms)
                  for name, p in config.providers.items() if p.enabled}
-        self.esports = EsportsReplayer(config, self.clock)
+        try:
+            self.esports = EsportsReplayer(config, self.clock)
+        except ValueError as exc:  # an enabled provider that cannot be built (no URL)
+            raise ConfigError([str(exc)]) from None
         for name in self.esports.sources:
             rules.setdefault(name, SourceRule(SourceTier.B, 30_000))
         self.health = SourceHealthTracker(rules, t0_ns)
@@ -217,8 +220,9 @@ class ReplaySession:
             self.engine_reader.close()
         if hasattr(self, "store"):
             self.store.close()
-        if getattr(self, "journal", None) is not None:
-            self.journal.close()
+        journal = getattr(self, "journal", None)
+        if journal is not None:
+            journal.close()
         if hasattr(self, "engine_store"):
             self.engine_store.close()
         self._tmp.cleanup()

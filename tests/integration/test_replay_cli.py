@@ -66,3 +66,14 @@ def test_a_truncated_tail_is_replayed_and_reported_on_stderr(tmp_path: Path) -> 
     assert "truncated_line" in done.stderr and "raw-00000.jsonl:420" in done.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["complete"] is False
+
+
+def test_a_recording_without_its_config_is_refused_unless_one_is_given(tmp_path: Path) -> None:
+    recording = tmp_path / "rec"
+    recording.mkdir()
+    shutil.copy(V1 / "raw-00000.jsonl", recording / "raw-00000.jsonl")
+    refused = _replay(str(recording), "--out", str(tmp_path / "out"))
+    assert refused.returncode == 2 and "no config.yaml" in refused.stderr
+    given = _replay(str(recording), "--out", str(tmp_path / "out"),
+                    "--config", str(V1 / "config.yaml"))
+    assert given.returncode == 0, given.stderr

@@ -112,3 +112,11 @@ def test_each_provider_payload_shape_goes_to_its_parser(
             return name
 
     assert PARSER_CHOICE[provider](Parser(), payload) == parser_method
+
+
+def test_a_config_without_markets_is_refused_by_name() -> None:
+    from polyloly.config import ConfigError
+
+    config = load_config(None, {})
+    with pytest.raises(ConfigError, match="markets: the config has no markets"):
+        ReplaySession(config).run(read_recording(V1, IssueLog()))
