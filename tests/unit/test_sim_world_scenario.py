@@ -85,8 +85,8 @@ def test_load_200_lists_at_least_200_tokens() -> None:
 
 def test_demo_short_mixes_games_and_has_a_mispricing_and_match_ends() -> None:
     scenario = load_scenario("demo_short")
-    assert {m.game for m in scenario.matches} == {"lol", "dota2", "cs2"}
-    assert 2 <= len(scenario.markets) <= 3
+    assert {m.game for m in scenario.matches} == {"lol", "dota2", "cs2", "valorant"}
+    assert 2 <= len(scenario.markets) <= 4
     assert scenario.market_maker.mispricings
     assert 60 <= scenario.duration_s <= 90
 
