@@ -31,6 +31,7 @@ from polyloly.logs import get_logger, setup_logging
 from replay.compare import (
     compare_intents,
     live_shard_joins,
+    load_live_fills,
     load_live_intents,
     token_frame_times,
 )
@@ -165,7 +166,9 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
     if messages and live_dir is not None:
         comparison = compare_intents(
             load_live_intents(live_dir), result.intents, token_frame_times(messages),
-            {m.t_recv_ns for m in messages}, until_ns=messages[-1].t_recv_ns)
+            {m.t_recv_ns for m in messages}, until_ns=messages[-1].t_recv_ns,
+            live_fills=load_live_fills(live_dir),
+            replay_fills=[r for r in result.reports if r.last_fill_size > 0])
         summary["live_comparison"] = {"events_dir": str(live_dir),
                                       "shard_joins_ns": {str(k): v for k, v in joins.items()},
                                       **comparison.as_dict()}

@@ -13,13 +13,17 @@ every ``shards.time_interval_ms`` from its start; the engine's tick every 50 ms 
 and that tick decides when a delayed paper order matches — hence fill sizes, hence rebalances).
 The recording does not hold those phases; the replay runs its timers from the first message.
 
+The same holds for fills: a delayed paper order matches at the first engine tick after its
+delay, against the book of that moment, so fill sizes can differ, and positions with them.
+
 What must hold, and what :func:`compare_intents` checks: per market, the live and replayed
 intent sequences are identical up to their first difference, and that first difference has
 one of the two causes: ``book_race`` — a market-data frame for one of the market's tokens was
 recorded inside the live lag window of the differing intent (``(t_origin, t_decision]`` of a
 live intent; for an intent only the replay made, ``(t_origin, t_origin + max observed live
-lag]``) — or ``timer_phase`` — a differing intent was not decided on a recorded input (live:
-its origin is no recorded receive time; replay: its decision time is none).
+lag]``) — ``fill_timing`` — the market's fills before the difference differ — or
+``timer_phase`` — a differing intent was not decided on a recorded input (live: its origin is
+no recorded receive time; replay: its decision time is none).
 """
 
 from __future__ import annotations
@@ -34,47 +38,52 @@ import msgspec
 
 from gateway.polymarket.parse import MarketResolved, parse_market_frame
 from polyloly.eventlog import EnvelopeError, parse_envelope
-from polyloly.messages import MessageDecodeError, OrderIntent, StateQuery, from_builtins
+from polyloly.messages import (
+    ExecutionReport,
+    Message,
+    MessageDecodeError,
+    OrderIntent,
+    StateQuery,
+    from_builtins,
+)
 from replay.outputs import intent_key
 from replay.recording import MARKET_WS, REST_BOOK, RecordedMessage
 
 MIN_LAG_WINDOW_NS = 1_000_000  # 1 ms: the smallest live lag window assumed for replay-only
 
 
-def load_live_intents(events_dir: str | Path) -> list[OrderIntent]:
-    """Every OrderIntent the live engine journaled (``engine-*.jsonl``), in arrival order.
-
-    Lines that are not envelopes (a truncated tail) are skipped.
-    """
-    intents: list[OrderIntent] = []
+def _journal(events_dir: str | Path, kind: bytes) -> list[Message]:
+    found: list[Message] = []
     for path in sorted(Path(events_dir).glob("engine-*.jsonl")):
         for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-            if b'"order_intent"' not in line:
+            if kind not in line:
                 continue
             try:
-                envelope = parse_envelope(line, where=f"{path}:{number}")
-                message = from_builtins(envelope.payload)
+                found.append(from_builtins(parse_envelope(line, where=f"{path}:{number}")
+                                           .payload))
             except (EnvelopeError, MessageDecodeError, msgspec.ValidationError):
-                continue
-            if isinstance(message, OrderIntent):
-                intents.append(message)
-    return intents
+                continue  # a truncated tail
+    return found
+
+
+def load_live_intents(events_dir: str | Path) -> list[OrderIntent]:
+    """Every OrderIntent the live engine journaled (``engine-*.jsonl``), in arrival order."""
+    return [m for m in _journal(events_dir, b'"order_intent"') if isinstance(m, OrderIntent)]
+
+
+def load_live_fills(events_dir: str | Path) -> list[ExecutionReport]:
+    """Every ExecutionReport with a fill the live engine journaled, in order."""
+    return [m for m in _journal(events_dir, b'"execution_report"')
+            if isinstance(m, ExecutionReport) and m.last_fill_size > 0]
 
 
 def live_shard_joins(events_dir: str | Path) -> dict[int, int]:
     """Shard → when it joined the live session: the ``t_sent_ns`` (CLOCK_MONOTONIC, the
     recording's clock) of its first StateQuery in the engine's journal."""
     joins: dict[int, int] = {}
-    for path in sorted(Path(events_dir).glob("engine-*.jsonl")):
-        for number, line in enumerate(path.read_bytes().splitlines(), start=1):
-            if b'"state_query"' not in line:
-                continue
-            try:
-                message = from_builtins(parse_envelope(line, where=f"{path}:{number}").payload)
-            except (EnvelopeError, MessageDecodeError, msgspec.ValidationError):
-                continue
-            if isinstance(message, StateQuery):
-                joins.setdefault(message.shard_id, message.t_sent_ns)
+    for message in _journal(events_dir, b'"state_query"'):
+        if isinstance(message, StateQuery):
+            joins.setdefault(message.shard_id, message.t_sent_ns)
     return joins
 
 
@@ -108,12 +117,12 @@ class MarketComparison:
     identical: bool
     first_difference: str = ""
     race_frames: int = 0  # frames of the market's tokens inside the lag window
-    cause: str = ""  # "" (identical), "book_race", "timer_phase" or "unexplained"
+    cause: str = ""  # "", "book_race", "fill_timing", "timer_phase" or "unexplained"
 
     @property
     def explained(self) -> bool:
         """Identical, or the first difference has a known structural cause."""
-        return self.identical or self.cause in ("book_race", "timer_phase")
+        return self.identical or self.cause in ("book_race", "fill_timing", "timer_phase")
 
 
 @dataclass(slots=True)
@@ -147,11 +156,12 @@ class Comparison:
 
 def compare_intents(live: Sequence[OrderIntent], replayed: Sequence[OrderIntent],
                     frame_times: dict[str, list[int]], input_times: set[int], *,
-                    until_ns: int | None = None) -> Comparison:
+                    until_ns: int | None = None, live_fills: Sequence[ExecutionReport] = (),
+                    replay_fills: Sequence[ExecutionReport] = ()) -> Comparison:
     """Compare per market (intents decided after ``until_ns`` are left out on both sides).
 
     ``frame_times``: :func:`token_frame_times` of the recording; ``input_times``: the receive
-    times (ns) of every recorded message.
+    times (ns) of every recorded message; ``live_fills``/``replay_fills``: reports with fills.
     """
     if until_ns is not None:
         live = [i for i in live if i.t_decision_ns <= until_ns]
@@ -179,22 +189,35 @@ def compare_intents(live: Sequence[OrderIntent], replayed: Sequence[OrderIntent]
         windows: list[tuple[int, int]] = []
         detail = []
         timer_driven = False
+        cutoffs = []
         if prefix < len(theirs):
             first_live = theirs[prefix]
             windows.append((first_live.t_origin_ns, first_live.t_decision_ns))
             detail.append(f"live #{prefix}: {_describe(first_live)}")
             timer_driven |= first_live.t_origin_ns not in input_times
+            cutoffs.append(first_live.t_decision_ns)
         if prefix < len(ours):
             first_ours = ours[prefix]
             windows.append((first_ours.t_origin_ns, first_ours.t_origin_ns + window))
             detail.append(f"replay #{prefix}: {_describe(first_ours)}")
             timer_driven |= first_ours.t_decision_ns not in input_times
+            cutoffs.append(first_ours.t_decision_ns)
         races = sum(_frames_between(frame_times.get(token, []), start, end)
                     for token in tokens for start, end in windows)
-        cause = "book_race" if races else "timer_phase" if timer_driven else "unexplained"
+        cutoff = min(cutoffs)
+        fills_differ = (_fills(live_fills, market_id, cutoff)
+                        != _fills(replay_fills, market_id, cutoff))
+        cause = ("book_race" if races else "fill_timing" if fills_differ
+                 else "timer_phase" if timer_driven else "unexplained")
         comparison.markets.append(MarketComparison(
             market_id, len(theirs), len(ours), prefix, False, "; ".join(detail), races, cause))
     return comparison
+
+
+def _fills(reports: Sequence[ExecutionReport], market_id: str,
+           until_ns: int) -> list[tuple[str, float, float]]:
+    return [(r.idempotency_key, round(r.last_fill_size, 6), r.last_fill_price) for r in reports
+            if r.market_id == market_id and r.t_ns <= until_ns and r.last_fill_size > 0]
 
 
 def _describe(intent: OrderIntent) -> str:
