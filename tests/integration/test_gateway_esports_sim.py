@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from gateway.esports import LeadTracker, build_adapters
+from gateway.esports.lolesports import MIN_LAG_MS
 from polyloly.clock import SystemClock
 from polyloly.config import Config, validate
 from polyloly.domain import MatchEventType
@@ -100,7 +101,9 @@ async def _play(scenario: Scenario) -> Run:
         tasks = [asyncio.create_task(a.run(run.events.append, record, dead_letter, stop))
                  for a in adapters]
         await world.wait_finished(scenario.duration_s / SPEED + 10)
-        await asyncio.sleep(1.0)
+        # LoL Esports windows are requested MIN_LAG_MS of wall time behind now (as real bots
+        # do), so its last frames become visible only that long after the world ends.
+        await asyncio.sleep(MIN_LAG_MS / 1000 + 1.5)
         stop.set()
         started = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*tasks), 5.0)
@@ -119,6 +122,7 @@ COVERAGE = {
     "lol-demo": ("grid", "lolesports", "pandascore", "liquipedia", "polymarket_sports"),
     "dota-demo": ("grid", "pandascore", "opendota", "liquipedia", "polymarket_sports"),
     "cs2-demo": ("grid", "pandascore", "liquipedia", "polymarket_sports"),
+    "val-demo": ("grid", "liquipedia", "polymarket_sports"),
 }
 
 
