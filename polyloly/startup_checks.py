@@ -113,15 +113,43 @@ async def _feed(name: str, url: str) -> CheckResult:
 def _balance(config: Config) -> CheckResult:
     if config.execution.executor != "real":
         return CheckResult("balance_allowance", True, "skipped: paper executor", fatal=False)
-    key_env = config.execution.private_key_env
-    if not (os.environ.get(key_env) or config.execution.private_key_file):
-        return CheckResult("balance_allowance", False, f"no signing key ({key_env} unset)")
+    from engine.secrets import SecretError, load_private_key
+
     try:
-        from engine.executors.real import check_balance_allowance
-    except ImportError as exc:
-        return CheckResult("balance_allowance", False, f"real executor unavailable: {exc}")
-    ok, detail = check_balance_allowance(config)
+        key = load_private_key(
+            key_env=config.execution.private_key_env,
+            key_file=config.execution.private_key_file,
+            environ=os.environ,
+        )
+    except SecretError as exc:
+        return CheckResult("balance_allowance", False, str(exc))
+    try:
+        ok, detail = check_balance_allowance(config, key.hex)
+    except Exception as exc:  # the client raises many types; report, never crash doctor
+        return CheckResult("balance_allowance", False, f"{type(exc).__name__}: {exc}")
     return CheckResult("balance_allowance", ok, detail)
+
+
+def check_balance_allowance(config: Config, private_key_hex: str) -> tuple[bool, str]:
+    """Ask the venue (py-clob-client-v2, L2 auth) for our pUSD balance and allowance."""
+    from py_clob_client_v2.client import ClobClient
+    from py_clob_client_v2.clob_types import AssetType, BalanceAllowanceParams
+
+    venue = config.polymarket
+    client = ClobClient(
+        venue.clob_rest_url, venue.chain_id, private_key_hex,
+        signature_type=venue.signature_type, funder=venue.funder or None,
+    )
+    client.set_api_creds(client.create_or_derive_api_key())
+    answer = client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+    balance = int(str(answer.get("balance", "0"))) / 1e6
+    allowances = answer.get("allowances")
+    if isinstance(allowances, dict) and allowances:
+        allowance = max(int(str(v)) for v in allowances.values()) / 1e6
+    else:
+        allowance = int(str(answer.get("allowance", "0"))) / 1e6
+    ok = balance > 0 and allowance > 0
+    return ok, f"balance {balance:.2f} pUSD, allowance {allowance:.2f} pUSD"
 
 
 async def run_checks(config: Config, timeout_s: float = 5.0) -> StartupReport:
