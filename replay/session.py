@@ -341,6 +341,9 @@ class ReplaySession:
         self.result.produced[type(message).__name__] += 1
         if isinstance(message, MarketResolved):
             self._queue.append((None, message))  # the engine settles the market
+            shard = self.shard_of_market.get(message.market_id)
+            if shard is not None:  # and the owning shard resolves it, as live
+                self._queue.append((shard, message))
         elif isinstance(message, BookTick):
             self._queue.append((None, message))
             shard = self.shard_of_market.get(message.market_id)
@@ -428,6 +431,8 @@ class ReplaySession:
             return core.on_execution_report(message, now)
         if isinstance(message, RiskState):
             return core.on_risk_state(message, now)
+        if isinstance(message, MarketResolved):
+            return core.on_market_resolved(message, now)
         self.result.produced[f"unroutable_{type(message).__name__}"] += 1
         return []
 
