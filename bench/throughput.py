@@ -92,7 +92,7 @@ def gateway_core(tokens: int, frames: Sequence[bytes], model: LoadModel,
         started = time.perf_counter_ns()
         for frame in frames:
             app._on_market_frame(0, frame, time.monotonic_ns())
-            app.publisher.flush()
+        app.publisher.flush()  # the live gateway flushes from housekeeping every 50 ms
         elapsed_s = (time.perf_counter_ns() - started) / 1e9
     finally:
         asyncio.run(app.close())

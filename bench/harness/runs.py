@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,11 +148,17 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
             status_url = f"http://127.0.0.1:{ports['gateway']}/status"
             before = await asyncio.to_thread(procs.fetch_json, status_url)
             cpu_before = procs.cpu_seconds(gateway.pid)
+            cpu_all_before = {n: (p.pid, procs.cpu_seconds(p.pid)) for n, p in by_name.items()}
+            load_started = time.monotonic()
             chaos_task = (asyncio.create_task(chaos(by_name, workdir)) if chaos is not None
                           else None)
             load = await _load(server, spec)
+            after, drain_s = await _wait_gateway_drained(status_url, before, load.delivered)
             cpu_after = procs.cpu_seconds(gateway.pid)
-            after = await asyncio.to_thread(procs.fetch_json, status_url)
+            busy_s = time.monotonic() - load_started
+            cpu_share = {n: round((procs.cpu_seconds(p.pid) - cpu_all_before[n][1]) / busy_s, 3)
+                         for n, p in by_name.items()
+                         if p.alive and cpu_all_before.get(n, (0, 0.0))[0] == p.pid}
             if chaos_task is not None:
                 await chaos_task
             for proc in reversed(list(by_name.values())):
@@ -159,6 +166,8 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
         scan = scan_journal(workdir / "data" / "events")
         counts = _gateway_counts(before, after, load)
         counts.update({
+            "drain_after_load_s": round(drain_s, 2),
+            "cpu_share_during_load": cpu_share,
             "gateway_cpu_s": cpu_after - cpu_before,
             "gateway_cpu_us_per_frame": (cpu_after - cpu_before) * 1e6 / max(1, load.frames),
             "intents_expected": 2 * load.by_kind.get("trigger", 0),
@@ -177,16 +186,33 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
         _clean(workdir, keep)
 
 
+def _market_frames(status: dict[str, Any] | None) -> int:
+    if status is None:
+        return 0
+    return sum(s.get("frames", 0) for name, s in status.get("sessions", {}).items()
+               if name.startswith("market"))
+
+
+async def _wait_gateway_drained(status_url: str, before: dict[str, Any] | None, delivered: int,
+                                timeout_s: float = 30.0) -> tuple[dict[str, Any] | None, float]:
+    """Poll ``/status`` until the gateway has read every delivered frame (a saturated gateway
+    reads its socket backlog late, it does not lose it); return the status and the seconds it
+    took after the load ended (plus the fixed drain pause)."""
+    started = time.monotonic()
+    target = _market_frames(before) + delivered
+    status = await asyncio.to_thread(procs.fetch_json, status_url)
+    while _market_frames(status) < target and time.monotonic() - started < timeout_s:
+        await asyncio.sleep(0.1)
+        status = await asyncio.to_thread(procs.fetch_json, status_url)
+    return status, time.monotonic() - started + DRAIN_S
+
+
 def _gateway_counts(before: dict[str, Any] | None, after: dict[str, Any] | None,
                     load: LoadResult) -> dict[str, Any]:
     if before is None or after is None:
         return {"gateway_status": "unavailable"}
 
-    def frames(status: dict[str, Any]) -> int:
-        return sum(s.get("frames", 0) for name, s in status.get("sessions", {}).items()
-                   if name.startswith("market"))
-
-    received = frames(after) - frames(before)
+    received = _market_frames(after) - _market_frames(before)
     return {
         "frames_sent": load.delivered,
         "frames_received_by_gateway": received,
