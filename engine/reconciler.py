@@ -23,8 +23,9 @@ engine refuses to start (or keeps the last state and retries) until a complete a
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
 from engine.alerting import position_mismatch_alert
@@ -382,6 +383,32 @@ async def reconcile_on_start(core: Any) -> ReconcilePlan:
     return plan
 
 
+def confirm_position_mismatches(
+    plan: ReconcilePlan, suspects: Mapping[str, float], dust: float = DUST_SHARES
+) -> tuple[ReconcilePlan, dict[str, float]]:
+    """Keep only position corrections seen twice in a row with the same venue shares.
+
+    A running engine's view and the venue's balances can disagree for a moment without being
+    wrong: the venue resolved a market before our ``MarketResolved`` arrived, or (on the real
+    venue) balances lag matched trades not yet mined. A periodic reconciliation therefore acts
+    on a position mismatch only when the previous one saw the same venue figure for that token
+    (``suspects``, token → venue shares); a new one becomes a suspect. Returns the plan to
+    apply and the suspects for the next round. Halts for deferred markets are dropped too.
+    """
+    confirmed: list[PositionCorrection] = []
+    deferred: dict[str, float] = {}
+    for correction in plan.position_corrections:
+        seen = suspects.get(correction.token_id)
+        if seen is not None and abs(seen - correction.venue_shares) <= dust:
+            confirmed.append(correction)
+        else:
+            deferred[correction.token_id] = correction.venue_shares
+    confirmed_markets = {c.market_id for c in confirmed}
+    deferred_markets = {c.market_id for c in plan.position_corrections} - confirmed_markets
+    halts = tuple(h for h in plan.halts if h.market_id not in deferred_markets)
+    return replace(plan, position_corrections=tuple(confirmed), halts=halts), deferred
+
+
 async def reconcile_periodically(core: Any) -> ReconcilePlan | None:
     """One periodic reconciliation of a running core (every ``execution.reconcile_interval_s``
     in live mode; :meth:`engine.core.EngineCore.start_periodic_reconcile` pauses submits around
@@ -407,6 +434,11 @@ async def reconcile_periodically(core: Any) -> ReconcilePlan | None:
         _local_orders(core), positions, _AppliedFills(core.store.has_fill), snapshot,
         market_of_token,
     )
+    plan, suspects = confirm_position_mismatches(plan, _suspects.get(core, {}))
+    _suspects[core] = suspects
+    if suspects:
+        _log.warning("position_mismatch_suspected", "acting if the next reconciliation agrees",
+                     tokens=sorted(suspects))
     adopt = getattr(executor, "adopt", None)
     if callable(adopt):
         for order in plan.adopt_orders:
@@ -414,6 +446,10 @@ async def reconcile_periodically(core: Any) -> ReconcilePlan | None:
     log_plan(plan)
     await apply_plan(core, plan)
     return plan
+
+
+_suspects: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
+"""Per running core: tokens whose last periodic reconciliation found a mismatch not yet acted on."""
 
 
 def _market_of_token(core: Any) -> dict[str, str]:

@@ -213,7 +213,7 @@ def run_demo(args: argparse.Namespace) -> int:
             env["LIVE_TRADING"] = "1"
         config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
         config = load_config(config_path, env)
-        report = asyncio.run(run_checks(config))
+        report = asyncio.run(run_checks(config, environ=env))
         print(report.render(), flush=True)
         if not report.passed:
             raise RuntimeError("startup checks failed (see above)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -110,7 +110,7 @@ async def _feed(name: str, url: str) -> CheckResult:
     return CheckResult(f"feed_{name}", True, f"{host}:{port} reachable")
 
 
-def _balance(config: Config) -> CheckResult:
+def _balance(config: Config, environ: Mapping[str, str]) -> CheckResult:
     if config.execution.executor != "real":
         return CheckResult("balance_allowance", True, "skipped: paper executor", fatal=False)
     from engine.secrets import SecretError, load_private_key
@@ -119,7 +119,7 @@ def _balance(config: Config) -> CheckResult:
         key = load_private_key(
             key_env=config.execution.private_key_env,
             key_file=config.execution.private_key_file,
-            environ=os.environ,
+            environ=environ,
         )
     except SecretError as exc:
         return CheckResult("balance_allowance", False, str(exc))
@@ -152,7 +152,9 @@ def check_balance_allowance(config: Config, private_key_hex: str) -> tuple[bool,
     return ok, f"balance {balance:.2f} pUSD, allowance {allowance:.2f} pUSD"
 
 
-async def run_checks(config: Config, timeout_s: float = 5.0) -> StartupReport:
+async def run_checks(
+    config: Config, timeout_s: float = 5.0, environ: Mapping[str, str] | None = None
+) -> StartupReport:
     """Run every check concurrently, each bounded by ``timeout_s``."""
     checks: list[CheckResult] = [
         CheckResult("config", True, f"{len(config.markets)} markets, {config.shards.count} shards")
@@ -170,11 +172,12 @@ async def run_checks(config: Config, timeout_s: float = 5.0) -> StartupReport:
             if provider.enabled:
                 tasks.append(_timed(f"feed_{name}", _feed(name, provider.url), timeout_s))
         checks.extend(await asyncio.gather(*tasks))
-    checks.append(await asyncio.to_thread(_balance, config))
-    live = os.environ.get("LIVE_TRADING") == "1" and config.execution.executor == "real"
+    env = os.environ if environ is None else environ
+    checks.append(await asyncio.to_thread(_balance, config, env))
+    live = env.get("LIVE_TRADING") == "1" and config.execution.executor == "real"
     checks.append(CheckResult(
         "trading_mode", True,
-        "LIVE TRADING: real orders, real money" if live
+        f"LIVE TRADING: signed orders go to {config.polymarket.clob_rest_url}" if live
         else "PAPER TRADING — no real orders will be sent (set LIVE_TRADING=1 and "
         "execution.executor: real to trade live)",
         fatal=False,

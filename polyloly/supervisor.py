@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging(config.logging.level, file=config.logging.file)
     if not args.skip_checks:
-        report = asyncio.run(run_checks(config))
+        report = asyncio.run(run_checks(config, environ=env))
         print(report.render(), file=sys.stderr, flush=True)
         if not report.passed:
             log.error("startup_checks_failed", report.render())

@@ -6,6 +6,7 @@ realized P&L must equal the P&L recomputed from the fills and the venue's resolu
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,28 @@ def test_demo_trades_both_strategies_with_consistent_pnl(tmp_path: Path) -> None
         summary["realized_pnl_from_fills_usdc"], abs=1e-6
     )
     assert summary["tick_to_intent_us"]["count"] == summary["intents"]
+
+
+@pytest.mark.timeout(240)
+def test_demo_rehearses_the_live_path_with_the_real_executor(tmp_path: Path) -> None:
+    """`--executor real`: signed V2 orders through py-clob-client-v2 to the simulator, with a
+    throwaway key; orders fill and the P&L still matches the fills."""
+    runs = tmp_path / "runs"
+    env = {k: v for k, v in os.environ.items() if k != "POLYMARKET_PRIVATE_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "polyloly.cli", "demo", "--no-ui", "--scenario", "demo_short",
+         "--speed", "3", "--executor", "real", "--runs-dir", str(runs)],
+        cwd=ROOT, capture_output=True, text=True, timeout=220, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "balance_allowance" in result.stdout and "LIVE TRADING" in result.stdout
+    (run_dir,) = list(runs.iterdir())
+    summary = orjson.loads((run_dir / "summary.json").read_bytes())
+    assert summary["orders"] > 0 and summary["fills"] > 0
+    assert summary["dead_letters"] == 0
+    assert all(market["resolved"] for market in summary["markets"])
+    assert summary["realized_pnl_usdc"] == pytest.approx(
+        summary["realized_pnl_from_fills_usdc"], abs=1e-6
+    ), orjson.dumps({k: summary[k] for k in ("engine_pnl", "fills_cash_flow_by_market",
+                                              "markets", "risk_events")}).decode()
+    assert "executor: real" in (run_dir / "config.yaml").read_text()

@@ -101,7 +101,10 @@ def test_periodic_reconciliation_halts_and_corrects_a_live_mismatch(tmp_path: Pa
         rig.executor.balance_override = {NO_A: 7.0}
         task = rig.core.start_periodic_reconcile(rig.sent.append)
         assert rig.core.start_periodic_reconcile(rig.sent.append) is None  # one at a time
-        plan = await task
+        plan = await task  # first sighting: a suspect, nothing done yet
+        assert plan is not None and not plan.position_corrections and not plan.halts
+        assert rig.core.risk.breakers.halted(MARKET_A) is None
+        plan = await rig.core.start_periodic_reconcile(rig.sent.append)  # seen again: act
         assert [c.token_id for c in plan.position_corrections] == [NO_A]
 
     asyncio.run(scenario())
@@ -109,7 +112,28 @@ def test_periodic_reconciliation_halts_and_corrects_a_live_mismatch(tmp_path: Pa
     assert rig.core.risk.breakers.halted(MARKET_A) is not None
     halts = [m for m in rig.messages(RiskState) if m.halted and m.market_id == MARKET_A]
     assert len(halts) == 1
-    assert rig.executor.balance_queries == 2
+    assert rig.executor.balance_queries == 3
+    rig.close()
+
+
+def test_a_mismatch_gone_by_the_next_reconciliation_is_never_corrected(tmp_path: Path) -> None:
+    """The venue settled a market a moment before our MarketResolved arrived: one reading
+    disagrees, the next agrees again, and nothing is corrected or halted."""
+    rig = Rig(make_config(tmp_path), LivePaper)
+    _bought_20_yes(rig)
+
+    async def scenario() -> None:
+        rig.executor.balance_override = {YES_A: 0.0}  # venue paid out and burned our shares
+        plan = await rig.core.start_periodic_reconcile(rig.sent.append)
+        assert plan is not None and not plan.position_corrections and not plan.halts
+        rig.executor.balance_override = {}
+        plan = await rig.core.start_periodic_reconcile(rig.sent.append)
+        assert plan is not None and plan.consistent
+
+    asyncio.run(scenario())
+    assert rig.core.risk.breakers.halted(MARKET_A) is None
+    assert rig.store.load_position_corrections() == []
+    assert rig.core.ledger.position(YES_A).shares == pytest.approx(20)
     rig.close()
 
 
