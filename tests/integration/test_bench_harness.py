@@ -70,3 +70,16 @@ def test_book_frames_hold_every_requested_token_once() -> None:
     for frame in frames:
         assert all(isinstance(e, object) for e in parse_market_frame(frame).events)
         assert not parse_market_frame(frame).errors
+
+
+def test_throughput_pieces_measure_the_real_gateway_and_shard_code_on_small_inputs() -> None:
+    from bench import throughput
+
+    model, frames = throughput.make_frames(20, 200, 10, "price_change")
+    assert len(frames) == 20 and all(f.startswith(b"[") for f in frames)
+    decode = throughput.decoders(frames)
+    assert set(decode) == {"json", "orjson", "msgspec_typed"} and min(decode.values()) > 0
+    core = throughput.gateway_core(20, frames, model, 10)
+    assert core["messages_per_s"] > 0 and core["us_per_frame"] > 0
+    shard = throughput.shard_core(20, 2, 200)
+    assert shard["ticks_per_s"] > 0 and shard["markets_in_shard"] == 5
