@@ -113,6 +113,12 @@ class Ledger:
         self._fees_usdc += fee_usdc
         self._cash_flow_usdc -= fee_usdc
         self._book_realized(market_id, strategy.value, realized)
+        if market_id in self._settled:
+            # A fill learnt after the market resolved (the venue matched it before; the report
+            # came late): its shares are paid out at once, as they were at resolution.
+            self._book_realized(
+                market_id, "settlement", self._pay_out(market_id, self._settled[market_id])
+            )
         return realized
 
     def set_position(
@@ -163,6 +169,11 @@ class Ledger:
         if market_id in self._settled:
             return 0.0
         self._settled[market_id] = winner
+        realized = self._pay_out(market_id, winner)
+        self._book_realized(market_id, "settlement", realized)
+        return realized
+
+    def _pay_out(self, market_id: str, winner: Outcome | None) -> float:
         realized = 0.0
         for position in self._positions.values():
             if position.market_id != market_id or position.shares <= _DUST_SHARES:
@@ -175,7 +186,6 @@ class Ledger:
             self._cash_flow_usdc += payout
             position.shares = 0.0
             position.cost_usdc = 0.0
-        self._book_realized(market_id, "settlement", realized)
         return realized
 
     # --- views --------------------------------------------------------------------------------
