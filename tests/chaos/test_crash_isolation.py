@@ -17,6 +17,7 @@ import yaml
 
 from polyloly.config import load_config
 from polyloly.demo import demo_config, start_simulator
+from polyloly.eventlog import parse_envelope
 from polyloly.ops import fetch_json
 from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children
 from sim.scenario import load_scenario
@@ -119,8 +120,22 @@ def test_killing_one_shard_leaves_the_other_untouched(tmp_path: Path) -> None:
             orphan_fills = db.execute(
                 "SELECT COUNT(*) FROM fills WHERE order_id NOT IN (SELECT order_id FROM orders)"
             ).fetchone()[0]
+            open_orders = db.execute(
+                "SELECT COUNT(*) FROM orders WHERE status IN "
+                "('PENDING', 'SUBMITTED', 'DELAYED', 'LIVE', 'PARTIALLY_FILLED')"
+            ).fetchone()[0]
+            filled = db.execute("SELECT COALESCE(SUM(size), 0) FROM fills").fetchone()[0]
         assert orders == keys
         assert orphan_fills == 0
+        assert open_orders == 0, "open orders survived a graceful stop (cancel_on_shutdown)"
+        # Nothing lost from the event log: its fill reports add up to the database's fills.
+        journaled = 0.0
+        for path in sorted(config.data_path(config.storage.events_dir).rglob("*.jsonl")):
+            for line in path.read_bytes().splitlines():
+                payload = parse_envelope(line).payload
+                if payload.get("kind") == "execution_report":
+                    journaled += payload.get("last_fill_size", 0.0)
+        assert journaled == pytest.approx(filled)
     finally:
         if supervisor is not None:
             supervisor.stop()
