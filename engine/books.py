@@ -21,6 +21,19 @@ class BookSource(Protocol):
         ...
 
 
+def top_mid(books: BookSource, token_id: str) -> tuple[int, float] | None:
+    """``(seq, mid)`` of the token's book, or None without a two-sided book. Reads only the
+    top of book when the source can (``top``: shm, one seqlock read), else a snapshot."""
+    top = getattr(books, "top", None)
+    if top is not None:
+        result: tuple[int, float] | None = top(token_id)
+        return result
+    book = books.snapshot(token_id)
+    if book is None or book.mid is None:
+        return None
+    return book.seq, book.mid
+
+
 class ShmBookSource:
     """Read books from the gateway's shared-memory store; errors become None (no book)."""
 
@@ -33,6 +46,16 @@ class ShmBookSource:
             return self._reader.snapshot_token(token_id)
         except ShmBookError:
             return None
+
+    def top(self, token_id: str) -> tuple[int, float] | None:
+        """``(seq, mid)`` from one top-of-book read; None without a two-sided book."""
+        try:
+            top = self._reader.read_top(self._reader.slot_of(token_id))
+        except ShmBookError:
+            return None
+        if top.best_bid is None or top.best_ask is None:
+            return None
+        return top.seq, (top.best_bid + top.best_ask) / 2.0
 
     def close(self) -> None:
         self._reader.close()
@@ -117,6 +140,13 @@ class LazyShmBookSource:
             return None
         assert self._source is not None
         return self._source.snapshot(token_id)
+
+    def top(self, token_id: str) -> tuple[int, float] | None:
+        """``(seq, mid)`` of the token's book, or None while the store is not attached."""
+        if self._source is None and not self._attach():
+            return None
+        assert self._source is not None
+        return self._source.top(token_id)
 
     def _attach(self) -> bool:
         now = time.monotonic_ns()

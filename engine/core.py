@@ -8,7 +8,8 @@ callbacks as :class:`Outbound` values (``identity`` None = publish on the engine
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from engine.alerting import (
     manual_kill_alert,
     no_alert,
 )
-from engine.books import BookSource
+from engine.books import BookSource, top_mid
 from engine.executors.base import Executor
 from engine.journal import EventJournal
 from engine.kill_switch import KillSwitchFile
@@ -68,6 +69,22 @@ class Outbound:
 
 
 Send = Callable[[Outbound], None]
+
+_BAD_INPUT_REASONS = frozenset((RejectReason.UNKNOWN_MARKET, RejectReason.UNKNOWN_TOKEN,
+                                RejectReason.NON_POSITIVE_SIZE, RejectReason.PRICE_OUT_OF_RANGE,
+                                RejectReason.PRICE_OFF_TICK))
+
+
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """One intent's verdict inside a batch: the ack to send after the claims commit."""
+
+    identity: bytes | None
+    intent: OrderIntent
+    reason: RejectReason | None
+    detail: str
+    order_id: str | None = None
+    submit: bool = False
 
 
 class EngineCore:
@@ -165,22 +182,56 @@ class EngineCore:
 
         Garbage is counted (``bad_input{reason=decode_error}``), logged and skipped.
         """
-        try:
-            message = decode(payload)
-        except MessageDecodeError as exc:
-            metrics.bad_input.labels(component="engine", reason="decode_error").inc()
-            _LOG.warning("bad_frame", str(exc), identity=(identity or b"").decode("latin-1"))
-            return
-        await self.handle(identity, message, send)
+        await self.handle_frames(((identity, payload),), send)
+
+    async def handle_frames(
+        self, frames: Sequence[tuple[bytes | None, bytes]], send: Send
+    ) -> None:
+        """Decode and act on every frame ready on a socket, in arrival order.
+
+        Consecutive :class:`OrderIntent` frames are admitted as one batch (:meth:`_on_intents`:
+        one SQLite transaction for their claims, acks in arrival order), so the second leg of
+        a pair never waits behind the first leg's storage or submit. Garbage is counted
+        (``bad_input{reason=decode_error}``), logged and skipped; one message's failure never
+        loses the others (``dead_letters{reason=handler_error}``).
+        """
+        messages: list[tuple[bytes | None, Message]] = []
+        for identity, payload in frames:
+            try:
+                messages.append((identity, decode(payload)))
+            except MessageDecodeError as exc:
+                metrics.bad_input.labels(component="engine", reason="decode_error").inc()
+                _LOG.warning("bad_frame", str(exc),
+                             identity=(identity or b"").decode("latin-1"))
+        i = 0
+        while i < len(messages):
+            j = i
+            while j < len(messages) and isinstance(messages[j][1], OrderIntent):
+                j += 1
+            try:
+                if j > i:
+                    run = [(ident, m) for ident, m in messages[i:j]
+                           if isinstance(m, OrderIntent)]
+                    await self._on_intents(run, send)
+                    i = j
+                    continue
+                identity, message = messages[i]
+                i += 1
+                await self.handle(identity, message, send)
+            except Exception as exc:  # one bad message must never stop the engine
+                i = max(i, j)
+                metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
+                _LOG.error("handler_error", repr(exc))
 
     async def handle(self, identity: bytes | None, message: Message, send: Send) -> None:
         """Act on one decoded message."""
+        if isinstance(message, OrderIntent):
+            await self._on_intents([(identity, message)], send)
+            return
         source = (identity or b"gateway").decode("latin-1")
         if self.journal is not None and not isinstance(message, BookTick):
             self.journal.record(message, source)
-        if isinstance(message, OrderIntent):
-            await self._on_intent(identity, message, send)
-        elif isinstance(message, CancelIntent):
+        if isinstance(message, CancelIntent):
             await self._on_cancel(message, send)
         elif isinstance(message, StateQuery):
             if identity is not None:
@@ -201,42 +252,102 @@ class EngineCore:
         self._apply_executor_events()
         self._flush(send)
 
-    async def _on_intent(self, identity: bytes | None, intent: OrderIntent, send: Send) -> None:
+    async def on_books_changed(self, market_ids: Iterable[str], send: Send) -> None:
+        """The gateway's books of ``market_ids`` changed (coalesced book ticks: the shell reads
+        only the ticks' topics, never decodes them). Sample each token's mid once from shm
+        (top of book only) for the volatility sizer, then advance the paper executor once
+        (resting orders match against the books as they are now). Unknown markets are
+        ignored: the gateway publishes ticks for every token it follows."""
+        for market_id in market_ids:
+            market = self._markets.get(market_id)
+            if market is None:
+                continue
+            for token_id in market.token_ids:
+                top = top_mid(self.books, token_id)
+                if top is not None:
+                    self._observe_mid(token_id, top[0], top[1])
+        await self.executor.tick(self.clock.wall_ms())
+        self._apply_executor_events()
+        self._flush(send)
+
+    async def _on_intents(
+        self, intents: Sequence[tuple[bytes | None, OrderIntent]], send: Send
+    ) -> None:
+        """Admit a batch of intents: journal each, check risk and claim each accepted one's
+        idempotency key in **one** SQLite transaction, then — only once it committed — send
+        every ack in arrival order, publish the PENDING reports and start the submits.
+
+        If the transaction fails (disk full, I/O error), nothing of the batch is stored, no
+        order exists, no ack is sent (``dead_letters{reason=store_error}``): the shards' ack
+        timeout handles it, and a resent intent claims its key afresh.
+        """
         now_ms = self.clock.wall_ms()
+        admitted: list[_Admission] = []
+        try:
+            with self.store.transaction():
+                for identity, intent in intents:
+                    if self.journal is not None:
+                        self.journal.record(intent, (identity or b"gateway").decode("latin-1"))
+                    admission = self._admit(identity, intent, now_ms)
+                    if admission is not None:
+                        admitted.append(admission)
+        except sqlite3.Error as exc:
+            created = {a.order_id for a in admitted if a.submit and a.order_id is not None}
+            self.orders.discard_uncommitted(created)
+            metrics.dead_letters.labels(source="engine", reason="store_error").inc(len(intents))
+            _LOG.error("intake_store_failed", repr(exc), intents=len(intents))
+            return
+        for admission in admitted:
+            self._ack(admission.identity, admission.intent, send, reason=admission.reason,
+                      detail=admission.detail, order_id=admission.order_id)
+        self._flush(send)
+        started = False
+        for admission in admitted:
+            if admission.submit and admission.order_id is not None:
+                self._spawn_submit(admission.order_id, admission.intent.market_id, send)
+                started = True
+        if started:
+            await asyncio.sleep(0)  # one turn: an executor that answers at once is done by now
+
+    def _admit(self, identity: bytes | None, intent: OrderIntent,
+               now_ms: int) -> _Admission | None:
+        """Risk-check one intent and claim its key (inside the batch's transaction); return
+        the ack to send once the transaction committed (None if the intent crashed: logged,
+        counted, no ack — a bug in one intent never loses the batch)."""
+        try:
+            return self._decide(identity, intent, now_ms)
+        except sqlite3.Error:
+            raise
+        except Exception as exc:
+            metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
+            _LOG.error("handler_error", repr(exc), intent_id=intent.intent_id)
+            return None
+
+    def _decide(self, identity: bytes | None, intent: OrderIntent, now_ms: int) -> _Admission:
         metrics.intents.labels(strategy=intent.strategy.value, market=intent.market_id).inc()
         if not self.ready:
-            self._ack(identity, intent, send, reason=RejectReason.NOT_READY,
-                      detail="engine is reconciling")
-            return
+            return _Admission(identity, intent, RejectReason.NOT_READY, "engine is reconciling")
         if not self.executor.healthy():
-            self._ack(identity, intent, send, reason=RejectReason.VENUE_UNAVAILABLE,
-                      detail=f"{self.executor.name} executor is unhealthy")
-            return
+            return _Admission(identity, intent, RejectReason.VENUE_UNAVAILABLE,
+                              f"{self.executor.name} executor is unhealthy")
         book = self.books.snapshot(intent.token_id) if intent.market_id in self._markets else None
         if book is not None and book.mid is not None:
             self._observe_mid(intent.token_id, book.seq, book.mid)
         decision = self.risk.check(intent, book, self.orders.exposure(), now_ms)
         if not decision.allowed:
             assert decision.reason is not None
-            if decision.reason in (RejectReason.UNKNOWN_MARKET, RejectReason.UNKNOWN_TOKEN,
-                                   RejectReason.NON_POSITIVE_SIZE,
-                                   RejectReason.PRICE_OUT_OF_RANGE, RejectReason.PRICE_OFF_TICK):
+            if decision.reason in _BAD_INPUT_REASONS:
                 metrics.bad_input.labels(component="engine", reason=decision.reason.value).inc()
-            self._ack(identity, intent, send, reason=decision.reason, detail=decision.detail)
-            return
+            return _Admission(identity, intent, decision.reason, decision.detail)
         record, created = self.orders.create(intent, decision.adjusted_size, now_ms)
         if not created:
-            self._ack(identity, intent, send, reason=RejectReason.DUPLICATE,
-                      detail=f"idempotency key already used by order {record.order_id}",
-                      order_id=record.order_id)
-            return
+            return _Admission(identity, intent, RejectReason.DUPLICATE,
+                              f"idempotency key already used by order {record.order_id}",
+                              order_id=record.order_id)
         if decision.slippage_bps > 0:
             metrics.slippage_bps.observe(decision.slippage_bps)
-        self._ack(identity, intent, send, order_id=record.order_id,
-                  detail=f"size {decision.adjusted_size}")
-        self._flush(send)
-        self._spawn_submit(record.order_id, record.market_id, send)
-        await asyncio.sleep(0)  # one turn: an executor that answers at once is done by now
+        return _Admission(identity, intent, None, f"size {decision.adjusted_size}",
+                          order_id=record.order_id, submit=True)
 
     # --- concurrent submits -------------------------------------------------------------------
 
@@ -572,6 +683,8 @@ class EngineCore:
         self._flush(send)
 
     def _apply_executor_events(self) -> None:
+        """Apply the executor's pending events, each fill its own durable transaction (a
+        failing write never takes back a fill already stored and reported)."""
         for event in self.executor.drain_events():
             self.orders.apply_event(event)
 

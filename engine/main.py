@@ -51,6 +51,18 @@ _TICK_INTERVAL_S = 0.05
 _KILL_POLL_S = 1.0
 _RESOLVE_INTERVAL_S = 2.0
 _SHUTDOWN_BUDGET_S = 5.0
+_DRAIN_MAX = 1000
+_BOOK_TICK_PREFIX = b"book_tick|"
+
+
+def book_tick_market(topic_frame: bytes) -> str | None:
+    """The market id of a ``book_tick|<market_id>|`` topic frame; None for any other topic."""
+    if not topic_frame.startswith(_BOOK_TICK_PREFIX) or not topic_frame.endswith(b"|"):
+        return None
+    try:
+        return topic_frame[len(_BOOK_TICK_PREFIX):-1].decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class StartupRefused(Exception):
@@ -164,30 +176,54 @@ class EngineShell:
             await asyncio.sleep(0)
 
     async def _drain(self, sock: zmq.Socket) -> None:
-        for _ in range(1000):
+        """Take every frame ready on ``sock`` (≤ 1000) and hand them over as one batch."""
+        batch: list[list[bytes]] = []
+        for _ in range(_DRAIN_MAX):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                batch.append(sock.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
-                return
-            try:
-                await self._dispatch(sock, frames)
-            except Exception as exc:  # one bad message must never stop the engine
-                metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
-                _LOG.error("handler_error", repr(exc), frames=len(frames))
+                break
+        if not batch:
+            return
+        if sock is self.sub:
+            await self._on_gateway(batch)
+            return
+        frames: list[tuple[bytes | None, bytes]] = []
+        for parts in batch:
+            if sock is self.router:
+                if len(parts) != 2:
+                    metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
+                    continue
+                frames.append((parts[0], parts[1]))
+            else:
+                frames.append((None, parts[-1]))
+        await self._guarded(self.core.handle_frames(frames, self.send))
 
-    async def _dispatch(self, sock: zmq.Socket, frames: list[bytes]) -> None:
-        if sock is self.router:
-            if len(frames) != 2:
+    async def _on_gateway(self, batch: list[list[bytes]]) -> None:
+        """Book ticks are coalesced by market from their topic alone (never decoded); a
+        ``market_resolved`` is decoded and handled exactly, after the book changes before it."""
+        changed: set[str] = set()
+        for parts in batch:
+            if len(parts) != 2:
                 metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
-                return
-            await self.core.handle_frame(frames[0], frames[1], self.send)
-        elif sock is self.sub:
-            if len(frames) != 2:
-                metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
-                return
-            await self.core.handle_frame(None, frames[1], self.send)
-        else:
-            await self.core.handle_frame(None, frames[-1], self.send)
+                continue
+            market_id = book_tick_market(parts[0])
+            if market_id is not None:
+                changed.add(market_id)
+                continue
+            if changed:
+                await self._guarded(self.core.on_books_changed(changed, self.send))
+                changed = set()
+            await self._guarded(self.core.handle_frames(((None, parts[1]),), self.send))
+        if changed:
+            await self._guarded(self.core.on_books_changed(changed, self.send))
+
+    async def _guarded(self, work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:  # one bad message must never stop the engine
+            metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
+            _LOG.error("handler_error", repr(exc))
 
     def health(self) -> dict[str, Any]:
         return {"healthy": bool(self.core.ready and self.core.executor.healthy()),

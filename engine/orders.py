@@ -282,6 +282,14 @@ class OrderManager:
         for event in self._parked.pop(record.venue_order_id or "", []):
             self.apply_event(event)
 
+    def discard_uncommitted(self, order_ids: set[str]) -> None:
+        """Forget orders created in a transaction that was rolled back (never stored, never
+        acknowledged, never sent), with the reports they queued."""
+        for order_id in order_ids:
+            self._orders.pop(order_id, None)
+        self.outbox = [m for m in self.outbox
+                       if getattr(m, "order_id", None) not in order_ids]
+
     # --- venue events -------------------------------------------------------------------------
 
     def apply_event(self, event: ExecutorEvent) -> None:
