@@ -46,20 +46,20 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     pass
 
 
-class RunConfig(_Section):
+class RunConfig(_Section, frozen=True):
     mode: Literal["paper", "live"] = "paper"
     run_dir: str = "/tmp/polyloly"  # ipc sockets live here, created 0700
     data_dir: str = "var"  # sqlite, event logs, DLQ, snapshots
     run_id: str = ""  # empty: generated at start
 
 
-class ShmConfig(_Section):
+class ShmConfig(_Section, frozen=True):
     segment_name: str = "polyloly_books"
     levels: Annotated[int, Meta(ge=1, le=1000)] = 32
     attach_timeout_s: PositiveFloat = 10.0
 
 
-class BusConfig(_Section):
+class BusConfig(_Section, frozen=True):
     """ZeroMQ endpoints; ``ipc://`` paths are relative to ``run.run_dir`` when they start
     with ``ipc://@/`` (the ``@`` is replaced by the run dir)."""
 
@@ -73,7 +73,7 @@ class BusConfig(_Section):
     curve_enabled: bool = False
 
 
-class PolymarketConfig(_Section):
+class PolymarketConfig(_Section, frozen=True):
     clob_rest_url: str = "https://clob.polymarket.com"
     market_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     user_ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
@@ -93,7 +93,7 @@ class PolymarketConfig(_Section):
     snapshot_timeout_s: PositiveFloat = 5.0
 
 
-class ProviderConfig(_Section):
+class ProviderConfig(_Section, frozen=True):
     enabled: bool = True
     url: str = ""
     tier: Literal["A", "B", "C"] = "B"
@@ -108,7 +108,7 @@ class ProviderConfig(_Section):
     api_url: str = ""
 
 
-class ProviderIds(_Section):
+class ProviderIds(_Section, frozen=True):
     opendota: str = ""
     pandascore: str = ""
     grid: str = ""
@@ -120,7 +120,7 @@ class ProviderIds(_Section):
     polymarket_sports: str = ""
 
 
-class MarketConfig(_Section):
+class MarketConfig(_Section, frozen=True):
     market_id: str  # condition id
     token_ids: tuple[str, str]  # (YES/team A, NO/team B)
     match_id: str
@@ -147,7 +147,7 @@ class MarketConfig(_Section):
         )
 
 
-class ShardsConfig(_Section):
+class ShardsConfig(_Section, frozen=True):
     count: Annotated[int, Meta(ge=1, le=64)] = 2
     status_interval_s: PositiveFloat = 1.0
     time_interval_ms: Annotated[int, Meta(ge=1, le=1000)] = 50  # core on_time cadence
@@ -155,7 +155,7 @@ class ShardsConfig(_Section):
     state_query_retry_ms: PositiveInt = 5000  # resend StateQuery while no snapshot came
 
 
-class TruthConfig(_Section):
+class TruthConfig(_Section, frozen=True):
     """Seed §4.1 and §6.2 numbers."""
 
     initial_confidence: Fraction = 0.80
@@ -168,7 +168,7 @@ class TruthConfig(_Section):
     pause_timeout_ms: PositiveInt = 60_000  # LIVE with no event this long → PAUSED
 
 
-class PairArbConfig(_Section):
+class PairArbConfig(_Section, frozen=True):
     enabled: bool = True
     size_usdc: PositiveFloat = 50.0
     safety_margin: Fraction = 0.01
@@ -180,7 +180,7 @@ class PairArbConfig(_Section):
     rebalance_max_loss_per_share: Fraction = 0.02  # lagging leg may cost up to 1 + this
 
 
-class TemporalArbConfig(_Section):
+class TemporalArbConfig(_Section, frozen=True):
     enabled: bool = True
     min_edge_threshold: Fraction = 0.05
     kelly_fraction: Fraction = 0.25
@@ -196,13 +196,13 @@ class TemporalArbConfig(_Section):
     round_win_probability: Probability = 0.5  # team A's CS2/Valorant round-win chance
 
 
-class CircuitConfig(_Section):
+class CircuitConfig(_Section, frozen=True):
     max_consecutive_rejects: PositiveInt = 3
     max_cancel_failures: PositiveInt = 3
     max_order_latency_ms: PositiveFloat = 5000.0
 
 
-class TimeRulesConfig(_Section):
+class TimeRulesConfig(_Section, frozen=True):
     open_buffer_s: NonNegativeFloat = 0.0
     close_buffer_s: NonNegativeFloat = 0.0
     peak_hours_utc: tuple[Hour, Hour] = (0, 0)  # [start, end); equal = none
@@ -210,7 +210,7 @@ class TimeRulesConfig(_Section):
     weekend_trading: bool = True
 
 
-class RiskConfig(_Section):
+class RiskConfig(_Section, frozen=True):
     max_order_size_usdc: PositiveFloat = 250.0
     max_market_exposure_usdc: PositiveFloat = 1000.0
     max_total_exposure_usdc: PositiveFloat = 5000.0
@@ -225,14 +225,14 @@ class RiskConfig(_Section):
     time_rules: TimeRulesConfig = msgspec.field(default_factory=TimeRulesConfig)
 
 
-class RetryConfig(_Section):
+class RetryConfig(_Section, frozen=True):
     max_attempts: PositiveInt = 3
     base_delay_s: PositiveFloat = 0.2
     max_delay_s: PositiveFloat = 5.0
     jitter: Fraction = 0.2
 
 
-class ExecutionConfig(_Section):
+class ExecutionConfig(_Section, frozen=True):
     executor: Literal["paper", "real"] = "paper"
     idempotency_ttl_s: PositiveFloat = 3600.0
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
@@ -251,14 +251,14 @@ class ExecutionConfig(_Section):
     trade_poll_interval_s: PositiveFloat = 2.0
 
 
-class StorageConfig(_Section):
+class StorageConfig(_Section, frozen=True):
     sqlite_file: str = "polyloly.sqlite3"  # relative to run.data_dir
     events_dir: str = "events"
     dlq_file: str = "dlq.jsonl"
     rotate_bytes: PositiveInt = 64 << 20
 
 
-class MetricsConfig(_Section):
+class MetricsConfig(_Section, frozen=True):
     enabled: bool = True
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
     gateway_port: Port = 9101
@@ -266,12 +266,12 @@ class MetricsConfig(_Section):
     shard_base_port: Port = 9110  # shard K serves on base + K
 
 
-class LoggingConfig(_Section):
+class LoggingConfig(_Section, frozen=True):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     file: str = ""  # empty: stderr
 
 
-class TelegramConfig(_Section):
+class TelegramConfig(_Section, frozen=True):
     enabled: bool = False
     base_url: str = "https://api.telegram.org"
     token_env: str = "TELEGRAM_BOT_TOKEN"
@@ -280,13 +280,13 @@ class TelegramConfig(_Section):
     max_per_minute: PositiveInt = 20
 
 
-class AlertsConfig(_Section):
+class AlertsConfig(_Section, frozen=True):
     telegram: TelegramConfig = msgspec.field(default_factory=TelegramConfig)
     # consecutive failed reconnects of one WebSocket connection before a WARNING (seed §14)
     ws_failed_reconnects: PositiveInt = 3
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     run: RunConfig = msgspec.field(default_factory=RunConfig)
     shm: ShmConfig = msgspec.field(default_factory=ShmConfig)
     bus: BusConfig = msgspec.field(default_factory=BusConfig)

@@ -55,7 +55,7 @@ class Observer:
         return time.monotonic() - self._t0
 
     def _run(self) -> None:
-        context = zmq.Context.instance()
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         sock = bus.connect(context, zmq.SUB, self._config.endpoint("gateway_pub"))
         sock.connect(self._config.endpoint("engine_pub"))
         for kind in ("execution_report", "risk_state", "match_event", "source_health",

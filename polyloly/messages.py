@@ -44,7 +44,7 @@ class _Message(msgspec.Struct, frozen=True, tag_field="kind", kw_only=True):
 # --- gateway → all (PUB) -------------------------------------------------------------------
 
 
-class BookTick(_Message, tag="book_tick"):
+class BookTick(_Message, frozen=True, tag="book_tick"):
     """A book in shared memory changed: read slot ``slot`` at or after ``seq``."""
 
     market_id: str
@@ -58,7 +58,7 @@ class BookTick(_Message, tag="book_tick"):
     flags: int = 0  # shm slot flags at publish time (STALE, RESYNCING, CROSSED)
 
 
-class MatchEvent(_Message, tag="match_event"):
+class MatchEvent(_Message, frozen=True, tag="match_event"):
     """A normalized esports event from one provider (seed §6)."""
 
     match_id: str
@@ -72,7 +72,7 @@ class MatchEvent(_Message, tag="match_event"):
     seq: int = 0  # per-source sequence number assigned by the gateway
 
 
-class TradePrint(_Message, tag="trade_print"):
+class TradePrint(_Message, frozen=True, tag="trade_print"):
     """A trade on the venue's public tape (market channel ``last_trade_price``)."""
 
     market_id: str
@@ -84,7 +84,7 @@ class TradePrint(_Message, tag="trade_print"):
     t_recv_ns: int
 
 
-class SourceHealth(_Message, tag="source_health"):
+class SourceHealth(_Message, frozen=True, tag="source_health"):
     """Staleness of one feed (seed §6.3), published when it changes."""
 
     source: str
@@ -100,7 +100,7 @@ class SourceHealth(_Message, tag="source_health"):
 # --- shard → engine (DEALER → ROUTER) ------------------------------------------------------
 
 
-class OrderIntent(_Message, tag="order_intent"):
+class OrderIntent(_Message, frozen=True, tag="order_intent"):
     """A strategy's wish to place one order; the engine decides whether it becomes one."""
 
     intent_id: str
@@ -124,7 +124,7 @@ class OrderIntent(_Message, tag="order_intent"):
     t_shm_ns: int = 0
 
 
-class CancelIntent(_Message, tag="cancel_intent"):
+class CancelIntent(_Message, frozen=True, tag="cancel_intent"):
     """Ask the engine to cancel our open orders in a market (one token, or all)."""
 
     intent_id: str
@@ -135,7 +135,7 @@ class CancelIntent(_Message, tag="cancel_intent"):
     reason: str = ""
 
 
-class MarketStatus(_Message, tag="market_status"):
+class MarketStatus(_Message, frozen=True, tag="market_status"):
     """A shard's view of one market, for status displays and the event log."""
 
     shard_id: int
@@ -149,7 +149,7 @@ class MarketStatus(_Message, tag="market_status"):
     winner: str | None = None
 
 
-class StateQuery(_Message, tag="state_query"):
+class StateQuery(_Message, frozen=True, tag="state_query"):
     """A (re)starting shard asks the engine for its markets' positions and open orders."""
 
     shard_id: int
@@ -160,7 +160,7 @@ class StateQuery(_Message, tag="state_query"):
 # --- engine → shard / all --------------------------------------------------------------------
 
 
-class IntentAck(_Message, tag="intent_ack"):
+class IntentAck(_Message, frozen=True, tag="intent_ack"):
     """The engine's answer to one intent: accepted, or rejected with a reason code."""
 
     intent_id: str
@@ -194,7 +194,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     strategy: Strategy
 
 
-class StateSnapshot(_Message, tag="state_snapshot"):
+class StateSnapshot(_Message, frozen=True, tag="state_snapshot"):
     """The engine's answer to :class:`StateQuery`."""
 
     shard_id: int
@@ -205,7 +205,7 @@ class StateSnapshot(_Message, tag="state_snapshot"):
     t_ns: int
 
 
-class ExecutionReport(_Message, tag="execution_report"):
+class ExecutionReport(_Message, frozen=True, tag="execution_report"):
     """A change in one of our orders: status, and the fill that caused it if any."""
 
     order_id: str
@@ -232,7 +232,7 @@ class ExecutionReport(_Message, tag="execution_report"):
     reason: str = ""
 
 
-class RiskState(_Message, tag="risk_state"):
+class RiskState(_Message, frozen=True, tag="risk_state"):
     """A market halted or released, or the global kill switch pulled or released."""
 
     halted: bool
@@ -242,7 +242,7 @@ class RiskState(_Message, tag="risk_state"):
     market_id: str | None = None  # None: global
 
 
-class MarketResolved(_Message, tag="market_resolved"):
+class MarketResolved(_Message, frozen=True, tag="market_resolved"):
     """The venue resolved a market (market channel ``market_resolved``); gateway → all (PUB).
 
     ``winning_token_id`` None means a 50-50 resolution (each share pays 0.5).
@@ -257,7 +257,7 @@ class MarketResolved(_Message, tag="market_resolved"):
 # --- gateway → engine (PUSH → PULL): user channel ----------------------------------------
 
 
-class UserOrderUpdate(_Message, tag="user_order"):
+class UserOrderUpdate(_Message, frozen=True, tag="user_order"):
     """User-channel ``order`` event (PLACEMENT / UPDATE / CANCELLATION)."""
 
     venue_order_id: str
@@ -282,7 +282,7 @@ class MakerFill(msgspec.Struct, frozen=True, kw_only=True):
     owner: str = ""
 
 
-class UserTradeUpdate(_Message, tag="user_trade"):
+class UserTradeUpdate(_Message, frozen=True, tag="user_trade"):
     """User-channel ``trade`` event: a match involving one of our orders."""
 
     trade_id: str
@@ -303,7 +303,7 @@ class UserTradeUpdate(_Message, tag="user_trade"):
 # --- shard internal, recorded in the event log ----------------------------------------------
 
 
-class TruthDelta(_Message, tag="truth_delta"):
+class TruthDelta(_Message, frozen=True, tag="truth_delta"):
     """The Truth Engine changed a match's state or confidence."""
 
     match_id: str
@@ -314,7 +314,7 @@ class TruthDelta(_Message, tag="truth_delta"):
     data: dict[str, Any] = {}
 
 
-class TruthFinal(_Message, tag="truth_final"):
+class TruthFinal(_Message, frozen=True, tag="truth_final"):
     """The Truth Engine finalized a match's winner."""
 
     match_id: str

@@ -17,13 +17,15 @@ from gateway.esports.lolesports import LolEsportsAdapter
 from gateway.esports.opendota import OpenDotaAdapter
 from gateway.esports.pandascore import PandaScoreAdapter
 from gateway.esports.polymarket_sports import PolymarketSportsAdapter
-from gateway.esports.transport import AdapterBase, ObserveFn
+from gateway.esports.transport import ObserveFn
 from gateway.feeds import FeedAdapter
 from polyloly.clock import Clock
 from polyloly.config import Config, MarketConfig, ProviderConfig
 from polyloly.logs import get_logger
 
-AdapterFactory = Callable[[ProviderConfig, tuple[MarketConfig, ...], Clock, ObserveFn], AdapterBase]
+AdapterFactory = Callable[
+    [ProviderConfig, tuple[MarketConfig, ...], Clock, ObserveFn], FeedAdapter
+]
 
 ADAPTERS: dict[str, AdapterFactory] = {
     "grid": GridAdapter,

@@ -370,6 +370,12 @@ def as_object(value: Any, what: str) -> dict[str, Any]:
     return value
 
 
+def object_or_empty(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """``parent[key]`` if it is a JSON object, else a new empty object (optional sub-objects)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def as_list(value: Any, what: str) -> list[Any]:
     """Return ``value`` if it is a JSON array, else raise ``bad_shape``."""
     if not isinstance(value, list):

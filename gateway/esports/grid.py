@@ -40,6 +40,7 @@ from gateway.esports.common import (
     build_events,
     iso_to_ms,
     load_json,
+    object_or_empty,
 )
 from gateway.esports.transport import (
     AdapterBase,
@@ -138,7 +139,7 @@ class GridParser:
                     series.sides.learn(team.get("id"), team.get("name"))
 
     def _side(self, series: _Series, actor: dict[str, Any], result: ParseResult) -> str | None:
-        state = actor.get("state") if isinstance(actor.get("state"), dict) else {}
+        state = object_or_empty(actor, "state")
         side = series.sides.learn(actor.get("id"), state.get("name"))
         if side is None:
             result.unknown_team(f"GRID team {actor.get('id')!r} ({state.get('name')!r})")
@@ -151,9 +152,9 @@ class GridParser:
         if not isinstance(kind, str):
             raise ParseError("missing_field", "event without a type")
         self._learn_teams(series, event.get("seriesState"))
-        actor = event.get("actor") if isinstance(event.get("actor"), dict) else {}
-        target = event.get("target") if isinstance(event.get("target"), dict) else {}
-        target_state = target.get("state") if isinstance(target.get("state"), dict) else {}
+        actor = object_or_empty(event, "actor")
+        target = object_or_empty(event, "target")
+        target_state = object_or_empty(target, "state")
         progress = series.progress
         if kind == "tournament-started-series":
             return progress.match_started()

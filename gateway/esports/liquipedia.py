@@ -124,8 +124,9 @@ class LiquipediaParser:
         if len(opponents) != 2:
             result.malformed("bad_shape", "match2opponents: expected two opponents")
             return
-        sides = [state.sides.side_of_name(o.get("name")) for o in opponents]
-        if set(sides) != {SIDE_A, SIDE_B}:
+        named = [state.sides.side_of_name(o.get("name")) for o in opponents]
+        sides = [side for side in named if side is not None]
+        if len(sides) != 2 or set(sides) != {SIDE_A, SIDE_B}:
             if "/" not in state.match.provider_id:
                 result.unknown_team(
                     f"Liquipedia opponents {[o.get('name') for o in opponents]!r} of "

@@ -42,6 +42,7 @@ from gateway.esports.common import (
     build_events,
     iso_to_ms,
     load_json,
+    object_or_empty,
 )
 from gateway.esports.transport import (
     AdapterBase,
@@ -159,7 +160,7 @@ class LolEsportsParser:
         for index, event in enumerate(as_list(events, "schedule.events")):
             if not isinstance(event, dict) or event.get("type", "match") != "match":
                 continue
-            match = event.get("match") if isinstance(event.get("match"), dict) else {}
+            match = object_or_empty(event, "match")
             match_id = str(match.get("id") or event.get("id") or "")
             state = self._get(match_id)
             if state is None:
@@ -193,7 +194,7 @@ class LolEsportsParser:
             if side is None:
                 result.unknown_team(f"LoL Esports team {team.get('name')!r} of {state.match}")
                 continue
-            team_result = team.get("result") if isinstance(team.get("result"), dict) else {}
+            team_result = object_or_empty(team, "result")
             wins[side] = as_int(team_result.get("gameWins", 0), f"{where}.gameWins")
             if team_result.get("outcome") == "win":
                 outcome_winner = side

@@ -35,7 +35,7 @@ ParseFn = Callable[[bytes, EventStamp], ParseResult]
 ObserveFn = Callable[[Any], None]
 
 # Errors of the network or the provider's service: retried with backoff, never fatal.
-TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
     aiohttp.ClientError,
     asyncio.TimeoutError,
     OSError,
@@ -48,6 +48,11 @@ class HttpStatusError(RuntimeError):
     def __init__(self, url: str, status: int) -> None:
         super().__init__(f"HTTP {status} from {url}")
         self.status = status
+
+
+# What a poll or a socket attempt may fail with and still be retried.
+_POLL_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, HttpStatusError)
+_SOCKET_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, aiohttp.WSServerHandshakeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +172,7 @@ async def poll_forever(
         trips = breaker.trips
         try:
             await poll_once()
-        except (*TRANSPORT_ERRORS, HttpStatusError) as exc:
+        except _POLL_ERRORS as exc:
             breaker.record_failure()
             if breaker.trips != trips:
                 metrics.circuit_breaker_trips.labels(market=source, reason="feed_errors").inc()
@@ -188,7 +193,7 @@ async def stream_websocket(
     source: str,
     session: aiohttp.ClientSession,
     url: str,
-    on_frame: Callable[[bytes], None],
+    on_frame: Callable[[bytes], object],
     stop: asyncio.Event,
     breaker: CircuitBreaker,
     backoff: Backoff,
@@ -228,7 +233,7 @@ async def stream_websocket(
                 return
             log.warning("ws_closed", f"{source} socket closed", close_code=code)
             await wait_or_stop(stop, backoff.next_delay_s())
-        except (*TRANSPORT_ERRORS, aiohttp.WSServerHandshakeError) as exc:
+        except _SOCKET_ERRORS as exc:
             breaker.record_failure()
             if breaker.trips != trips:
                 metrics.circuit_breaker_trips.labels(market=source, reason="feed_errors").inc()
@@ -239,7 +244,7 @@ async def stream_websocket(
 
 async def _receive_until_closed(
     ws: aiohttp.ClientWebSocketResponse,
-    on_frame: Callable[[bytes], None],
+    on_frame: Callable[[bytes], object],
     stop: asyncio.Event,
     idle_timeout_s: float,
 ) -> int | None:

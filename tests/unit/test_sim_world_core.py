@@ -114,7 +114,8 @@ def test_market_maker_plans_and_takers_appear_in_the_stream() -> None:
                                          "match_end"}
     assert any(isinstance(a, TakerOrder) for a in actions)
     pulled = [p for p in plans if p.reason == "match_end"]
-    assert len(pulled) == len(load_scenario("demo_short").matches) and all(not p.quotes for p in pulled)
+    assert len(pulled) == len(load_scenario("demo_short").matches)
+    assert all(not p.quotes for p in pulled)
 
 
 def test_series_formulas_match_the_reference_values() -> None:
