@@ -93,6 +93,9 @@ class OrderManager:
         self._ttl_ms = int(config.execution.idempotency_ttl_s * 1000)
         self._markets = {m.market_id: m for m in config.markets}
         self._orders: dict[str, OrderRecord] = {}
+        # orders that may still be open, in creation order: a closed status is terminal, so
+        # closed ones are pruned as they are met (views stay O(open orders), not O(all ever))
+        self._maybe_open: dict[str, OrderRecord] = {}
         self._by_venue_id: dict[str, str] = {}
         self._parked: dict[str, list[ExecutorEvent]] = {}
         self._next_id = 0
@@ -110,6 +113,8 @@ class OrderManager:
         """Load every stored order (call once, at start, before anything else); return count."""
         for record in self._store.load_orders():
             self._orders[record.order_id] = record
+            if record.status.is_open:
+                self._maybe_open[record.order_id] = record
             if record.venue_order_id:
                 self._by_venue_id[record.venue_order_id] = record.order_id
         self._next_id = len(self._orders)
@@ -128,10 +133,20 @@ class OrderManager:
         return list(self._orders.values())
 
     def open_orders(self, market_id: str | None = None) -> list[OrderRecord]:
-        return [
-            r for r in self._orders.values()
-            if r.status.is_open and (market_id is None or r.market_id == market_id)
-        ]
+        return [r for r in self._live() if market_id is None or r.market_id == market_id]
+
+    def _live(self) -> list[OrderRecord]:
+        """Every open order, oldest first; forgets the ones that closed since last time."""
+        live = []
+        closed = []
+        for order_id, record in self._maybe_open.items():
+            if record.status.is_open:
+                live.append(record)
+            else:
+                closed.append(order_id)
+        for order_id in closed:
+            del self._maybe_open[order_id]
+        return live
 
     def exposure(self) -> ExposureView:
         """Positions' cost basis plus open BUY orders' remaining notional (USDC)."""
@@ -144,9 +159,7 @@ class OrderManager:
             key = (position.market_id, position.outcome)
             legs[key] = legs.get(key, 0.0) + position.cost_usdc
             shares[position.token_id] = position.shares
-        for record in self._orders.values():
-            if not record.status.is_open:
-                continue
+        for record in self._live():
             if record.side is Side.SELL:
                 shares[record.token_id] = shares.get(record.token_id, 0.0) - record.remaining
                 continue
@@ -194,6 +207,7 @@ class OrderManager:
                 )
             return existing, False
         self._orders[order_id] = record
+        self._maybe_open[order_id] = record
         self.outbox.append(self._report(record))
         return record, True
 
@@ -287,6 +301,7 @@ class OrderManager:
         acknowledged, never sent), with the reports they queued."""
         for order_id in order_ids:
             self._orders.pop(order_id, None)
+            self._maybe_open.pop(order_id, None)
         self.outbox = [m for m in self.outbox
                        if getattr(m, "order_id", None) not in order_ids]
 

@@ -90,6 +90,11 @@ shard_actions_refused = Counter(
     "Trading actions a shard core refused because the market's state does not allow them",
     ["state", "action"],
 )
+shard_ticks_coalesced = Counter(
+    "polyloly_shard_ticks_coalesced_total",
+    "Book ticks a shard skipped because a newer tick of the same market was in the same drained "
+    "batch (it decided once, on the newest book)", ["shard"],
+)
 truth_conflicts = Counter(
     "polyloly_truth_conflicts_total", "Matches whose sources disagreed on the winner", ["match_id"]
 )

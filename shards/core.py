@@ -50,7 +50,7 @@ from shards.pair_arb import LegQuote, PairPosition, plan_pair, plan_rebalance
 from shards.temporal_arb import LatencyTracker, implied_probability_yes, plan_temporal
 from shards.trading import MarketTrading, TradingTrigger
 from shards.truth import MatchTruth, SignalTime
-from shm import BookSnapshot
+from shm import BookSnapshot, SlotFlags
 
 _NS_PER_MS: Final = 1_000_000
 _FILL_EPSILON: Final = 1e-9
@@ -59,6 +59,9 @@ _TRUTH_LIVE: Final = frozenset(
     {TruthStatus.LIVE, TruthStatus.PENDING_CONFIRM, TruthStatus.FINAL}
 )
 _PAIR_STRATEGIES: Final = frozenset({Strategy.PAIR_ARB, Strategy.REBALANCE})
+# BookSnapshot.tradable as one int mask (the property builds an enum `|` on every call).
+_UNTRADABLE_FLAGS: Final = int(
+    SlotFlags.STALE | SlotFlags.RESYNCING | SlotFlags.CROSSED | SlotFlags.NO_BOOK)
 
 
 @dataclass(slots=True)
@@ -224,12 +227,12 @@ class ShardCore:
         if not self.refresh_book(market_id, token_id, book):
             return []
         market = self.markets[market_id]
-        if not book.tradable:
+        if book.flags & _UNTRADABLE_FLAGS:
             self._refuse("book_not_tradable")
         self._watch_reaction(market, now_ns)
         origin = book.t_recv_ns if t_origin_ns is None else t_origin_ns
         out = self._evaluate(market, now_ns, origin)
-        out.extend(self._statuses(now_ns))
+        self._status_change(market, now_ns, out)  # a book changes only its own market's status
         return out
 
     def on_match_event(self, event: MatchEvent, now_ns: int) -> list[Message]:
@@ -259,7 +262,8 @@ class ShardCore:
             if truth.signal is not None and truth.signal != previous_signal:
                 self._start_reaction_watch(market, truth)
             out.extend(self._evaluate(market, now_ns, event.t_recv_ns))
-        out.extend(self._statuses(now_ns))
+        for market_id in self.markets_of_match[event.match_id]:
+            self._status_change(self.markets[market_id], now_ns, out)
         return out
 
     def on_market_resolved(self, resolved: MarketResolved, now_ns: int) -> list[Message]:
@@ -294,7 +298,7 @@ class ShardCore:
                 and truth.winner != ("A" if market.venue_winner is Outcome.YES else "B")):
             metrics.truth_conflicts.labels(truth.match_id).inc()
             self.refusals["resolution_disagrees_with_truth"] += 1
-        out.extend(self._statuses(now_ns))
+        self._status_change(market, now_ns, out)
         return out
 
     def on_source_health(self, health: SourceHealth, now_ns: int) -> list[Message]:
@@ -326,7 +330,7 @@ class ShardCore:
             return []
         del market.inflight[ack.intent_id]
         out = self._evaluate(market, now_ns, now_ns)
-        out.extend(self._statuses(now_ns))
+        self._status_change(market, now_ns, out)
         return out
 
     def on_execution_report(self, report: ExecutionReport, now_ns: int) -> list[Message]:
@@ -351,7 +355,7 @@ class ShardCore:
             if report.status.is_terminal:
                 del market.inflight[report.intent_id]
         out = self._evaluate(market, now_ns, report.t_origin_ns or now_ns)
-        out.extend(self._statuses(now_ns))
+        self._status_change(market, now_ns, out)
         return out
 
     def on_risk_state(self, state: RiskState, now_ns: int) -> list[Message]:
@@ -375,7 +379,8 @@ class ShardCore:
             elif market.trading.state is TradingState.HALT:
                 market.trading.trigger(TradingTrigger.RISK_RELEASE)
                 out.extend(self._evaluate(market, now_ns, now_ns))
-        out.extend(self._statuses(now_ns))
+        for market in targets:
+            self._status_change(market, now_ns, out)
         return out
 
     # ---- time ------------------------------------------------------------------------
@@ -496,7 +501,7 @@ class ShardCore:
     def _books(self, market: MarketBook) -> tuple[BookSnapshot, BookSnapshot] | None:
         yes = market.books.get(Outcome.YES)
         no = market.books.get(Outcome.NO)
-        if yes is None or no is None or not yes.tradable or not no.tradable:
+        if yes is None or no is None or (yes.flags | no.flags) & _UNTRADABLE_FLAGS:
             return None
         return yes, no
 
@@ -532,7 +537,7 @@ class ShardCore:
                 return []
             lagging = Outcome.YES if position.shares_yes < position.shares_no else Outcome.NO
             book = market.books.get(lagging)
-            if book is None or not book.tradable:
+            if book is None or book.flags & _UNTRADABLE_FLAGS:
                 return []
             quote = plan_rebalance(book, position, params, market.config.taker_fee_rate,
                                    min_size)
@@ -705,7 +710,7 @@ class ShardCore:
     def _watch_reaction(self, market: MarketBook, now_ns: int) -> None:
         watch = market.reaction
         book = market.books.get(Outcome.YES)
-        if watch is None or book is None or book.mid is None or not book.tradable:
+        if watch is None or book is None or book.mid is None or book.flags & _UNTRADABLE_FLAGS:
             return
         age_ms = watch.signal.age_ms(now_ns)
         if abs(book.mid - watch.implied_yes) <= abs(watch.start_price - watch.implied_yes) / 2:
@@ -717,16 +722,26 @@ class ShardCore:
     # ---- status and bookkeeping ------------------------------------------------------
 
     def _statuses(self, now_ns: int, force: bool = False) -> list[Message]:
+        """MarketStatus of every market whose status changed (all of them when ``force``).
+
+        Walks every market: only for the inputs that can change any market (time, source
+        health, the snapshot); the others call :meth:`_status_change` for what they touched.
+        """
         out: list[Message] = []
-        for market_id, market in self.markets.items():
-            truth = self.truths[market.ref.match_id]
-            key = (truth.status, round(truth.confidence, 4), market.trading.state, truth.winner)
-            if force or key != market.last_status:
-                market.last_status = key
-                out.append(self.market_status(market_id, now_ns))
+        for market in self.markets.values():
+            self._status_change(market, now_ns, out, force)
         if force:
             self._last_status_ns = now_ns
         return out
+
+    def _status_change(self, market: MarketBook, now_ns: int, out: list[Message],
+                       force: bool = False) -> None:
+        """Append ``market``'s MarketStatus to ``out`` if its status changed (or ``force``)."""
+        truth = self.truths[market.ref.match_id]
+        key = (truth.status, round(truth.confidence, 4), market.trading.state, truth.winner)
+        if force or key != market.last_status:
+            market.last_status = key
+            out.append(self.market_status(market.ref.market_id, now_ns))
 
     def _refuse(self, reason: str) -> None:
         self.refusals[reason] += 1

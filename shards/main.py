@@ -6,6 +6,16 @@ core's. The hot loop is one thread on blocking ZeroMQ sockets (DESIGN §9: zmq.a
 latency), waiting per ``bus.shard_wait``: ``block`` (poll with a timeout), ``spin`` (poll(0) in a
 loop: lowest latency, one core busy) or ``spin_then_block`` (spin ``bus.spin_us``, then block).
 SIGINT/SIGTERM stop the loop within one ``shards.time_interval_ms``; exit status 0.
+
+**Book ticks coalesce per market** (specs/04 §backpressure): a wake-up drains every pending
+message of the ready socket without blocking (at most :data:`DRAIN_BATCH`), and of the BookTicks
+of one market only the newest is decided on, at its place in the batch: the shm read returns the
+newest book anyway, so the older ticks would only re-decide on the same book. Every other message
+(match events, source health, resolutions, execution reports, risk states, acks) is handled, in
+arrival order. A coalesced tick keeps the **oldest** superseded tick's gateway stamps
+(``t_recv_ns``, ``t_parsed_ns``, ``t_shm_ns``), so an intent's ``t_origin_ns`` and the decision
+latency include the time the first unseen book change waited in the queue (never flattered by
+coalescing). Coalesced ticks are counted (``polyloly_shard_ticks_coalesced_total``, /status).
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, Final, cast
 
 import msgspec
 import zmq
@@ -45,9 +55,11 @@ from polyloly.messages import (
     TruthFinal,
 )
 from shards.core import ShardCore
-from shm import BookReader, ShmBookError
+from shm import BookReader, BookSnapshot, ShmBookError
 
 log = get_logger("shard")
+
+DRAIN_BATCH: Final = 1000  # messages read from one socket per wake-up before timers run
 
 
 class ShardShell:
@@ -64,6 +76,11 @@ class ShardShell:
         self._statuses: dict[str, dict[str, Any]] = {}
         self._status_lock = threading.Lock()
         self.ticks_seen = 0  # book ticks received, for /status (liveness of the tick path)
+        self.ticks_coalesced = 0  # of those, superseded by a newer tick of the same market
+        self._coalesced_metric = metrics.shard_ticks_coalesced.labels(str(shard_id))
+        self._levels = config.shm.levels
+        self._book_cache: dict[int, BookSnapshot] = {}  # slot → last copy, for self._cached_reader
+        self._cached_reader: BookReader | None = None
         self.last_tick_ns = 0
         self.intents_sent = 0
         self._last_attach_try = 0.0
@@ -125,7 +142,8 @@ class ShardShell:
                     if market_id in self._statuses]
         age_ms = (time.monotonic_ns() - self.last_tick_ns) / 1e6 if self.last_tick_ns else None
         return {"shard": self.shard_id, "ready": self.core.ready, "markets": rows,
-                "ticks_seen": self.ticks_seen, "last_tick_age_ms": age_ms,
+                "ticks_seen": self.ticks_seen, "ticks_coalesced": self.ticks_coalesced,
+                "last_tick_age_ms": age_ms,
                 "intents_sent": self.intents_sent}
 
     # ---- loop ----
@@ -164,18 +182,56 @@ class ShardShell:
         return [sock for sock, _ in self.poller.poll(timeout_ms)]
 
     def _drain(self, sock: zmq.Socket) -> None:
-        for _ in range(1000):  # bounded burst, then let timers run
+        """Read what ``sock`` has pending (at most :data:`DRAIN_BATCH`), coalesce book ticks
+        per market and handle the batch (see the module docstring)."""
+        batch: list[Message] = []
+        recv = sock.recv_multipart
+        decode = messages.decode
+        for _ in range(DRAIN_BATCH):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             try:
-                message = messages.decode(frames[-1])
+                batch.append(decode(frames[-1]))
             except MessageDecodeError as exc:
                 metrics.bad_input.labels("shard", "decode_error").inc()
                 log.warning("bad_message", str(exc))
-                continue
+        self.handle_batch(batch)
+
+    def handle_batch(self, batch: Sequence[Message]) -> None:
+        """Handle messages received together: of the BookTicks of one (known) market only the
+        newest is decided on, at its own place, with the oldest superseded tick's stamps;
+        everything else in order."""
+        markets = self.core.markets
+        newest: dict[str, int] = {}  # market id → index of its newest tick in the batch
+        first: dict[str, int] = {}  # market id → index of its oldest tick in the batch
+        ticks = 0
+        for index, message in enumerate(batch):
+            if type(message) is BookTick and message.market_id in markets:
+                ticks += 1
+                first.setdefault(message.market_id, index)
+                newest[message.market_id] = index
+        if ticks == len(newest):  # one tick per market: nothing to coalesce
+            for message in batch:
+                self._handle(message)
+            return
+        coalesced = 0
+        for index, message in enumerate(batch):
+            if type(message) is BookTick and message.market_id in markets:
+                market_id = message.market_id
+                if newest[market_id] != index:
+                    coalesced += 1
+                    continue
+                if first[market_id] != index:
+                    oldest = cast(BookTick, batch[first[market_id]])
+                    message = msgspec.structs.replace(
+                        message, t_recv_ns=oldest.t_recv_ns, t_parsed_ns=oldest.t_parsed_ns,
+                        t_shm_ns=oldest.t_shm_ns)
             self._handle(message)
+        self.ticks_seen += coalesced
+        self.ticks_coalesced += coalesced
+        self._coalesced_metric.inc(coalesced)
 
     def _handle(self, message: Message) -> None:
         now = time.monotonic_ns()
@@ -217,13 +273,13 @@ class ShardShell:
         try:
             outcome = market.ref.outcome_of(tick.token_id)
             other = market.ref.token_for(outcome.other)
-            slot = self.reader.slot_of(tick.token_id)
+            reader = self.reader
+            slot = reader.slot_of(tick.token_id)
             if slot != tick.slot:
                 metrics.bad_input.labels("shard", "tick_slot_mismatch").inc()
                 return []
-            levels = self.config.shm.levels
-            book = self.reader.snapshot(slot, levels)
-            other_book = self.reader.snapshot_token(other, levels)
+            book = self._read_book(reader, slot)
+            other_book = self._read_book(reader, reader.slot_of(other))
         except (KeyError, ShmBookError) as exc:
             metrics.bad_input.labels("shard", "book_read_failed").inc()
             log.warning("book_read_failed", str(exc), market_id=tick.market_id)
@@ -233,6 +289,21 @@ class ShardShell:
         # Carry the tick's gateway stamps so tick-to-intent splits into stages (bench latency).
         return [msgspec.structs.replace(m, t_parsed_ns=tick.t_parsed_ns, t_shm_ns=tick.t_shm_ns)
                 if isinstance(m, OrderIntent) else m for m in out]
+
+    def _read_book(self, reader: BookReader, slot: int) -> BookSnapshot:
+        """``slot``'s newest book: the previous copy when the slot's seq did not move since
+        (one aligned load instead of a 32-level copy; every shm write bumps the seq), else a
+        fresh consistent copy. The cache belongs to one reader: a reattached store starts over.
+        """
+        if reader is not self._cached_reader:
+            self._book_cache.clear()
+            self._cached_reader = reader
+        cached = self._book_cache.get(slot)
+        if cached is not None and cached.seq == reader.seq(slot):
+            return cached
+        book = reader.snapshot(slot, self._levels)
+        self._book_cache[slot] = book
+        return book
 
     def _dispatch(self, out: Sequence[Message]) -> None:
         for message in out:

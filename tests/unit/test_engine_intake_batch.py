@@ -1,0 +1,129 @@
+"""Engine intake batching, book-tick coalescing and SQLite durability (issue 9 follow-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core import Outbound
+from engine.main import book_tick_market
+from engine.store import EngineStore
+from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason
+from polyloly.messages import BookTick, ExecutionReport, IntentAck, MarketResolved, encode, topic
+from tests.unit.test_engine_fixtures import (
+    MARKET_A,
+    NO_A,
+    YES_A,
+    Harness,
+    intent,
+    make_config,
+)
+
+
+def _frames(*messages: Any) -> list[tuple[bytes | None, bytes]]:
+    return [(b"shard-0", encode(m)) for m in messages]
+
+
+def _acks(sent: list[Outbound]) -> list[IntentAck]:
+    return [o.message for o in sent if isinstance(o.message, IntentAck)]
+
+
+def test_a_batch_of_intents_is_acked_in_arrival_order_with_one_claim_transaction(
+        tmp_path: Path) -> None:
+    harness = Harness(make_config(tmp_path))
+    yes = intent(token_id=YES_A, outcome=Outcome.YES)
+    no = intent(token_id=NO_A, outcome=Outcome.NO, price=0.5)
+    dup = intent(token_id=YES_A, key=yes.idempotency_key)
+    garbage = (b"shard-0", b"\xff not msgpack")
+    frames = _frames(yes, no)[:1] + [garbage] + _frames(no, dup)
+    syncs_before = harness.store.syncs
+    asyncio.run(harness.core.handle_frames(frames, harness.sent.append))
+    acks = _acks(harness.sent)
+    assert [a.intent_id for a in acks] == [yes.intent_id, no.intent_id, dup.intent_id]
+    assert [a.accepted for a in acks] == [True, True, False]
+    assert acks[2].reason is RejectReason.DUPLICATE and acks[2].order_id == acks[0].order_id
+    # the acks precede every report of their orders, and both legs were submitted and filled
+    first_report = next(i for i, o in enumerate(harness.sent)
+                        if isinstance(o.message, ExecutionReport))
+    last_ack = max(i for i, o in enumerate(harness.sent) if isinstance(o.message, IntentAck))
+    assert last_ack < first_report
+    statuses = {harness.core.orders.get(a.order_id).status for a in acks[:2]}  # type: ignore
+    assert statuses == {OrderStatus.FILLED}
+    assert harness.store.syncs - syncs_before == 2  # one fsync per fill, none for the claims
+    # claims are stored: a restart on the same database refuses the duplicates
+    again = Harness(harness.config)
+    out = asyncio.run(again.send(intent(token_id=YES_A, key=yes.idempotency_key)))
+    assert _acks(out)[0].reason is RejectReason.DUPLICATE
+
+
+def test_a_failed_claim_transaction_stores_acks_and_sends_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = Harness(make_config(tmp_path))
+    real_claim = harness.store.claim
+    calls = []
+
+    def failing_claim(*args: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_claim(*args)
+
+    monkeypatch.setattr(harness.store, "claim", failing_claim)
+    first, second = intent(token_id=YES_A), intent(token_id=NO_A, outcome=Outcome.NO)
+    asyncio.run(harness.core.handle_frames(_frames(first, second), harness.sent.append))
+    assert harness.sent == []
+    assert harness.core.orders.open_orders() == []
+    assert harness.store.load_orders() == []  # the first claim was rolled back too
+    assert harness.core.orders.exposure().total_usdc == 0.0
+    # the store is usable afterwards and the same intent can be claimed afresh
+    monkeypatch.setattr(harness.store, "claim", real_claim)
+    out = asyncio.run(harness.send(first))
+    assert _acks(out)[0].accepted
+
+
+def test_coalesced_book_changes_feed_volatility_and_rest_orders_match(tmp_path: Path) -> None:
+    harness = Harness(make_config(tmp_path))
+    resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
+    (ack,) = _acks(asyncio.run(harness.send(resting)))
+    assert ack.accepted
+    order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
+    assert order is not None and order.status is OrderStatus.LIVE
+    harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])
+    seen_before = dict(harness.core._last_seq)
+    asyncio.run(harness.core.on_books_changed({MARKET_A, "0xunknown"}, harness.sent.append))
+    assert order.status is OrderStatus.FILLED
+    assert harness.core._last_seq[YES_A] != seen_before.get(YES_A)
+
+
+def test_book_tick_topic_parsing() -> None:
+    tick = BookTick(market_id=MARKET_A, token_id=YES_A, slot=0, seq=1, t_exchange_ms=0,
+                    t_recv_ns=0, t_parsed_ns=0, t_shm_ns=0)
+    assert book_tick_market(topic(tick)) == MARKET_A
+    resolved = MarketResolved(market_id=MARKET_A, winning_token_id=YES_A, t_exchange_ms=1,
+                              t_recv_ns=1)
+    assert book_tick_market(topic(resolved)) is None
+    assert book_tick_market(b"book_tick|\xff|") is None
+    assert book_tick_market(b"book_tick|x") is None
+
+
+def test_durable_writes_fsync_and_nested_transactions_join(tmp_path: Path) -> None:
+    store = EngineStore(tmp_path / "e.sqlite")
+    try:
+        store.record_risk_event("halt", "m", "test", 1)
+        assert store.syncs == 1
+        with store.transaction():
+            store.record_risk_event("release", "m", "test", 2)
+            store.record_settlement("m", None, 3)
+            assert store.syncs == 1  # not before the outer commit
+        assert store.syncs == 2  # one fsync for both
+        with pytest.raises(RuntimeError), store.transaction():
+            store.record_risk_event("halt", "n", "rolled back", 4)
+            raise RuntimeError("boom")
+        assert [e[0] for e in store.risk_events()] == ["halt", "release"]
+        assert store.syncs == 2
+    finally:
+        store.close()
