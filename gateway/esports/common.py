@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, ItemsView, Iterable, ValuesView
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Generic, Self, TypeVar
 
 import orjson
 
@@ -321,6 +321,62 @@ class SeriesProgress:
             payload["backfill"] = True
             return [(MatchEventType.MATCH_ENDED, payload)]
         return [*self._start(), (MatchEventType.MATCH_ENDED, payload)]
+
+
+@dataclass(slots=True)
+class MatchState:
+    """What a parser keeps about one tracked match: the match, its series progress and its
+    team sides. Parsers subclass it (as a slotted dataclass) to add their own fields, each
+    with a default."""
+
+    match: TrackedMatch
+    progress: SeriesProgress
+    sides: TeamSides
+
+    @classmethod
+    def of(cls, match: TrackedMatch) -> Self:
+        """A fresh state for ``match``: nothing seen yet."""
+        return cls(match, SeriesProgress(match), TeamSides(match.teams))
+
+
+StateT = TypeVar("StateT", bound=MatchState)
+
+
+class MatchStates(Generic[StateT]):
+    """A parser's state per configured provider id, created on first use.
+
+    Only ids the :class:`MatchDirectory` maps get a state; others stay unknown (None).
+    """
+
+    def __init__(
+        self, directory: MatchDirectory, make: Callable[[TrackedMatch], StateT]
+    ) -> None:
+        self.directory = directory
+        self._make = make
+        self._states: dict[str, StateT] = {}
+
+    def state_of(self, provider_id: str) -> StateT | None:
+        """Return the state of ``provider_id`` (created if the directory maps it), else None."""
+        state = self._states.get(provider_id)
+        if state is None:
+            tracked = self.directory.lookup(provider_id)
+            if tracked is None:
+                return None
+            state = self._make(tracked)
+            self._states[provider_id] = state
+        return state
+
+    def known(self, provider_id: str) -> StateT | None:
+        """Return the state of ``provider_id`` if one was created, without creating one."""
+        return self._states.get(provider_id)
+
+    def items(self) -> ItemsView[str, StateT]:
+        """The (provider id, state) pairs created so far, in creation order."""
+        return self._states.items()
+
+    def values(self) -> ValuesView[StateT]:
+        """The states created so far, in creation order."""
+        return self._states.values()
 
 
 @dataclass(frozen=True, slots=True)

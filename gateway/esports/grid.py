@@ -17,7 +17,6 @@ MAP_STARTED), ``team-won-round`` (CS2/Valorant round score → GAME_STATE), ``te
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -29,11 +28,10 @@ from gateway.esports.common import (
     SIDE_B,
     EventStamp,
     MatchDirectory,
+    MatchState,
+    MatchStates,
     ParseError,
     ParseResult,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     as_int,
     as_list,
     as_object,
@@ -68,10 +66,7 @@ SERIES_STATE_QUERY = (
 
 
 @dataclass(slots=True)
-class _Series:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Series(MatchState):
     game_number: int = 0
     rounds: dict[str, int] = field(default_factory=lambda: {SIDE_A: 0, SIDE_B: 0})
     kills: dict[str, int] = field(default_factory=lambda: {SIDE_A: 0, SIDE_B: 0})
@@ -85,22 +80,12 @@ class GridParser:
 
     def __init__(self, directory: MatchDirectory) -> None:
         self.directory = directory
-        self._series: dict[str, _Series] = {}
+        self._series = MatchStates(directory, _Series.of)
 
     def last_sequence(self, series_id: str) -> int:
         """The highest ``sequenceNumber`` seen for ``series_id`` (-1: none)."""
-        series = self._series.get(series_id)
+        series = self._series.known(series_id)
         return -1 if series is None else series.last_sequence
-
-    def _get(self, series_id: str) -> _Series | None:
-        series = self._series.get(series_id)
-        if series is None:
-            match = self.directory.lookup(series_id)
-            if match is None:
-                return None
-            series = _Series(match, SeriesProgress(match), TeamSides(match.teams))
-            self._series[series_id] = series
-        return series
 
     # --- Series Events ------------------------------------------------------------------
 
@@ -111,7 +96,7 @@ class GridParser:
         if not series_id:
             raise ParseError("missing_field", "message: no seriesId")
         result = ParseResult()
-        series = self._get(series_id)
+        series = self._series.state_of(series_id)
         if series is None:
             return result.unknown_id(series_id)
         sequence = as_int(envelope.get("sequenceNumber"), "sequenceNumber")
@@ -245,7 +230,7 @@ class GridParser:
             return result.malformed("no_series_state", "seriesState is null")
         state = as_object(state, "seriesState")
         series_id = str(state.get("id") or "")
-        series = self._get(series_id)
+        series = self._series.state_of(series_id)
         if series is None:
             return result.unknown_id(series_id)
         self._learn_teams(series, state)
@@ -360,8 +345,7 @@ class GridAdapter(AdapterBase):
         super().__init__(SOURCE, SourceTier(provider.tier), provider, clock, observe)
         self.parser = GridParser(MatchDirectory(markets, SOURCE))
         self.base_url = provider.url.rstrip("/")
-        self.api_key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
-        self.api_key = self.api_key or "none"
+        self.api_key = self.provider_key() or "none"
 
     def events_url(self, series_id: str, from_sequence: int | None = None) -> str:
         """The Series Events socket URL of ``series_id``."""

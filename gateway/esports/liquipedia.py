@@ -14,7 +14,6 @@ baseline (a finished match then gives MATCH_ENDED with ``backfill``). Requests a
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +24,9 @@ from gateway.esports.common import (
     SIDE_B,
     EventStamp,
     MatchDirectory,
+    MatchState,
+    MatchStates,
     ParseResult,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     as_int,
     as_list,
     as_object,
@@ -36,19 +34,13 @@ from gateway.esports.common import (
     load_json,
 )
 from gateway.esports.transport import (
-    AdapterBase,
     AdapterIO,
     ObserveFn,
-    RateLimiter,
-    http_request,
-    make_backoff,
-    make_breaker,
-    poll_forever,
+    PollingAdapter,
 )
-from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig, ProviderConfig
-from polyloly.domain import Game, SourceTier
+from polyloly.domain import Game
 
 SOURCE = "liquipedia"
 WIKIS = {
@@ -61,10 +53,7 @@ USER_AGENT = "PolyLOL/1.0 (esports results confirmation; contact via repository 
 
 
 @dataclass(slots=True)
-class _Match:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Match(MatchState):
     seen: bool = False
 
 
@@ -79,21 +68,11 @@ class LiquipediaParser:
 
     def __init__(self, directory: MatchDirectory) -> None:
         self.directory = directory
-        self._matches: dict[str, _Match] = {}
-
-    def _get(self, provider_id: str) -> _Match | None:
-        state = self._matches.get(provider_id)
-        if state is None:
-            tracked = self.directory.lookup(provider_id)
-            if tracked is None:
-                return None
-            state = _Match(tracked, SeriesProgress(tracked), TeamSides(tracked.teams))
-            self._matches[provider_id] = state
-        return state
+        self._matches = MatchStates(directory, _Match.of)
 
     def is_final(self, provider_id: str) -> bool:
         """Whether the match of ``provider_id`` already ended (no need to ask again)."""
-        state = self._matches.get(provider_id)
+        state = self._matches.known(provider_id)
         return state is not None and state.progress.ended
 
     def parse_answer(self, raw: bytes, stamp: EventStamp) -> ParseResult:
@@ -107,9 +86,9 @@ class LiquipediaParser:
             if not isinstance(row, dict):
                 result.malformed("bad_shape", f"result[{index}]: expected an object")
                 continue
-            state = self._get(str(row.get("match2id", ""))) or self._get(
-                str(row.get("pagename", ""))
-            )
+            state = self._matches.state_of(
+                str(row.get("match2id", ""))
+            ) or self._matches.state_of(str(row.get("pagename", "")))
             if state is None:
                 result.unknown_id(row.get("match2id"))
                 continue
@@ -161,7 +140,7 @@ class LiquipediaParser:
         result.events += build_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
 
 
-class LiquipediaAdapter(AdapterBase):
+class LiquipediaAdapter(PollingAdapter):
     """Polls LPDB for each configured match in turn, within the request budget."""
 
     def __init__(
@@ -171,31 +150,13 @@ class LiquipediaAdapter(AdapterBase):
         clock: Clock,
         observe: ObserveFn | None = None,
     ) -> None:
-        super().__init__(SOURCE, SourceTier(provider.tier), provider, clock, observe)
-        self.parser = LiquipediaParser(MatchDirectory(markets, SOURCE))
+        directory = MatchDirectory(markets, SOURCE)
+        super().__init__(SOURCE, provider, directory, clock, observe)
+        self.parser = LiquipediaParser(directory)
         self.base_url = provider.url.rstrip("/")
-        key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
+        key = self.provider_key()
         self.headers = {"Authorization": f"Apikey {key or 'none'}", "User-Agent": USER_AGENT,
                         "Accept-Encoding": "gzip"}
-        self.limiter = RateLimiter(provider.max_requests_per_minute, clock)
-
-    async def run(
-        self, emit: EmitFn, record: RecordFn, dead_letter: DeadLetterFn, stop: asyncio.Event
-    ) -> None:
-        """Poll until ``stop``."""
-        io = AdapterIO(emit, record, dead_letter)
-        if not len(self.parser.directory):
-            await stop.wait()
-            return
-        async with aiohttp.ClientSession() as session:
-            await poll_forever(
-                SOURCE,
-                self.provider.poll_interval_ms / 1000,
-                lambda: self.poll_once(session, io, stop),
-                stop,
-                make_breaker(SOURCE, self.clock),
-                make_backoff(),
-            )
 
     async def poll_once(
         self, session: aiohttp.ClientSession, io: AdapterIO, stop: asyncio.Event
@@ -205,14 +166,14 @@ class LiquipediaAdapter(AdapterBase):
             tracked = self.parser.directory.lookup(provider_id)
             if tracked is None or self.parser.is_final(provider_id):
                 continue
-            if not await self.limiter.acquire(stop):
-                return
-            answer = await http_request(
+            answer = await self.fetch(
                 session,
-                "GET",
                 f"{self.base_url}/api/v3/match",
+                stop,
                 headers=self.headers,
                 params={"wiki": WIKIS[tracked.game], "conditions": conditions_for(provider_id)},
                 ok_statuses=(200,),
             )
+            if answer is None:
+                return
             self.handle(answer.body, self.parser.parse_answer, io)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +30,9 @@ from gateway.esports.common import (
     SIDE_B,
     EventStamp,
     MatchDirectory,
+    MatchState,
+    MatchStates,
     ParseResult,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     as_int,
     as_list,
     as_number,
@@ -45,20 +43,12 @@ from gateway.esports.common import (
     object_or_empty,
 )
 from gateway.esports.transport import (
-    AdapterBase,
     AdapterIO,
     ObserveFn,
-    RateLimiter,
-    http_request,
-    make_backoff,
-    make_breaker,
-    poll_forever,
+    PollingAdapter,
 )
-from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
-from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig, ProviderConfig
-from polyloly.domain import SourceTier
 
 SOURCE = "lolesports"
 PUBLIC_API_KEY = "0TvQnueqKa5mxJntVWt0w4LpLfEkrV1Ta8rQBb9Z"  # lolesports.com website key
@@ -78,10 +68,7 @@ class _Game:
 
 
 @dataclass(slots=True)
-class _Match:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Match(MatchState):
     game_ids: list[str] = field(default_factory=list)
     games: dict[str, _Game] = field(default_factory=dict)
     live_seen: bool = False
@@ -96,25 +83,15 @@ class LolEsportsParser:
         self, directory: MatchDirectory, game_ids: dict[str, tuple[str, ...]] | None = None
     ) -> None:
         self.directory = directory
-        self._matches: dict[str, _Match] = {}
+        self._matches = MatchStates(directory, _Match.of)
         self._by_game: dict[str, _Match] = {}
         self.pending_result = False  # a finished frame waits for getLive to name the winner
         self.ignored = 0  # getLive events of matches we do not track
         for provider_id in directory.ids():
-            state = self._get(provider_id)
+            state = self._matches.state_of(provider_id)
             for game_id in (game_ids or {}).get(provider_id, ()):
                 if state is not None:
                     self._add_game(state, str(game_id))
-
-    def _get(self, match_id: str) -> _Match | None:
-        state = self._matches.get(match_id)
-        if state is None:
-            tracked = self.directory.lookup(match_id)
-            if tracked is None:
-                return None
-            state = _Match(tracked, SeriesProgress(tracked), TeamSides(tracked.teams))
-            self._matches[match_id] = state
-        return state
 
     def _add_game(self, state: _Match, game_id: str) -> None:
         if game_id in state.game_ids:
@@ -125,7 +102,7 @@ class LolEsportsParser:
 
     def knows_games(self, match_id: str) -> bool:
         """Whether the game ids of ``match_id`` are known."""
-        state = self._matches.get(match_id)
+        state = self._matches.known(match_id)
         return bool(state and state.game_ids)
 
     def games_to_poll(self) -> list[str]:
@@ -162,7 +139,7 @@ class LolEsportsParser:
                 continue
             match = object_or_empty(event, "match")
             match_id = str(match.get("id") or event.get("id") or "")
-            state = self._get(match_id)
+            state = self._matches.state_of(match_id)
             if state is None:
                 self.ignored += 1
                 continue
@@ -239,7 +216,7 @@ class LolEsportsParser:
         body = as_object(load_json(raw), "answer")
         event = as_object(as_object(body.get("data"), "data").get("event"), "event")
         result = ParseResult()
-        state = self._get(str(event.get("id") or ""))
+        state = self._matches.state_of(str(event.get("id") or ""))
         if state is None:
             return result.unknown_id(event.get("id"))
         match = as_object(event.get("match"), "event.match")
@@ -259,7 +236,7 @@ class LolEsportsParser:
         result = ParseResult()
         state = self._by_game.get(game_id)
         if state is None:
-            state = self._get(str(body.get("esportsMatchId") or ""))
+            state = self._matches.state_of(str(body.get("esportsMatchId") or ""))
             if state is None:
                 return result.unknown_id(game_id or body.get("esportsMatchId"))
             self._add_game(state, game_id)
@@ -352,7 +329,7 @@ def rfc3339(wall_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class LolEsportsAdapter(AdapterBase):
+class LolEsportsAdapter(PollingAdapter):
     """Polls getLive and the windows of the games in progress."""
 
     def __init__(
@@ -362,8 +339,8 @@ class LolEsportsAdapter(AdapterBase):
         clock: Clock,
         observe: ObserveFn | None = None,
     ) -> None:
-        super().__init__(SOURCE, SourceTier(provider.tier), provider, clock, observe)
         directory = MatchDirectory(markets, SOURCE)
+        super().__init__(SOURCE, provider, directory, clock, observe)
         game_ids = {
             m.provider_ids.lolesports: m.provider_ids.lolesports_game_ids
             for m in markets
@@ -372,36 +349,8 @@ class LolEsportsAdapter(AdapterBase):
         self.parser = LolEsportsParser(directory, game_ids)
         self.feed_url = provider.url.rstrip("/")
         self.api_url = (provider.api_url or provider.url).rstrip("/")
-        key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
-        self.api_key = key or PUBLIC_API_KEY
+        self.api_key = self.provider_key() or PUBLIC_API_KEY
         self.lag_ms = max(MIN_LAG_MS, provider.expected_delay_ms)
-        self.limiter = RateLimiter(provider.max_requests_per_minute, clock)
-
-    async def run(
-        self, emit: EmitFn, record: RecordFn, dead_letter: DeadLetterFn, stop: asyncio.Event
-    ) -> None:
-        """Poll until ``stop``."""
-        io = AdapterIO(emit, record, dead_letter)
-        if not len(self.parser.directory):
-            await stop.wait()
-            return
-        async with aiohttp.ClientSession() as session:
-            await poll_forever(
-                SOURCE,
-                self.provider.poll_interval_ms / 1000,
-                lambda: self.poll_once(session, io, stop),
-                stop,
-                make_breaker(SOURCE, self.clock),
-                make_backoff(),
-            )
-
-    async def _get(
-        self, session: aiohttp.ClientSession, url: str, stop: asyncio.Event, **kwargs: Any
-    ) -> tuple[int, bytes] | None:
-        if not await self.limiter.acquire(stop):
-            return None
-        answer = await http_request(session, "GET", url, timeout_s=10.0, **kwargs)
-        return answer.status, answer.body
 
     async def poll_once(
         self, session: aiohttp.ClientSession, io: AdapterIO, stop: asyncio.Event
@@ -410,18 +359,18 @@ class LolEsportsAdapter(AdapterBase):
         just finished."""
         await self._poll_live(session, io, stop)
         for match_id in self.parser.matches_needing_details():
-            got = await self._get(
+            got = await self.fetch(
                 session,
                 f"{self.api_url}/persisted/gw/getEventDetails",
                 stop,
                 headers={"x-api-key": self.api_key},
                 params={"hl": "en-US", "id": match_id},
             )
-            if got and got[0] == 200:
-                self.handle(got[1], self.parser.parse_event_details, io)
+            if got and got.status == 200:
+                self.handle(got.body, self.parser.parse_event_details, io)
         for game_id in self.parser.games_to_poll():
             starting = floor_to_window(self.clock.wall_ms() - self.lag_ms)
-            got = await self._get(
+            got = await self.fetch(
                 session,
                 f"{self.feed_url}/livestats/v1/window/{game_id}",
                 stop,
@@ -429,16 +378,15 @@ class LolEsportsAdapter(AdapterBase):
             )
             if got is None:
                 return
-            status, body = got
-            if status == 200:
-                self.handle(body, self.parser.parse_window, io)
+            if got.status == 200:
+                self.handle(got.body, self.parser.parse_window, io)
         if self.parser.pending_result:
             await self._poll_live(session, io, stop)
 
     async def _poll_live(
         self, session: aiohttp.ClientSession, io: AdapterIO, stop: asyncio.Event
     ) -> None:
-        got = await self._get(
+        got = await self.fetch(
             session,
             f"{self.api_url}/persisted/gw/getLive",
             stop,
@@ -447,9 +395,6 @@ class LolEsportsAdapter(AdapterBase):
             ok_statuses=(200,),
         )
         if got is not None:
-            before = self.parser.ignored
-            self.handle(got[1], self.parser.parse_live, io)
-            if self.parser.ignored > before:
-                metrics.feed_ignored.labels(feed=SOURCE, reason="untracked_match").inc(
-                    self.parser.ignored - before
-                )
+            self.handle_counting_ignored(
+                got.body, self.parser.parse_live, io, self.parser, "untracked_match"
+            )

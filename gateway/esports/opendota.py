@@ -19,7 +19,6 @@ Entries of games we do not track are normal here (pub games): counted as ignored
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,11 +27,9 @@ import aiohttp
 from gateway.esports.common import (
     EventStamp,
     MatchDirectory,
+    MatchState,
     ParseError,
     ParseResult,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     as_int,
     as_list,
     as_number,
@@ -43,29 +40,19 @@ from gateway.esports.common import (
     other_side,
 )
 from gateway.esports.transport import (
-    AdapterBase,
     AdapterIO,
     ObserveFn,
-    RateLimiter,
-    http_request,
-    make_backoff,
-    make_breaker,
-    poll_forever,
+    PollingAdapter,
 )
-from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
-from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig, ProviderConfig
-from polyloly.domain import MatchEventType, SourceTier
+from polyloly.domain import MatchEventType
 
 SOURCE = "opendota"
 
 
 @dataclass(slots=True)
-class _Match:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Match(MatchState):
     game_ids: set[int] = field(default_factory=set)  # Dota match ids of this series' games
     live_now: set[int] = field(default_factory=set)
     seen_live: set[int] = field(default_factory=set)
@@ -82,7 +69,7 @@ class OpenDotaParser:
         self._by_teams: dict[frozenset[str], _Match] = {}
         self.ignored = 0
         for tracked in directory.matches():
-            state = _Match(tracked, SeriesProgress(tracked), TeamSides(tracked.teams))
+            state = _Match.of(tracked)
             self._matches[tracked.match_id] = state
             self._by_teams[frozenset(normalize_team_name(t) for t in tracked.teams)] = state
             for provider_id in directory.ids_of(tracked.match_id):
@@ -216,7 +203,7 @@ class OpenDotaParser:
         return result
 
 
-class OpenDotaAdapter(AdapterBase):
+class OpenDotaAdapter(PollingAdapter):
     """Polls ``/api/live`` and the results of games that left it, within the rate limit."""
 
     def __init__(
@@ -226,53 +213,32 @@ class OpenDotaAdapter(AdapterBase):
         clock: Clock,
         observe: ObserveFn | None = None,
     ) -> None:
-        super().__init__(SOURCE, SourceTier(provider.tier), provider, clock, observe)
-        self.parser = OpenDotaParser(MatchDirectory(markets, SOURCE))
+        directory = MatchDirectory(markets, SOURCE)
+        super().__init__(SOURCE, provider, directory, clock, observe)
+        self.parser = OpenDotaParser(directory)
         self.base_url = provider.url.rstrip("/")
         if self.base_url.endswith("/api"):
             self.base_url = self.base_url[: -len("/api")]
-        key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
+        key = self.provider_key()
         self.params = {"api_key": key} if key else {}
-        self.limiter = RateLimiter(provider.max_requests_per_minute, clock)
-
-    async def run(
-        self, emit: EmitFn, record: RecordFn, dead_letter: DeadLetterFn, stop: asyncio.Event
-    ) -> None:
-        """Poll until ``stop``."""
-        io = AdapterIO(emit, record, dead_letter)
-        if not len(self.parser.directory):
-            await stop.wait()
-            return
-        async with aiohttp.ClientSession() as session:
-            await poll_forever(
-                SOURCE,
-                self.provider.poll_interval_ms / 1000,
-                lambda: self.poll_once(session, io, stop),
-                stop,
-                make_breaker(SOURCE, self.clock),
-                make_backoff(),
-            )
 
     async def poll_once(
         self, session: aiohttp.ClientSession, io: AdapterIO, stop: asyncio.Event
     ) -> None:
         """One round: ``/api/live``, then the results we are waiting for."""
-        if not await self.limiter.acquire(stop):
-            return
-        answer = await http_request(
-            session, "GET", f"{self.base_url}/api/live", params=self.params, ok_statuses=(200,)
+        answer = await self.fetch(
+            session, f"{self.base_url}/api/live", stop, params=self.params, ok_statuses=(200,)
         )
-        before = self.parser.ignored
-        self.handle(answer.body, self.parser.parse_live, io)
-        if self.parser.ignored > before:
-            metrics.feed_ignored.labels(feed=SOURCE, reason="untracked_game").inc(
-                self.parser.ignored - before
-            )
+        if answer is None:
+            return
+        self.handle_counting_ignored(
+            answer.body, self.parser.parse_live, io, self.parser, "untracked_game"
+        )
         for game_id in self.parser.games_awaiting_result():
-            if not await self.limiter.acquire(stop):
-                return
-            answer = await http_request(
-                session, "GET", f"{self.base_url}/api/matches/{game_id}", params=self.params
+            answer = await self.fetch(
+                session, f"{self.base_url}/api/matches/{game_id}", stop, params=self.params
             )
+            if answer is None:
+                return
             if answer.status == 200:
                 self.handle(answer.body, self.parser.parse_match, io)

@@ -17,7 +17,8 @@ whose ``finished`` turns true with a ``winner_id`` → MAP_ENDED; ``paused`` fli
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -29,11 +30,10 @@ from gateway.esports.common import (
     SIDE_B,
     EventStamp,
     MatchDirectory,
+    MatchState,
+    MatchStates,
     ParseError,
     ParseResult,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     as_int,
     as_number,
     as_object,
@@ -45,6 +45,7 @@ from gateway.esports.transport import (
     AdapterBase,
     AdapterIO,
     ObserveFn,
+    ParseFn,
     make_backoff,
     make_breaker,
     stream_websocket,
@@ -67,10 +68,7 @@ _LOL_KILL_FIELDS = {
 
 
 @dataclass(slots=True)
-class _Match:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Match(MatchState):
     game_numbers: dict[str, int] = field(default_factory=dict)
     colour_side: dict[str, str] = field(default_factory=dict)  # "blue" → "A"
     last_payload: dict[str, Any] | None = None
@@ -82,17 +80,7 @@ class PandaScoreParser:
 
     def __init__(self, directory: MatchDirectory) -> None:
         self.directory = directory
-        self._matches: dict[str, _Match] = {}
-
-    def _get(self, match_id: str) -> _Match | None:
-        state = self._matches.get(match_id)
-        if state is None:
-            tracked = self.directory.lookup(match_id)
-            if tracked is None:
-                return None
-            state = _Match(tracked, SeriesProgress(tracked), TeamSides(tracked.teams))
-            self._matches[match_id] = state
-        return state
+        self._matches = MatchStates(directory, _Match.of)
 
     def parse_frame(self, raw: bytes, stamp: EventStamp) -> ParseResult:
         """Parse one message of the frames socket."""
@@ -101,7 +89,7 @@ class PandaScoreParser:
         if body.get("type") == "hello":
             return result
         match_id = _nested_id(body, "match")
-        state = self._get(match_id)
+        state = self._matches.state_of(match_id)
         if state is None:
             return result.unknown_id(match_id)
         teams = _frame_teams(body)
@@ -201,7 +189,7 @@ class PandaScoreParser:
         if kind == "hello":
             return result
         match_id = _nested_id(body, "match")
-        state = self._get(match_id)
+        state = self._matches.state_of(match_id)
         if state is None:
             return result.unknown_id(match_id)
         t_event_ms = as_int(body.get("ts"), "ts") if body.get("ts") is not None else None
@@ -298,8 +286,7 @@ class PandaScoreAdapter(AdapterBase):
         super().__init__(SOURCE, SourceTier(provider.tier), provider, clock, observe)
         self.parser = PandaScoreParser(MatchDirectory(markets, SOURCE))
         self.base_url = provider.url.rstrip("/")
-        token = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
-        self.token = token or "none"
+        self.token = self.provider_key() or "none"
         self.with_events = with_events
 
     def frames_url(self, match_id: str) -> str:
@@ -316,32 +303,24 @@ class PandaScoreAdapter(AdapterBase):
         """Stream every configured match until ``stop`` (or until each match is over)."""
         io = AdapterIO(emit, record, dead_letter)
         async with aiohttp.ClientSession() as session:
-            streams = []
-            for match_id in self.parser.directory.ids():
-                streams.append(
-                    stream_websocket(
-                        SOURCE,
-                        session,
-                        self.frames_url(match_id),
-                        lambda raw: self.handle(raw, self.parser.parse_frame, io),
-                        stop,
-                        make_breaker(f"{SOURCE}.frames.{match_id}", self.clock),
-                        make_backoff(),
-                        final_close_codes=(CLOSE_MATCH_FINISHED,),
-                    )
+            sockets: list[tuple[str, Callable[[str], str], ParseFn]] = [
+                ("frames", self.frames_url, self.parser.parse_frame)
+            ]
+            if self.with_events:
+                sockets.append(("events", self.events_url, self.parser.parse_event))
+            streams = [
+                stream_websocket(
+                    SOURCE,
+                    session,
+                    url_of(match_id),
+                    functools.partial(self.handle, parse=parse, io=io),
+                    stop,
+                    make_breaker(f"{SOURCE}.{kind}.{match_id}", self.clock),
+                    make_backoff(),
+                    final_close_codes=(CLOSE_MATCH_FINISHED,),
                 )
-                if self.with_events:
-                    streams.append(
-                        stream_websocket(
-                            SOURCE,
-                            session,
-                            self.events_url(match_id),
-                            lambda raw: self.handle(raw, self.parser.parse_event, io),
-                            stop,
-                            make_breaker(f"{SOURCE}.events.{match_id}", self.clock),
-                            make_backoff(),
-                            final_close_codes=(CLOSE_MATCH_FINISHED,),
-                        )
-                    )
+                for match_id in self.parser.directory.ids()
+                for kind, url_of, parse in sockets
+            ]
             await asyncio.gather(*streams)
             await stop.wait()

@@ -29,11 +29,10 @@ from gateway.esports.common import (
     SIDE_B,
     EventStamp,
     MatchDirectory,
+    MatchState,
     ParseError,
     ParseResult,
     SeriesProgress,
-    TeamSides,
-    TrackedMatch,
     build_events,
     iso_to_ms,
     load_json,
@@ -48,7 +47,6 @@ from gateway.esports.transport import (
     stream_websocket,
 )
 from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
-from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig, ProviderConfig
 from polyloly.domain import Game, SourceTier
@@ -84,10 +82,7 @@ def parse_score(text: Any) -> SportsScore:
 
 
 @dataclass(slots=True)
-class _Game:
-    match: TrackedMatch
-    progress: SeriesProgress
-    sides: TeamSides
+class _Game(MatchState):
     seen: bool = False
 
 
@@ -107,7 +102,7 @@ class PolymarketSportsParser:
             if tracked is not None:
                 game = self._games.get(tracked.match_id)
                 if game is None:
-                    game = _Game(tracked, SeriesProgress(tracked), TeamSides(tracked.teams))
+                    game = _Game.of(tracked)
                     self._games[tracked.match_id] = game
                 return game
         return None
@@ -204,14 +199,6 @@ class PolymarketSportsAdapter(AdapterBase):
         self.parser = PolymarketSportsParser(MatchDirectory(markets, SOURCE))
         self.url = provider.url or fallback_url
 
-    def _on_frame(self, raw: bytes, io: AdapterIO) -> None:
-        before = self.parser.ignored
-        self.handle(raw, self.parser.parse_frame, io)
-        if self.parser.ignored > before:
-            metrics.feed_ignored.labels(feed=SOURCE, reason="untracked_game").inc(
-                self.parser.ignored - before
-            )
-
     async def run(
         self, emit: EmitFn, record: RecordFn, dead_letter: DeadLetterFn, stop: asyncio.Event
     ) -> None:
@@ -222,7 +209,9 @@ class PolymarketSportsAdapter(AdapterBase):
                 SOURCE,
                 session,
                 self.url,
-                lambda raw: self._on_frame(raw, io),
+                lambda raw: self.handle_counting_ignored(
+                    raw, self.parser.parse_frame, io, self.parser, "untracked_game"
+                ),
                 stop,
                 make_breaker(SOURCE, self.clock),
                 make_backoff(),

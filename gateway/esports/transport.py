@@ -7,6 +7,8 @@
   answers text pings, and hands every data frame to a callback.
 * :class:`AdapterBase` turns one raw payload into events through a pure parser: records it,
   dead-letters what cannot be parsed, counts what cannot be placed, emits the rest.
+* :class:`PollingAdapter` is the run loop of the HTTP-polling adapters: one session, one
+  :func:`poll_forever` over the adapter's ``poll_once``, requests spaced by a shared limiter.
 
 Nothing here raises out of a loop for provider trouble: errors are logged, counted and retried.
 """
@@ -15,14 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
-from gateway.esports.common import EventStamp, ParseError, ParseResult
+from gateway.esports.common import EventStamp, MatchDirectory, ParseError, ParseResult
 from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
 from polyloly import metrics
 from polyloly.clock import Clock
@@ -33,6 +37,12 @@ from polyloly.resilience import BreakerConfig, CircuitBreaker, RetryPolicy
 
 ParseFn = Callable[[bytes, EventStamp], ParseResult]
 ObserveFn = Callable[[Any], None]
+
+
+class CountsIgnored(Protocol):
+    """A parser that counts the well-formed entries it skips (games we do not track)."""
+
+    ignored: int
 
 # Errors of the network or the provider's service: retried with backoff, never fatal.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
@@ -306,6 +316,12 @@ class AdapterBase:
         self._observe = observe
         self.log = get_logger(f"gateway.esports.{name}")
 
+    def provider_key(self) -> str:
+        """The provider's key or token from the environment variable ``api_key_env``
+        ("" when the variable is not configured or not set)."""
+        env = self.provider.api_key_env
+        return os.environ.get(env, "") if env else ""
+
     def stamp(self) -> EventStamp:
         """The receive stamp of a payload arriving now."""
         return EventStamp(self.name, self.tier, self.clock.monotonic_ns(), self.clock.wall_ms())
@@ -338,3 +354,72 @@ class AdapterBase:
                 self._observe(event)
             io.emit(event)
         return result
+
+    def handle_counting_ignored(
+        self, raw: bytes, parse: ParseFn, io: AdapterIO, parser: CountsIgnored, reason: str
+    ) -> None:
+        """:meth:`handle` ``raw``; count the entries ``parser`` skipped meanwhile as ignored
+        (``polyloly_feed_ignored_total{feed, reason}``), not as bad input."""
+        before = parser.ignored
+        self.handle(raw, parse, io)
+        if parser.ignored > before:
+            metrics.feed_ignored.labels(feed=self.name, reason=reason).inc(
+                parser.ignored - before
+            )
+
+
+class PollingAdapter(AdapterBase, ABC):
+    """An adapter that asks its provider over HTTP every ``poll_interval_ms``.
+
+    Requests are spaced by one :class:`RateLimiter` of ``max_requests_per_minute`` over all of
+    the adapter's requests. With no configured match the adapter only waits for ``stop``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        provider: ProviderConfig,
+        directory: MatchDirectory,
+        clock: Clock,
+        observe: ObserveFn | None = None,
+    ) -> None:
+        super().__init__(name, SourceTier(provider.tier), provider, clock, observe)
+        self.directory = directory
+        self.limiter = RateLimiter(provider.max_requests_per_minute, clock)
+
+    async def run(
+        self, emit: EmitFn, record: RecordFn, dead_letter: DeadLetterFn, stop: asyncio.Event
+    ) -> None:
+        """Poll until ``stop``."""
+        io = AdapterIO(emit, record, dead_letter)
+        if not len(self.directory):
+            await stop.wait()
+            return
+        async with aiohttp.ClientSession() as session:
+            await poll_forever(
+                self.name,
+                self.provider.poll_interval_ms / 1000,
+                lambda: self.poll_once(session, io, stop),
+                stop,
+                make_breaker(self.name, self.clock),
+                make_backoff(),
+            )
+
+    @abstractmethod
+    async def poll_once(
+        self, session: aiohttp.ClientSession, io: AdapterIO, stop: asyncio.Event
+    ) -> None:
+        """Ask the provider once for what is needed now; raise transport errors (retried)."""
+
+    async def fetch(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        stop: asyncio.Event,
+        **request: Any,
+    ) -> HttpAnswer | None:
+        """Wait for a request slot, then GET ``url`` (``request``: :func:`http_request`'s
+        keyword arguments); None (nothing sent) when ``stop`` is set first."""
+        if not await self.limiter.acquire(stop):
+            return None
+        return await http_request(session, "GET", url, **request)
