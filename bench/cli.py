@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "sign": ("bench.sign_bench", "order build + EIP-712 sign time per order"),
     "isolation": ("bench.isolation", "healthy shards' latency while one is killed"),
     "replay": ("bench.replay_bench", "events/s replayed on the load scenario"),
+    "engine-intake": ("bench.engine_intake", "engine: frame received → ack / submit, per intent"),
+    "shard-tick": ("bench.shard_tick", "shard: µs per book tick on a 50-market shard"),
 }
 
 

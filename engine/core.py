@@ -108,6 +108,10 @@ class EngineCore:
         self.alert = alert
         self.store = store
         self.executor = executor
+        # With real money the idempotency claims are fsynced too (one fsync per intake batch),
+        # so a duplicated intent never becomes a second order even across a power loss; on
+        # paper a process crash is the only risk and WAL NORMAL already survives it (D9).
+        self.durable_claims = executor.name != "paper"
         self.books = books
         self.clock = clock
         self.journal = journal
@@ -284,7 +288,7 @@ class EngineCore:
         now_ms = self.clock.wall_ms()
         admitted: list[_Admission] = []
         try:
-            with self.store.transaction():
+            with self.store.transaction(durable=self.durable_claims):
                 for identity, intent in intents:
                     if self.journal is not None:
                         self.journal.record(intent, (identity or b"gateway").decode("latin-1"))

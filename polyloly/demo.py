@@ -181,8 +181,14 @@ def _console(config_path: str, observer: Observer, started: float, stream: Any) 
         f"orders {stats['orders']}  fills {stats['fills']}  "
         f"fees {stats['fees_usdc']:.4f} USDC  cash {stats['cash_usdc']:+.4f} USDC\n"
     )
-    feeds = ", ".join(f"{s}:{'STALE' if st else 'ok'}" for s, st in stats["sources"].items())
+    sources = {name: False for name in config.providers if config.providers[name].enabled}
+    sources.update(stats["sources"])
+    feeds = ", ".join(f"{s}:{'STALE' if st else 'ok'}" for s, st in sorted(sources.items()))
     stream.write(f"feeds: {feeds or '-'}\n")
+    latency = [row["tick_to_intent_p50_us"] for row in statuses.values()
+               if isinstance(row, dict) and row.get("tick_to_intent_p50_us") is not None]
+    if latency:
+        stream.write(f"tick→intent p50: {min(latency):.0f} µs\n")
     stream.flush()
 
 

@@ -118,7 +118,17 @@ def render_status(config: Config, statuses: dict[str, dict[str, Any]]) -> str:
             f"{float(held.get(market.token_ids[1], 0)):>9.2f}"
         )
     if pnl:
-        lines.append("P&L: " + ", ".join(f"{k}={v}" for k, v in pnl.items()))
+        lines.append(
+            "P&L (USDC): realized {:+.2f}  unrealized {:+.2f}  fees {:.2f}  daily {:+.2f}".format(
+                float(pnl.get("realized_usdc") or 0.0), float(pnl.get("unrealized_usdc") or 0.0),
+                float(pnl.get("fees_usdc") or 0.0), float(pnl.get("daily_usdc") or 0.0),
+            )
+        )
+    halted = engine.get("halted_markets") or {}
+    kill = (engine.get("kill_switch") or {}).get("engaged")
+    if halted or kill:
+        lines.append(f"risk: kill switch {'ENGAGED' if kill else 'off'}; halted: "
+                     + (", ".join(m[:12] + "…" for m in halted) or "none"))
     down = [name for name, body in statuses.items() if "error" in body]
     if down:
         lines.append("unreachable: " + ", ".join(down))

@@ -127,3 +127,20 @@ def test_durable_writes_fsync_and_nested_transactions_join(tmp_path: Path) -> No
         assert store.syncs == 2
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("live", "claim_syncs"), [(False, 0), (True, 1)])
+def test_real_executor_claims_are_fsynced_paper_claims_are_not(
+        tmp_path: Path, live: bool, claim_syncs: int) -> None:
+    """With real money the intake batch's claims survive a power loss (one fsync per batch);
+    on paper WAL NORMAL (process-crash safe) is enough."""
+    harness = Harness(make_config(tmp_path))
+    harness.core.durable_claims = live  # what the core derives from executor.name
+    yes = intent(token_id=YES_A, outcome=Outcome.YES, price=0.3)  # not marketable: no fill
+    no = intent(token_id=NO_A, outcome=Outcome.NO, price=0.3)
+    syncs_before = harness.store.syncs
+    asyncio.run(harness.core.handle_frames(_frames(yes, no), harness.sent.append))
+    assert [a.accepted for a in _acks(harness.sent)] == [True, True]
+    fills = sum(1 for o in harness.sent
+                if isinstance(o.message, ExecutionReport) and o.message.last_fill_size > 0)
+    assert harness.store.syncs - syncs_before == claim_syncs + fills
