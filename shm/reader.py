@@ -20,6 +20,7 @@ import numpy as np
 
 from polyloly.domain import Side
 from shm import layout as L
+from shm._mapped import MappedStore
 from shm._segment import open_segment, segment_buffer
 from shm.depth import DepthUnderLimit, FillEstimate, SizeUnit, depth_under_limit, walk_levels
 from shm.errors import (
@@ -165,17 +166,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class BookReader:
+class BookReader(MappedStore):
     """Read-only view of a book store in another process. Any number of readers may attach."""
 
     def __init__(self, segment: SharedMemory, max_read_wait_s: float) -> None:
         """Use :meth:`attach`; this wires an already opened, READY segment."""
-        self._segment = segment
-        buf = segment_buffer(segment)
-        self._b: memoryview = buf
-        self._q: memoryview = buf.cast("q")
-        self._d: memoryview[float] = buf.cast("d")
-        self._i: memoryview = buf.cast("I")
+        buf = self._map(segment)
         i, q = self._i, self._q
         n_slots = i[L.OFF_N_SLOTS // 4]
         levels = i[L.OFF_LEVELS // 4]
@@ -236,32 +232,9 @@ class BookReader:
 
     def close(self) -> None:
         """Release this process's mapping (the segment itself belongs to the writer)."""
-        for view in (self._q, self._d, self._i, self._b):
-            view.release()
-        self._segment.close()
+        self._unmap()
 
-    def __enter__(self) -> BookReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ---- store ----
-
-    @property
-    def name(self) -> str:
-        """Segment name."""
-        return self._segment.name.lstrip("/")
-
-    @property
-    def levels(self) -> int:
-        """Capacity per side."""
-        return self._layout.levels
-
-    @property
-    def token_ids(self) -> tuple[str, ...]:
-        """Token ids in slot order (the published directory)."""
-        return self._token_ids
+    # ---- store (name, levels, token_ids: see MappedStore) ----
 
     @property
     def writer_pid(self) -> int:

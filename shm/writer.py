@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from polyloly.domain import Side
 from shm import layout as L
+from shm._mapped import MappedStore
 from shm._segment import open_segment, segment_buffer, unlink_segment
 from shm.errors import BookRejectReason, BookUpdateError, StoreInUseError
 
@@ -113,7 +114,7 @@ def _close_at_exit(ref: weakref.ref[BookWriter]) -> None:
         writer.close()
 
 
-class BookWriter:
+class BookWriter(MappedStore):
     """Create and update a book store. Single writer: one process, one thread.
 
     Every ``apply_*``/``set_*``/``mark_*`` method validates its whole input first and raises
@@ -124,18 +125,13 @@ class BookWriter:
     def __init__(self, segment: SharedMemory, layout: L.StoreLayout, token_ids: Sequence[str],
                  tick_size: float) -> None:
         """Use :meth:`create`; this wires an already created and initialized segment."""
-        self._segment = segment
         self._layout = layout
         self._token_ids = tuple(token_ids)
         self._slot_of = {token: slot for slot, token in enumerate(self._token_ids)}
         self._books = [_SlotBook(tick_size) for _ in self._token_ids]
         self._rejections: Counter[BookRejectReason] = Counter()
         self._bases = [layout.slot_offset(slot) for slot in range(layout.n_slots)]
-        buf = segment_buffer(segment)
-        self._b: memoryview = buf
-        self._q: memoryview = buf.cast("q")
-        self._d: memoryview[float] = buf.cast("d")
-        self._i: memoryview = buf.cast("I")
+        self._map(segment)
         self._zeros = memoryview(array("d", bytes(8 * layout.levels)))
         self._closed = False
         atexit.register(_close_at_exit, weakref.ref(self))
@@ -228,34 +224,11 @@ class BookWriter:
                 self._publish(slot, book, header_only=True)
             self._i[L.OFF_STATE // 4] = L.StoreState.CLOSED
         finally:
-            for view in (self._q, self._d, self._i, self._b):
-                view.release()
-            self._segment.close()
+            self._unmap()
             if unlink:
                 unlink_segment(self._segment)
 
-    def __enter__(self) -> BookWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ---- introspection ----
-
-    @property
-    def name(self) -> str:
-        """Segment name as passed to readers' ``attach``."""
-        return self._segment.name.lstrip("/")
-
-    @property
-    def levels(self) -> int:
-        """Visible capacity per side."""
-        return self._layout.levels
-
-    @property
-    def token_ids(self) -> tuple[str, ...]:
-        """Token ids in slot order."""
-        return self._token_ids
+    # ---- introspection (name, levels, token_ids: see MappedStore) ----
 
     @property
     def rejections(self) -> dict[BookRejectReason, int]:
