@@ -146,7 +146,10 @@ async def _run_once(pairs: int, ticks: int) -> dict[str, Any]:
 async def _drive(core: EngineCore, writer: BookWriter, probe: _Probe, pairs: int,
                  ticks: int) -> dict[str, Any]:
     batched = hasattr(core, "handle_frames")
-    first_ack, second_ack, first_sub, second_sub = [], [], [], []
+    first_ack: list[float] = []  # µs from frame to IntentAck, first leg of each pair
+    second_ack: list[float] = []
+    first_sub: list[float] = []  # µs from frame to venue submit
+    second_sub: list[float] = []
     identity = b"shard-0"
     for n in range(pairs):
         k = n % _MARKETS

@@ -42,7 +42,7 @@ class ShardKiller:
         await asyncio.to_thread(procs.kill_hard, old)
         self.killed_exit_code = old.popen.returncode
         started = time.monotonic()
-        args = [str(a) for a in old.popen.args][3:]  # drop python, -m, module
+        args = list(old.module_args)
         new = procs.launch(f"{name}-restarted", "shards.main", args, workdir, old.health_port)
         running[name] = new
         await procs.wait_healthy(new, HEALTH_TIMEOUT_S)

@@ -36,6 +36,7 @@ import zmq
 from bench.harness.load import LoadModel, bench_markets, market_config_entries
 from bench.harness.machine import machine_info, write_results
 from polyloly import bus
+from polyloly.bus import ZmqContext
 from polyloly.config import load_config
 from polyloly.messages import BookTick, StateSnapshot
 from shards.main import ShardShell
@@ -123,7 +124,7 @@ def per_tick(markets_in_shard: int, ticks: int) -> dict[str, float]:
 def drained(markets_in_shard: int, burst: int) -> dict[str, float]:
     """A backlog of ``burst`` ticks in the shell's SUB socket, drained by the shell itself."""
     with rig(markets_in_shard) as r:
-        ctx = zmq.Context.instance()
+        ctx: ZmqContext = zmq.Context.instance()
         cfg = r.shell.config
         pub = bus.bind(ctx, zmq.PUB, cfg.endpoint("gateway_pub"), 0)
         engine_pub = bus.bind(ctx, zmq.PUB, cfg.endpoint("engine_pub"), 0)

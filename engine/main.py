@@ -37,6 +37,7 @@ from engine.kill_switch import KillSwitchFile
 from engine.store import EngineStore
 from polyloly import bus, metrics
 from polyloly.alerts import build_alerter
+from polyloly.bus import ZmqContext, ZmqSocket
 from polyloly.clock import SystemClock
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.eventlog import JsonlWriter
@@ -118,7 +119,7 @@ async def reconcile(core: EngineCore) -> None:
 class EngineShell:
     """Sockets, timers and signals around one :class:`EngineCore`."""
 
-    def __init__(self, config: Config, core: EngineCore, ctx: zmq.Context) -> None:
+    def __init__(self, config: Config, core: EngineCore, ctx: ZmqContext) -> None:
         self.config = config
         self.core = core
         hwm = config.bus.send_hwm
@@ -175,7 +176,7 @@ class EngineShell:
                 self._status_cache = self.core.status()
             await asyncio.sleep(0)
 
-    async def _drain(self, sock: zmq.Socket) -> None:
+    async def _drain(self, sock: ZmqSocket) -> None:
         """Take every frame ready on ``sock`` (≤ 1000) and hand them over as one batch."""
         batch: list[list[bytes]] = []
         for _ in range(_DRAIN_MAX):
@@ -275,7 +276,7 @@ async def run(config: Config) -> int:
 
 
 async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server: Any,
-                    journal: EventJournal, store: EngineStore, ctx: zmq.Context) -> None:
+                    journal: EventJournal, store: EngineStore, ctx: ZmqContext) -> None:
     core.ready = False
     try:  # submits queued but not sent are dropped (CANCELLED); those in flight finish
         await core.drain(_SHUTDOWN_BUDGET_S)

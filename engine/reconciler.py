@@ -478,7 +478,7 @@ def _balances(core: Any) -> BalanceQuery | None:
     market_of_token = _market_of_token(core)
 
     async def query(token_ids: Sequence[str]) -> Mapping[str, float]:
-        answer = await balances(token_ids)
+        answer: Mapping[str, float] = await balances(token_ids)
         if not callable(is_settled):
             return answer
         return {t: s for t, s in answer.items()

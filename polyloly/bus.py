@@ -18,6 +18,11 @@ from polyloly import messages
 from polyloly.config import Config
 from polyloly.messages import Message
 
+ZmqSocket = zmq.Socket[bytes]
+"""A ZeroMQ socket sending and receiving ``bytes`` frames (every socket here)."""
+ZmqContext = zmq.Context[ZmqSocket]
+"""A ZeroMQ context making :data:`ZmqSocket` sockets."""
+
 
 def ensure_run_dir(config: Config) -> Path:
     """Create the ipc run dir with mode 0700 (nobody else may reach our sockets)."""
@@ -27,22 +32,22 @@ def ensure_run_dir(config: Config) -> Path:
     return path
 
 
-def _prepare(sock: zmq.Socket, hwm: int) -> zmq.Socket:
+def _prepare(sock: ZmqSocket, hwm: int) -> ZmqSocket:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)
     return sock
 
 
-def bind(ctx: zmq.Context, kind: int, endpoint: str, hwm: int = 100_000) -> zmq.Socket:
+def bind(ctx: ZmqContext, kind: int, endpoint: str, hwm: int = 100_000) -> ZmqSocket:
     sock = _prepare(ctx.socket(kind), hwm)
     sock.bind(endpoint)
     return sock
 
 
 def connect(
-    ctx: zmq.Context, kind: int, endpoint: str, hwm: int = 100_000, identity: bytes | None = None
-) -> zmq.Socket:
+    ctx: ZmqContext, kind: int, endpoint: str, hwm: int = 100_000, identity: bytes | None = None
+) -> ZmqSocket:
     sock = _prepare(ctx.socket(kind), hwm)
     if identity is not None:
         sock.setsockopt(zmq.IDENTITY, identity)
@@ -50,17 +55,17 @@ def connect(
     return sock
 
 
-def subscribe(sock: zmq.Socket, kind: str, key: str = "") -> None:
+def subscribe(sock: ZmqSocket, kind: str, key: str = "") -> None:
     """Subscribe a SUB socket to one kind, optionally for one market/match id only."""
     prefix = f"{kind}|{key}|" if key else f"{kind}|"
     sock.setsockopt(zmq.SUBSCRIBE, prefix.encode())
 
 
-def publish(sock: zmq.Socket, message: Message, flags: int = 0) -> None:
+def publish(sock: ZmqSocket, message: Message, flags: int = 0) -> None:
     sock.send_multipart((messages.topic(message), messages.encode(message)), flags=flags)
 
 
-def send(sock: zmq.Socket, message: Message, flags: int = 0) -> None:
+def send(sock: ZmqSocket, message: Message, flags: int = 0) -> None:
     sock.send(messages.encode(message), flags=flags)
 
 

@@ -389,7 +389,7 @@ def to_builtins(message: Message) -> dict[str, Any]:
 def from_builtins(data: Any) -> Message:
     """Inverse of :func:`to_builtins`; raise :class:`MessageDecodeError` on bad data."""
     try:
-        message = msgspec.convert(data, Message)  # type: ignore[arg-type]
+        message = msgspec.convert(data, Message)
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
         raise MessageDecodeError(f"invalid message data: {exc}") from None
     return _check_version(message)

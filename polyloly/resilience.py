@@ -113,7 +113,7 @@ class RetryPolicy:
     jitter: float = 0.2  # fraction of the delay, spread uniformly both ways
 
     def delay_s(self, attempt: int, rng: random.Random | None = None) -> float:
-        delay = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        delay = min(self.max_delay_s, self.base_delay_s * (2.0**attempt))
         if self.jitter and rng is not None:
             delay *= 1.0 + rng.uniform(-self.jitter, self.jitter)
         return max(0.0, min(delay, self.max_delay_s))

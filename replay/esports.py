@@ -36,40 +36,40 @@ def _peek(raw: bytes) -> Any:
 def _opendota(parser: Any, raw: bytes) -> ParseFn:
     body = _peek(raw)
     if isinstance(body, dict) and "match_id" in body:
-        return parser.parse_match  # type: ignore[no-any-return]
-    return parser.parse_live  # type: ignore[no-any-return]
+        return parser.parse_match
+    return parser.parse_live
 
 
 def _grid(parser: Any, raw: bytes) -> ParseFn:
     body = _peek(raw)
     if isinstance(body, dict) and ("data" in body or "errors" in body):
-        return parser.parse_series_state  # type: ignore[no-any-return]
-    return parser.parse_events_message  # type: ignore[no-any-return]
+        return parser.parse_series_state
+    return parser.parse_events_message
 
 
 def _pandascore(parser: Any, raw: bytes) -> ParseFn:
     body = _peek(raw)
     if isinstance(body, dict) and "payload" in body and body.get("type") != "hello":
-        return parser.parse_event  # type: ignore[no-any-return]
-    return parser.parse_frame  # type: ignore[no-any-return]
+        return parser.parse_event
+    return parser.parse_frame
 
 
 def _lolesports(parser: Any, raw: bytes) -> ParseFn:
     body = _peek(raw)
     data = body.get("data") if isinstance(body, dict) else None
     if isinstance(data, dict) and "event" in data:
-        return parser.parse_event_details  # type: ignore[no-any-return]
+        return parser.parse_event_details
     if isinstance(data, dict):
-        return parser.parse_live  # type: ignore[no-any-return]
-    return parser.parse_window  # type: ignore[no-any-return]
+        return parser.parse_live
+    return parser.parse_window
 
 
 def _liquipedia(parser: Any, raw: bytes) -> ParseFn:
-    return parser.parse_answer  # type: ignore[no-any-return]
+    return parser.parse_answer
 
 
 def _polymarket_sports(parser: Any, raw: bytes) -> ParseFn:
-    return parser.parse_frame  # type: ignore[no-any-return]
+    return parser.parse_frame
 
 
 PARSER_CHOICE: dict[str, Callable[[Any, bytes], ParseFn]] = {

@@ -33,6 +33,7 @@ import msgspec
 import zmq
 
 from polyloly import bus, messages, metrics
+from polyloly.bus import ZmqContext, ZmqSocket
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, setup_logging
@@ -71,8 +72,8 @@ class ShardShell:
         self.core = ShardCore(config, shard_id)
         self.stop_event = threading.Event()
         self.reader: BookReader | None = None
-        self._ctx: zmq.Context = zmq.Context.instance()
-        self._sockets: list[zmq.Socket] = []
+        self._ctx: ZmqContext = zmq.Context.instance()
+        self._sockets: list[ZmqSocket] = []
         self._statuses: dict[str, dict[str, Any]] = {}
         self._status_lock = threading.Lock()
         self.ticks_seen = 0  # book ticks received, for /status (liveness of the tick path)
@@ -167,7 +168,7 @@ class ShardShell:
                     self._attach_books()
                 self._dispatch(self.core.on_time(now))
 
-    def _wait(self, timeout_ms: int) -> list[zmq.Socket]:
+    def _wait(self, timeout_ms: int) -> list[ZmqSocket]:
         mode = self.config.bus.shard_wait
         if mode == "spin" or mode == "spin_then_block":
             spin_ns = (self.config.bus.spin_us * 1000 if mode == "spin_then_block"
@@ -181,7 +182,7 @@ class ShardShell:
                 return [sock for sock, _ in ready]
         return [sock for sock, _ in self.poller.poll(timeout_ms)]
 
-    def _drain(self, sock: zmq.Socket) -> None:
+    def _drain(self, sock: ZmqSocket) -> None:
         """Read what ``sock`` has pending (at most :data:`DRAIN_BATCH`), coalesce book ticks
         per market and handle the batch (see the module docstring)."""
         batch: list[Message] = []

@@ -158,13 +158,13 @@ class LoadModel:
         self._trigger_credit += self.trigger_fraction
         if self._trigger_credit >= 1.0:
             self._trigger_credit -= 1.0
-            index = self._eligible_market(now_ns)
-            if index is None:
+            market = self._eligible_market(now_ns)
+            if market is None:
                 self.skipped_triggers += 1
             else:
-                self._last_trigger_ns[index] = now_ns
-                self._resets.append((now_ns + int(self.hold_ms * 1e6), index))
-                return self._ask_change(index, TRIGGER_SIZE, FrameKind.TRIGGER, wall_ms)
+                self._last_trigger_ns[market] = now_ns
+                self._resets.append((now_ns + int(self.hold_ms * 1e6), market))
+                return self._ask_change(market, TRIGGER_SIZE, FrameKind.TRIGGER, wall_ms)
         return self._normal(wall_ms)
 
     def _eligible_market(self, now_ns: int) -> int | None:

@@ -49,6 +49,8 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     health_port: int | None = None
+    module_args: tuple[str, ...] = ()
+    """The arguments after ``python -m module`` (to relaunch the same process)."""
 
     @property
     def pid(self) -> int:
@@ -77,7 +79,7 @@ def launch(name: str, module: str, args: list[str], run_dir: Path,
                                  env={**os.environ, **(env or {})})
     finally:
         log.close()
-    return Proc(name, popen, log_path, health_port)
+    return Proc(name, popen, log_path, health_port, tuple(args))
 
 
 def fetch_json(url: str, timeout_s: float = 1.0) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class RunResult:
     intents: list[IntentStamps] = field(default_factory=list)
 
 
-Chaos = Callable[[dict[str, Proc], Path], Awaitable[None]]
+Chaos = Callable[[dict[str, Proc], Path], Coroutine[Any, Any, None]]
 """Called once the load started, with the live processes by name (``shard-0``...) and the run
 directory; the isolation bench kills and restarts a shard from here."""
 

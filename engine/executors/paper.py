@@ -180,13 +180,7 @@ class PaperExecutor(Executor):
             if paper.status is OrderStatus.SUBMITTED and paper.due_ms <= now_ms:
                 self._arrive(paper, now_ms)
             elif paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
-                fills, update = self._match_taker(paper, now_ms)
-                for fill in fills:
-                    self.emit(fill)
-                if update is not None:
-                    self.emit(update)
-                elif paper.status is OrderStatus.LIVE and not fills:
-                    self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
+                self._release_delayed(paper, now_ms)
             elif paper.status.is_open and paper.status not in (OrderStatus.DELAYED,
                                                                OrderStatus.SUBMITTED):
                 for fill in self._match_maker(paper, now_ms):
@@ -226,6 +220,17 @@ class PaperExecutor(Executor):
         self._closed = True
 
     # --- matching -----------------------------------------------------------------------------
+
+    def _release_delayed(self, paper: _PaperOrder, now_ms: int) -> None:
+        """A delayed order's delay is over: match it now; report its fills, and that it rests
+        on the book if nothing matched."""
+        fills, update = self._match_taker(paper, now_ms)
+        for fill in fills:
+            self.emit(fill)
+        if update is not None:
+            self.emit(update)
+        elif paper.status is OrderStatus.LIVE and not fills:
+            self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.LIVE, 0.0, now_ms))
 
     def _match_taker(
         self, paper: _PaperOrder, now_ms: int

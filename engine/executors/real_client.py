@@ -33,7 +33,7 @@ _HEADERS = {
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-class ExecutorClobClient(ClobClient):
+class ExecutorClobClient(ClobClient):  # type: ignore[misc]  # py-clob-client-v2 has no types
     """A ``ClobClient`` whose every request uses ``timeout_s`` (seconds, whole request) and
     ``connect_timeout_s``; HTTP/2 only over TLS."""
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Final
 
 import coincurve
-from eth_utils import keccak, to_checksum_address
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from py_clob_client_v2.clob_types import RoundConfig
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.constants import BYTES32_ZERO
