@@ -34,6 +34,17 @@ def top_mid(books: BookSource, token_id: str) -> tuple[int, float] | None:
     return book.seq, book.mid
 
 
+def book_seq(books: BookSource, token_id: str) -> int | None:
+    """The token's book sequence number (writes so far), or None without a book. One aligned
+    load of the slot counter when the source can (``seq``: shm), else a snapshot."""
+    seq = getattr(books, "seq", None)
+    if seq is not None:
+        result: int | None = seq(token_id)
+        return result
+    book = books.snapshot(token_id)
+    return None if book is None else book.seq
+
+
 class ShmBookSource:
     """Read books from the gateway's shared-memory store; errors become None (no book)."""
 
@@ -44,6 +55,13 @@ class ShmBookSource:
         """Return the token's book, or None for an unknown token or an unreadable slot."""
         try:
             return self._reader.snapshot_token(token_id)
+        except ShmBookError:
+            return None
+
+    def seq(self, token_id: str) -> int | None:
+        """The slot's seq counter (one load, no seqlock needed); None for an unknown token."""
+        try:
+            return self._reader.seq(self._reader.slot_of(token_id))
         except ShmBookError:
             return None
 
@@ -147,6 +165,13 @@ class LazyShmBookSource:
             return None
         assert self._source is not None
         return self._source.top(token_id)
+
+    def seq(self, token_id: str) -> int | None:
+        """The token's book seq counter, or None while the store is not attached."""
+        if self._source is None and not self._attach():
+            return None
+        assert self._source is not None
+        return self._source.seq(token_id)
 
     def _attach(self) -> bool:
         now = time.monotonic_ns()

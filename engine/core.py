@@ -20,7 +20,7 @@ from engine.alerting import (
     manual_kill_alert,
     no_alert,
 )
-from engine.books import BookSource, top_mid
+from engine.books import BookSource, book_seq, top_mid
 from engine.executors.base import Executor
 from engine.journal import EventJournal
 from engine.kill_switch import KillSwitchFile
@@ -122,9 +122,11 @@ class EngineCore:
                                    alert=alert)
         self.daily = DailyPnl()
         self.ready = False
-        self._last_seq: dict[str, int] = {}
+        self._last_seq: dict[str, int] = {}  # token → book seq of its last volatility sample
+        self._watch_seq: dict[str, int] = {}  # token → book seq the executor last ticked on
         self._release_seen: dict[str, int] = {}
         self._markets = {m.market_id: m for m in config.markets}
+        self._token_ids = tuple(t for m in config.markets for t in m.token_ids)
         self._submit_slots = asyncio.Semaphore(config.execution.max_inflight_submits)
         self._submits_open = asyncio.Event()
         self._submits_open.set()
@@ -273,6 +275,44 @@ class EngineCore:
         await self.executor.tick(self.clock.wall_ms())
         self._apply_executor_events()
         self._flush(send)
+
+    async def poll_books(self, send: Send) -> bool:
+        """The shell's frequent book check (the engine receives no book ticks): read the shm
+        seq counter of each token the executor watches (resting paper orders; one load each)
+        and tick the executor once when any moved since its last tick here, or when an
+        in-flight or delayed order is due. Nothing to watch costs two calls. Return whether
+        the executor was ticked."""
+        now_ms = self.clock.wall_ms()
+        due_ms = self.executor.next_due_ms()
+        moved = due_ms is not None and due_ms <= now_ms
+        seen = self._watch_seq
+        for token_id in self.executor.watched_tokens():
+            seq = book_seq(self.books, token_id)
+            if seq is not None and seen.get(token_id) != seq:
+                seen[token_id] = seq
+                moved = True
+        if not moved:
+            return False
+        await self.executor.tick(now_ms)
+        self._apply_executor_events()
+        self._flush(send)
+        return True
+
+    def sample_mids(self) -> int:
+        """Volatility sampling on the shell's periodic timer: for every configured token whose
+        shm seq moved since its last sample, read the top of book once and record the mid
+        (one sample per distinct book seen, at most one per timer period). Tokens without a
+        two-sided book are skipped. Return how many tokens were sampled."""
+        sampled = 0
+        for token_id in self._token_ids:
+            seq = book_seq(self.books, token_id)
+            if seq is None or self._last_seq.get(token_id) == seq:
+                continue
+            top = top_mid(self.books, token_id)
+            if top is not None:
+                self._observe_mid(token_id, top[0], top[1])
+                sampled += 1
+        return sampled
 
     async def _on_intents(
         self, intents: Sequence[tuple[bytes | None, OrderIntent]], send: Send

@@ -4,12 +4,15 @@ Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a 
 (exit 2, clear message); open SQLite and rebuild state; build the executor (real one imported
 only when configured); reconcile with the venue; then serve. Sockets: ROUTER (shard intents),
 PUB (execution reports, risk states), PULL (user-channel updates from the gateway), SUB to the
-gateway (book ticks, market resolutions). The ZeroMQ sockets are polled without zmq.asyncio
-(DESIGN §9): a short blocking poll, then the event loop gets a turn; venue submits run as
-tasks of that loop. A live executor is reconciled again every ``execution.reconcile_interval_s``.
-Shutdown (SIGINT/SIGTERM): stop intake, wait for submits in flight (≤ 5 s), cancel open orders
-if ``execution.cancel_on_shutdown``, flush JSONL and SQLite, write ``state_snapshot.json``;
-bounded.
+gateway (market resolutions only). Books are read from shm, never ticked: every 2 ms the shm seq
+counters of the tokens with resting paper orders are read and the paper executor ticked when one
+moved or an order is due (``EngineCore.poll_books``); every 50 ms the mids of the tokens whose
+seq moved are sampled for the volatility sizer (``EngineCore.sample_mids``). The ZeroMQ
+sockets are polled without zmq.asyncio (DESIGN §9): a short blocking poll, then the event loop
+gets a turn; venue submits run as tasks of that loop. A live executor is reconciled again
+every ``execution.reconcile_interval_s``. Shutdown (SIGINT/SIGTERM): stop intake, wait for
+submits in flight (≤ 5 s), cancel open orders if ``execution.cancel_on_shutdown``, flush JSONL
+and SQLite, write ``state_snapshot.json``; bounded.
 """
 
 from __future__ import annotations
@@ -53,17 +56,8 @@ _KILL_POLL_S = 1.0
 _RESOLVE_INTERVAL_S = 2.0
 _SHUTDOWN_BUDGET_S = 5.0
 _DRAIN_MAX = 1000
-_BOOK_TICK_PREFIX = b"book_tick|"
-
-
-def book_tick_market(topic_frame: bytes) -> str | None:
-    """The market id of a ``book_tick|<market_id>|`` topic frame; None for any other topic."""
-    if not topic_frame.startswith(_BOOK_TICK_PREFIX) or not topic_frame.endswith(b"|"):
-        return None
-    try:
-        return topic_frame[len(_BOOK_TICK_PREFIX):-1].decode()
-    except UnicodeDecodeError:
-        return None
+_BOOK_POLL_S = 0.002
+"""How often (s) the shm seq counters of the executor's watched tokens are read."""
 
 
 class StartupRefused(Exception):
@@ -128,8 +122,7 @@ class EngineShell:
         self.pub = bus.bind(ctx, zmq.PUB, config.endpoint("engine_pub"), hwm)
         self.pull = bus.bind(ctx, zmq.PULL, config.endpoint("user_updates"), hwm)
         self.sub = bus.connect(ctx, zmq.SUB, config.endpoint("gateway_pub"), hwm)
-        bus.subscribe(self.sub, "book_tick")
-        bus.subscribe(self.sub, "market_resolved")
+        bus.subscribe(self.sub, "market_resolved")  # books are read from shm, never ticked
         self.poller = zmq.Poller()
         for sock in (self.router, self.pull, self.sub):
             self.poller.register(sock, zmq.POLLIN)
@@ -149,7 +142,7 @@ class EngineShell:
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()
-        next_tick = next_kill = next_resolve = next_status = loop.time()
+        next_tick = next_kill = next_resolve = next_status = next_books = loop.time()
         reconcile_every_s = self.config.execution.reconcile_interval_s
         next_reconcile = loop.time() + reconcile_every_s  # the start-up one just ran
         while not self.stopping.is_set():
@@ -158,8 +151,12 @@ class EngineShell:
                 if sock in ready:
                     await self._drain(sock)
             now = loop.time()
+            if now >= next_books:
+                next_books = now + _BOOK_POLL_S
+                await self._guarded(self.core.poll_books(self.send))
             if now >= next_tick:
                 next_tick = now + _TICK_INTERVAL_S
+                self._sample_mids()
                 kill_due = now >= next_kill
                 resolve_due = now >= next_resolve
                 if kill_due:
@@ -186,38 +183,25 @@ class EngineShell:
                 break
         if not batch:
             return
-        if sock is self.sub:
-            await self._on_gateway(batch)
-            return
         frames: list[tuple[bytes | None, bytes]] = []
         for parts in batch:
-            if sock is self.router:
+            if sock is self.router or sock is self.sub:  # [identity|topic, payload]
                 if len(parts) != 2:
                     metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
                     continue
-                frames.append((parts[0], parts[1]))
+                frames.append((parts[0] if sock is self.router else None, parts[1]))
             else:
                 frames.append((None, parts[-1]))
+        if sock is self.sub:  # book changes written before a resolution apply before it
+            await self._guarded(self.core.poll_books(self.send))
         await self._guarded(self.core.handle_frames(frames, self.send))
 
-    async def _on_gateway(self, batch: list[list[bytes]]) -> None:
-        """Book ticks are coalesced by market from their topic alone (never decoded); a
-        ``market_resolved`` is decoded and handled exactly, after the book changes before it."""
-        changed: set[str] = set()
-        for parts in batch:
-            if len(parts) != 2:
-                metrics.bad_input.labels(component="engine", reason="bad_frames").inc()
-                continue
-            market_id = book_tick_market(parts[0])
-            if market_id is not None:
-                changed.add(market_id)
-                continue
-            if changed:
-                await self._guarded(self.core.on_books_changed(changed, self.send))
-                changed = set()
-            await self._guarded(self.core.handle_frames(((None, parts[1]),), self.send))
-        if changed:
-            await self._guarded(self.core.on_books_changed(changed, self.send))
+    def _sample_mids(self) -> None:
+        try:
+            self.core.sample_mids()
+        except Exception as exc:  # a sampling failure must never stop the engine
+            metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
+            _LOG.error("sample_mids_failed", repr(exc))
 
     async def _guarded(self, work: Any) -> None:
         try:

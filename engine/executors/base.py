@@ -222,6 +222,16 @@ class Executor(ABC):
         """Advance to ``now_ms`` (epoch ms): match what is due, poll what needs polling."""
         return None
 
+    def watched_tokens(self) -> frozenset[str]:
+        """Tokens whose book changes :meth:`tick` must see soon (orders this executor matches
+        itself against the books); none by default: a real venue matches its own orders."""
+        return frozenset()
+
+    def next_due_ms(self) -> int | None:
+        """Earliest wall time (epoch ms) at which :meth:`tick` has work whatever the books do
+        (an in-flight or delayed order to deliver), or None when nothing is scheduled."""
+        return None
+
     def emit(self, event: ExecutorEvent) -> None:
         """Queue one event for the order manager (for subclasses and their helpers)."""
         self._events.items.append(event)

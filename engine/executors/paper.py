@@ -86,6 +86,9 @@ class PaperExecutor(Executor):
         self._latency_ms = int(round(latency_ms))
         self._fee_rate = {t: m.taker_fee_rate for m in markets for t in m.token_ids}
         self._orders: dict[str, _PaperOrder] = {}
+        self._open: dict[str, _PaperOrder] = {}  # open orders, in creation order
+        self._resting_tokens: frozenset[str] = frozenset()
+        self._next_due_ms: int | None = None
         self._fills: list[VenueFill] = []
         self._consumed: dict[str, _Consumed] = {}
         self._next_id = 0
@@ -112,6 +115,7 @@ class PaperExecutor(Executor):
             paper = _PaperOrder(order, venue_id, now_ms, now_ms + self._latency_ms,
                                 OrderStatus.SUBMITTED)
             self._orders[venue_id] = paper
+            self._track(paper)
             return SubmitResult(SubmitOutcome.ACCEPTED, venue_order_id=venue_id,
                                 latency_ms=float(self._latency_ms))
         book = self._books.snapshot(order.token_id)
@@ -125,12 +129,15 @@ class PaperExecutor(Executor):
         paper = _PaperOrder(order, venue_id, now_ms, 0, OrderStatus.LIVE)
         self._orders[venue_id] = paper
         if not marketable:
+            self._track(paper)
             return SubmitResult(SubmitOutcome.LIVE, venue_order_id=venue_id)
         if self._delay_ms > 0:
             paper.due_ms = now_ms + self._delay_ms
             paper.status = OrderStatus.DELAYED
+            self._track(paper)
             return SubmitResult(SubmitOutcome.DELAYED, venue_order_id=venue_id)
         fills, update = self._match_taker(paper, now_ms)
+        self._track(paper)
         if paper.status is OrderStatus.FILLED:
             return SubmitResult(SubmitOutcome.MATCHED, venue_order_id=venue_id, fills=fills)
         if paper.status.is_open:
@@ -146,6 +153,7 @@ class PaperExecutor(Executor):
             why = "unknown order" if paper is None else f"order is {paper.status.value}"
             return CancelResult(not_cancelled=((venue_order_id, why),), ok=False, message=why)
         paper.status = OrderStatus.CANCELLED
+        self._refresh_watch()
         return CancelResult(cancelled=(venue_order_id,))
 
     async def cancel_all(self) -> CancelResult:
@@ -155,6 +163,7 @@ class PaperExecutor(Executor):
             if paper.status.is_open:
                 paper.status = OrderStatus.CANCELLED
                 ids.append(paper.venue_order_id)
+        self._refresh_watch()
         return CancelResult(cancelled=tuple(ids))
 
     # --- queries ------------------------------------------------------------------------------
@@ -175,8 +184,8 @@ class PaperExecutor(Executor):
 
     async def tick(self, now_ms: int) -> None:
         """Deliver in-flight orders that arrived, match delayed orders that are due, then
-        resting orders the book now crosses."""
-        for paper in list(self._orders.values()):
+        resting orders the book now crosses (open orders only, in creation order)."""
+        for paper in list(self._open.values()):
             if paper.status is OrderStatus.SUBMITTED and paper.due_ms <= now_ms:
                 self._arrive(paper, now_ms)
             elif paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
@@ -185,6 +194,32 @@ class PaperExecutor(Executor):
                                                                OrderStatus.SUBMITTED):
                 for fill in self._match_maker(paper, now_ms):
                     self.emit(fill)
+        self._refresh_watch()
+
+    def watched_tokens(self) -> frozenset[str]:
+        """Tokens of the orders resting on the paper book: a change of their book may fill
+        them, so the engine ticks this executor soon after their shm seq moves."""
+        return self._resting_tokens
+
+    def next_due_ms(self) -> int | None:
+        """When the earliest in-flight (``paper_latency_ms``) or delayed (matching delay)
+        order is due (epoch ms), or None."""
+        return self._next_due_ms
+
+    def _track(self, paper: _PaperOrder) -> None:
+        """Remember a new order if it is open and refresh what the engine must watch."""
+        if paper.status.is_open:
+            self._open[paper.venue_order_id] = paper
+            self._refresh_watch()
+
+    def _refresh_watch(self) -> None:
+        """Drop orders that closed; recompute the resting tokens and the next due time."""
+        self._open = {k: p for k, p in self._open.items() if p.status.is_open}
+        waiting = (OrderStatus.DELAYED, OrderStatus.SUBMITTED)
+        self._resting_tokens = frozenset(p.request.token_id for p in self._open.values()
+                                         if p.status not in waiting)
+        self._next_due_ms = min((p.due_ms for p in self._open.values()
+                                 if p.status in waiting), default=None)
 
     def healthy(self) -> bool:
         return not self._closed

@@ -1,4 +1,4 @@
-"""Engine intake batching, book-tick coalescing and SQLite durability (issue 9 follow-up)."""
+"""Engine intake batching, book polling from shm seqs and SQLite durability."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from engine.core import Outbound
-from engine.main import book_tick_market
 from engine.store import EngineStore
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason
-from polyloly.messages import BookTick, ExecutionReport, IntentAck, MarketResolved, encode, topic
+from polyloly.messages import ExecutionReport, IntentAck, encode
 from tests.unit.test_engine_fixtures import (
     MARKET_A,
     NO_A,
@@ -99,15 +98,57 @@ def test_coalesced_book_changes_feed_volatility_and_rest_orders_match(tmp_path: 
     assert harness.core._last_seq[YES_A] != seen_before.get(YES_A)
 
 
-def test_book_tick_topic_parsing() -> None:
-    tick = BookTick(market_id=MARKET_A, token_id=YES_A, slot=0, seq=1, t_exchange_ms=0,
-                    t_recv_ns=0, t_parsed_ns=0, t_shm_ns=0)
-    assert book_tick_market(topic(tick)) == MARKET_A
-    resolved = MarketResolved(market_id=MARKET_A, winning_token_id=YES_A, t_exchange_ms=1,
-                              t_recv_ns=1)
-    assert book_tick_market(topic(resolved)) is None
-    assert book_tick_market(b"book_tick|\xff|") is None
-    assert book_tick_market(b"book_tick|x") is None
+def test_poll_books_ticks_the_executor_only_when_a_watched_seq_moves(tmp_path: Path) -> None:
+    harness = Harness(make_config(tmp_path))
+    sent = harness.sent.append
+    assert harness.executor.watched_tokens() == frozenset()
+    assert asyncio.run(harness.core.poll_books(sent)) is False  # nothing rests: no work
+    resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
+    (ack,) = _acks(asyncio.run(harness.send(resting)))
+    order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
+    assert order is not None and order.status is OrderStatus.LIVE
+    assert harness.executor.watched_tokens() == frozenset({YES_A})
+    assert asyncio.run(harness.core.poll_books(sent)) is True  # first look at YES_A
+    assert asyncio.run(harness.core.poll_books(sent)) is False  # same seq: no tick
+    harness.books.set(YES_A, [(0.40, 100.0)], [(0.46, 100.0)])  # moved, does not cross
+    assert asyncio.run(harness.core.poll_books(sent)) is True
+    assert order.status is OrderStatus.LIVE
+    harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])  # now crosses the resting bid
+    assert asyncio.run(harness.core.poll_books(sent)) is True
+    assert order.status is OrderStatus.FILLED
+    assert harness.executor.watched_tokens() == frozenset()
+    reports = [o.message for o in harness.sent if isinstance(o.message, ExecutionReport)]
+    assert reports[-1].status is OrderStatus.FILLED
+
+
+def test_poll_books_releases_delayed_orders_when_due(tmp_path: Path) -> None:
+    harness = Harness(make_config(tmp_path, polymarket={"matching_delay_s": 3.0}))
+    taker = intent(token_id=YES_A, price=0.6, size=5.0, order_type=OrderType.FAK)
+    (ack,) = _acks(asyncio.run(harness.send(taker)))
+    order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
+    assert order is not None and order.status is OrderStatus.DELAYED
+    due = harness.executor.next_due_ms()
+    assert due == harness.clock.wall_ms() + 3000
+    harness.clock.advance(ms=2999)
+    assert asyncio.run(harness.core.poll_books(harness.sent.append)) is False
+    harness.clock.advance(ms=1)
+    assert asyncio.run(harness.core.poll_books(harness.sent.append)) is True
+    assert order.status is OrderStatus.FILLED
+    assert harness.executor.next_due_ms() is None
+
+
+def test_sample_mids_observes_each_moved_book_once(tmp_path: Path) -> None:
+    harness = Harness(make_config(tmp_path))
+    first = harness.core.sample_mids()
+    assert first >= 2  # every configured token with a two-sided book, once
+    assert harness.core.sample_mids() == 0  # no seq moved
+    harness.books.set(YES_A, [(0.30, 10.0)], [(0.32, 10.0)])
+    history_before = len(harness.core.risk.volatility._mids[YES_A])
+    assert harness.core.sample_mids() == 1
+    assert harness.core.risk.volatility._mids[YES_A][-1] == pytest.approx(0.31)
+    assert len(harness.core.risk.volatility._mids[YES_A]) == history_before + 1
+    harness.books.set(NO_A, [(0.30, 10.0)], [])  # one-sided: no mid, nothing recorded
+    assert harness.core.sample_mids() == 0
 
 
 def test_durable_writes_fsync_and_nested_transactions_join(tmp_path: Path) -> None:
