@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import random
 import time
@@ -238,7 +237,7 @@ class GatewayApp:
         for token in out.resync_tokens:
             self._resync_queue.put_nowait(token)
         for resolved in out.resolutions:
-            self.resolutions.append(dataclasses.asdict(resolved))
+            self.resolutions.append(msgspec.structs.asdict(resolved))
             _log.info("market_resolved", f"market {resolved.market_id} resolved",
                       market_id=resolved.market_id, winner=resolved.winning_token_id)
 

@@ -10,6 +10,10 @@
 * **Halt**: when a FIFO holds more than ``max_backlog`` messages the sender reports itself
   ``overloaded`` (the gateway's ``/health`` turns false and it logs an error) but keeps
   every message.
+
+Sending is two plain ``send`` calls (topic with ``SNDMORE``, then payload) rather than
+``send_multipart``: the same atomic two-part message for half the per-call cost. ZeroMQ only
+refuses (``EAGAIN``) the first part; once it is taken the rest of the message is too.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from polyloly import messages, metrics
 from polyloly.messages import BookTick, Message
 
 DEFAULT_MAX_BACKLOG: Final = 100_000
+_NOBLOCK: Final = zmq.NOBLOCK
+_NOBLOCK_MORE: Final = zmq.NOBLOCK | zmq.SNDMORE
 
 
 class OrderedSender:
@@ -35,6 +41,7 @@ class OrderedSender:
         self._topic_prefixed = topic_prefixed
         self._fifo: deque[tuple[bytes, ...]] = deque()
         self._max_backlog = max_backlog
+        self._backlog_metric = metrics.bus_backlog.labels(socket=name)
         self.sent = 0
 
     @property
@@ -54,22 +61,26 @@ class OrderedSender:
         frames = self.frames(message)
         if self._fifo or not self._try_send(frames):
             self._fifo.append(frames)
-            metrics.bus_backlog.labels(socket=self.name).set(len(self._fifo))
+            self._backlog_metric.set(len(self._fifo))
 
     def flush(self) -> bool:
         """Send queued messages in order until the pipe is full; True when all went out."""
         fifo = self._fifo
         while fifo:
             if not self._try_send(fifo[0]):
-                metrics.bus_backlog.labels(socket=self.name).set(len(fifo))
+                self._backlog_metric.set(len(fifo))
                 return False
             fifo.popleft()
-        metrics.bus_backlog.labels(socket=self.name).set(0)
+        self._backlog_metric.set(0)
         return True
 
     def _try_send(self, frames: tuple[bytes, ...]) -> bool:
         try:
-            self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            if len(frames) == 2:
+                self.sock.send(frames[0], _NOBLOCK_MORE)
+                self.sock.send(frames[1], _NOBLOCK)
+            else:
+                self.sock.send_multipart(frames, flags=_NOBLOCK)
         except zmq.Again:
             return False
         self.sent += 1
@@ -85,6 +96,8 @@ class GatewayPublisher:
         self.ordered = OrderedSender(sock, "gateway_pub", topic_prefixed=True,
                                      max_backlog=max_backlog)
         self._pending_ticks: dict[int, BookTick] = {}
+        self._tick_topics: dict[str, bytes] = {}  # market id -> book_tick topic
+        self._coalesced_metric = metrics.bus_coalesced.labels(kind="book_tick")
         self.coalesced = 0
 
     @property
@@ -97,26 +110,35 @@ class GatewayPublisher:
 
     def publish(self, message: Message) -> None:
         """Publish any gateway message with the policy of its kind."""
-        if isinstance(message, BookTick):
+        if type(message) is BookTick:
             self.publish_tick(message)
         else:
             self.ordered.send(message)
 
     def publish_tick(self, tick: BookTick) -> None:
-        pending = self._pending_ticks
-        if pending or self.ordered.backlog:
+        """Send ``tick`` now, or park it (coalesced per slot) behind whatever waits."""
+        if self._pending_ticks or self.ordered.backlog:
             self._park(tick)
             return
-        try:
-            self.sock.send_multipart((messages.topic(tick), messages.encode(tick)),
-                                     flags=zmq.NOBLOCK)
-        except zmq.Again:
+        if not self._send_tick(tick):
             self._park(tick)
+
+    def _send_tick(self, tick: BookTick) -> bool:
+        topic = self._tick_topics.get(tick.market_id)
+        if topic is None:
+            topic = self._tick_topics[tick.market_id] = messages.topic(tick)
+        payload = messages.encode(tick)
+        try:
+            self.sock.send(topic, _NOBLOCK_MORE)
+        except zmq.Again:
+            return False
+        self.sock.send(payload, _NOBLOCK)
+        return True
 
     def _park(self, tick: BookTick) -> None:
         if tick.slot in self._pending_ticks:
             self.coalesced += 1
-            metrics.bus_coalesced.labels(kind="book_tick").inc()
+            self._coalesced_metric.inc()
         self._pending_ticks[tick.slot] = tick
 
     def flush(self) -> bool:
@@ -127,11 +149,7 @@ class GatewayPublisher:
         pending = self._pending_ticks
         while pending:
             slot = next(iter(pending))
-            tick = pending[slot]
-            try:
-                self.sock.send_multipart((messages.topic(tick), messages.encode(tick)),
-                                         flags=zmq.NOBLOCK)
-            except zmq.Again:
+            if not self._send_tick(pending[slot]):
                 return False
             del pending[slot]
         return True

@@ -25,14 +25,14 @@ CONTROL_TEXTS: Final = frozenset({"PONG", "NO NEW ASSETS", "INVALID OPERATION", 
 
 EMPTY_BID_SENTINEL: Final = 0.0
 EMPTY_ASK_SENTINEL: Final = 1.0
+_NAN: Final = float("nan")
 _SECONDS_CUTOFF_MS: Final = 100_000_000_000  # below: a seconds timestamp (before 5138 AD in ms)
 
 
 # --- normalized market events -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class BookSnapshot:
+class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
     """Replace one token's book. Levels best-first; prices and sizes as floats."""
 
     token_id: str
@@ -43,8 +43,7 @@ class BookSnapshot:
     book_hash: str
 
 
-@dataclass(frozen=True, slots=True)
-class LevelChanges:
+class LevelChanges(msgspec.Struct, frozen=True, gc=False):
     """Set the total size of levels of one token (0 removes), in order.
 
     ``expected_best_bid``/``expected_best_ask`` are the venue's top after the changes (current
@@ -61,16 +60,14 @@ class LevelChanges:
     expected_best_ask: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TickSizeChange:
+class TickSizeChange(msgspec.Struct, frozen=True, gc=False):
     token_id: str
     market_id: str
     tick_size: float
     exchange_ts_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class LastTrade:
+class LastTrade(msgspec.Struct, frozen=True, gc=False):
     """A trade on the public tape; ``side`` is the taker side (``None`` when not sent)."""
 
     token_id: str
@@ -81,8 +78,7 @@ class LastTrade:
     exchange_ts_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class TopOfBook:
+class TopOfBook(msgspec.Struct, frozen=True, gc=False):
     """``best_bid_ask`` custom-feature event (informational: the book is the truth)."""
 
     token_id: str
@@ -92,8 +88,7 @@ class TopOfBook:
     exchange_ts_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class MarketResolved:
+class MarketResolved(msgspec.Struct, frozen=True, gc=False):
     market_id: str
     winning_token_id: str
     winning_outcome: str
@@ -103,8 +98,7 @@ class MarketResolved:
 MarketUpdate = BookSnapshot | LevelChanges | TickSizeChange | LastTrade | TopOfBook | MarketResolved
 
 
-@dataclass(frozen=True, slots=True)
-class FrameError:
+class FrameError(msgspec.Struct, frozen=True, gc=False):
     """One element (or the whole frame) that could not be parsed: a dead letter."""
 
     reason: str  # malformed_json, unknown_event_type, invalid_message, not_an_object
@@ -112,12 +106,11 @@ class FrameError:
     raw: bytes
 
 
-@dataclass(slots=True)
-class ParsedFrame:
+class ParsedFrame(msgspec.Struct):
     """What one frame held: events in frame order, errors, or a control text."""
 
-    events: list[MarketUpdate] = field(default_factory=list)
-    errors: list[FrameError] = field(default_factory=list)
+    events: list[MarketUpdate] = msgspec.field(default_factory=list)
+    errors: list[FrameError] = msgspec.field(default_factory=list)
     control: str | None = None
 
 
@@ -143,6 +136,8 @@ def parse_market_frame(raw: bytes | str) -> ParsedFrame:
 
 
 def _control_text(data: bytes) -> str | None:
+    if data[:1] in _JSON_STARTS:  # the common case, without copying the frame
+        return None
     stripped = data.strip()
     if not stripped or stripped[:1] in (b"{", b"["):
         return None
@@ -153,6 +148,7 @@ def _control_text(data: bytes) -> str | None:
     return text if text in CONTROL_TEXTS else None
 
 
+_JSON_STARTS: Final = (b"{", b"[")
 _LEADING_DOT = re.compile(rb'"(-?)\.(\d)')
 
 
@@ -205,12 +201,6 @@ def _user_ts(value: int) -> int:
     return value * 1000 if 0 < value < _SECONDS_CUTOFF_MS else value
 
 
-def _top(value: float | None, sentinel: float) -> float | None:
-    if value is None:
-        return None
-    return float("nan") if value == sentinel else value
-
-
 def _normalize_market(event: object, result: ParsedFrame, raw: bytes) -> None:
     out = result.events
     if isinstance(event, S.WsPriceChange):
@@ -241,22 +231,32 @@ def _normalize_market(event: object, result: ParsedFrame, raw: bytes) -> None:
 
 def _normalize_price_change(event: S.WsPriceChange, result: ParsedFrame, raw: bytes) -> None:
     ts = event.timestamp
-    if event.price_changes is not None:
+    entries = event.price_changes
+    if entries is not None:
+        if not entries:
+            return
         # Group entries by token in first-appearance order; the top after the last entry of a
-        # token is the venue's top after all of that token's changes.
-        groups: dict[str, list[S.WsPriceChangeEntry]] = {}
-        for entry in event.price_changes:
-            groups.setdefault(entry.asset_id, []).append(entry)
-        for token_id, entries in groups.items():
-            last = entries[-1]
-            result.events.append(LevelChanges(
-                token_id=token_id,
-                market_id=event.market,
-                changes=tuple((e.side, e.price, e.size) for e in entries),
-                exchange_ts_ms=ts,
-                book_hash=last.hash,
-                expected_best_bid=_top(last.best_bid, EMPTY_BID_SENTINEL),
-                expected_best_ask=_top(last.best_ask, EMPTY_ASK_SENTINEL),
+        # token is the venue's top after all of that token's changes. Most frames name one
+        # token: no grouping needed then.
+        token_id = entries[0].asset_id
+        if len(entries) == 1 or all(entry.asset_id == token_id for entry in entries):
+            groups: dict[str, list[S.WsPriceChangeEntry]] = {token_id: entries}
+        else:
+            groups = {}
+            for entry in entries:
+                groups.setdefault(entry.asset_id, []).append(entry)
+        append = result.events.append
+        for token_id, group in groups.items():
+            last = group[-1]
+            bid, ask = last.best_bid, last.best_ask
+            append(LevelChanges(
+                token_id,
+                event.market,
+                tuple([(e.side, e.price, e.size) for e in group]),
+                ts,
+                last.hash,
+                None if bid is None else _NAN if bid == EMPTY_BID_SENTINEL else bid,
+                None if ask is None else _NAN if ask == EMPTY_ASK_SENTINEL else ask,
             ))
         return
     if event.asset_id is None:
