@@ -12,8 +12,9 @@ Three measurements, medians over ``--repeats``:
 3. **gateway process** — the ``polyloly-gateway`` process fed over a real WebSocket by the bench
    feed server as fast as it can send; messages per CPU-second of the gateway (utime+stime
    from /proc), i.e. what one core sustains with the WebSocket receive path included;
-4. **shard core** — one shard's tick handler (``ShardShell._on_tick``: two shm copies and the
-   core's ``on_book``) over real shm books in one thread: ticks/s and µs per tick.
+4. **shard core** — one shard's tick handler (``ShardShell._on_tick``) over real shm books in
+   one thread, each tick after its own book write (``bench.shard_tick.per_tick``): ticks/s and
+   µs per tick.
 """
 
 from __future__ import annotations
@@ -104,52 +105,12 @@ def gateway_core(tokens: int, frames: Sequence[bytes], model: LoadModel,
 
 
 def shard_core(tokens: int, shards: int, ticks: int) -> dict[str, float]:
-    """Drive one shard's tick handler (``ShardShell._on_tick``: two shm copies, the core's
-    ``on_book``) over real shm books, in one thread; ticks/s and µs per tick."""
-    from polyloly.config import load_config
-    from polyloly.messages import BookTick, StateSnapshot
-    from shards.main import ShardShell
-    from shm import BookWriter
+    """One shard's tick handler (``ShardShell._on_tick``) over real shm books, each tick after
+    its own book write (:func:`bench.shard_tick.per_tick`); ticks/s and µs per tick."""
+    from bench.shard_tick import per_tick
 
-    markets = bench_markets(tokens, shards)
-    model = LoadModel(markets, 0.0)
-    workdir = Path(tempfile.mkdtemp(prefix="plbt", dir="/tmp"))
-    overlay = {"run": {"run_dir": str(workdir / "run"), "data_dir": str(workdir / "data")},
-               "shm": {"segment_name": f"{workdir.name}_books"}, "shards": {"count": shards},
-               "markets": market_config_entries(markets), "metrics": {"enabled": False}}
-    (workdir / "bench.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
-    config = load_config(workdir / "bench.yaml")
-    writer = BookWriter.create(config.shm.segment_name, model.token_ids,
-                               levels=config.shm.levels, tick_size=0.01)
-    shell = ShardShell(config, 0)
-    try:
-        for token, book in model.books.items():
-            writer.apply_snapshot(token, list(book.bids.items()), list(book.asks.items()),
-                                  t_recv_ns=1, exchange_ts_ms=1)
-        shell._attach_books()
-        shell.core.on_state_snapshot(StateSnapshot(
-            shard_id=0, positions=(), open_orders=(), halted_markets=(), kill_switch=False,
-            t_ns=1), 1)
-        mine = [m for m in markets if m.shard == 0]
-        batch: list[BookTick] = []
-        for index in range(ticks):
-            market = mine[index % len(mine)]
-            token = market.token_yes if index % 2 else market.token_no
-            write = writer.apply_changes(token, [("BUY", 0.37, 100.0 + index % 7)],
-                                         t_recv_ns=1, exchange_ts_ms=1)
-            batch.append(BookTick(market_id=market.market_id, token_id=token, slot=write.slot,
-                                  seq=write.seq, t_exchange_ms=1, t_recv_ns=1, t_parsed_ns=1,
-                                  t_shm_ns=1))
-        started = time.perf_counter_ns()
-        for tick in batch:
-            shell._on_tick(tick, time.monotonic_ns())
-        elapsed_s = (time.perf_counter_ns() - started) / 1e9
-    finally:
-        shell.close()
-        writer.close()
-        shutil.rmtree(workdir, ignore_errors=True)
-    return {"ticks_per_s": ticks / elapsed_s, "us_per_tick": elapsed_s * 1e6 / ticks,
-            "markets_in_shard": float(len([m for m in markets if m.shard == 0]))}
+    markets_in_shard = len([m for m in bench_markets(tokens, shards) if m.shard == 0])
+    return {**per_tick(markets_in_shard, ticks), "markets_in_shard": float(markets_in_shard)}
 
 
 async def gateway_process(tokens: int, rate: float, seconds: float, batch: int) -> dict[str, float]:
