@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 import yaml
 
-from polyloly.config import ConfigError, load_config
+from polyloly.config import Config, ConfigError, load_config
 from polyloly.demo_observer import Observer
 from polyloly.demo_summary import build_summary, write_report
 from polyloly.logs import get_logger, setup_logging
@@ -163,8 +163,7 @@ def demo_config(
     }
 
 
-def _console(config_path: str, observer: Observer, started: float, stream: Any) -> None:
-    config = load_config(config_path)
+def _console(config: Config, observer: Observer, started: float, stream: Any) -> None:
     statuses = {name: fetch_json(port, "/status", 0.5)[1]
                 for name, port in process_ports(config).items()}
     health = {name: fetch_json(port, "/health", 0.5)[0]
@@ -238,7 +237,7 @@ def run_demo(args: argparse.Namespace) -> int:
         while not stop.is_set() and time.monotonic() - started < duration_s:
             supervisor.watch_once(time.monotonic())
             if not args.no_ui:
-                _console(str(config_path), observer, started, sys.stdout)
+                _console(config, observer, started, sys.stdout)
             stop.wait(0.2 if args.no_ui else 1.0)
         final_status = {name: fetch_json(port, "/status", 2.0)[1]
                         for name, port in process_ports(config).items()}
