@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.logs import get_logger, setup_logging
+from polyloly.ops import fetch_json
 from polyloly.startup_checks import run_checks
 
 log = get_logger("supervisor")
@@ -91,12 +91,8 @@ def build_children(
 
 def fetch_health(port: int, timeout_s: float = 1.0) -> dict[str, object] | None:
     """GET /health on loopback; None when unreachable or not healthy."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=timeout_s) as rsp:
-            body: dict[str, object] = orjson.loads(rsp.read())
-            return body if body.get("healthy") else None
-    except (OSError, ValueError):
-        return None
+    status, body = fetch_json(port, "/health", timeout_s)
+    return body if status == 200 and body.get("healthy") else None
 
 
 class Supervisor:
