@@ -53,6 +53,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_block(count: int, attempts: int = 50) -> int:
+    """A port P such that P .. P+count-1 are all free on 127.0.0.1 now (shard K serves on
+    ``shard_base_port + K``)."""
+    for _ in range(attempts):
+        base = free_port()
+        sockets: list[socket.socket] = []
+        try:
+            for offset in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no block of {count} free ports found on 127.0.0.1")
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -158,7 +178,7 @@ def demo_config(
         "shards": {"count": shards},
         "execution": {"executor": executor},
         "metrics": {"gateway_port": free_port(), "engine_port": free_port(),
-                    "shard_base_port": free_port()},
+                    "shard_base_port": free_port_block(shards)},
         "alerts": {"telegram": {"enabled": False}},
     }
 
