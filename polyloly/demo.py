@@ -58,6 +58,8 @@ def free_port_block(count: int, attempts: int = 50) -> int:
     ``shard_base_port + K``)."""
     for _ in range(attempts):
         base = free_port()
+        if base + count - 1 > 65535:
+            continue
         sockets: list[socket.socket] = []
         try:
             for offset in range(count):
