@@ -1,0 +1,69 @@
+"""The supervisor restarts a dead child with exponential backoff and gives up on a crash loop,
+with an alert; the other children are never touched."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from polyloly.config import validate
+from polyloly.supervisor import Child, Supervisor, SupervisorPolicy
+
+
+def _wait(predicate: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_crash_loop_is_restarted_with_backoff_then_given_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = validate({"run": {"run_dir": str(tmp_path)}})
+    crasher = Child("shard-0", "tests.unit.test_supervisor_restarts", ["crash"], 0)
+    sleeper = Child("shard-1", "tests.unit.test_supervisor_restarts", ["sleep"], 0)
+    policy = SupervisorPolicy(backoff_base_s=0.05, backoff_max_s=0.2, give_up_after=3,
+                              give_up_window_s=30.0, stop_timeout_s=5.0)
+    supervisor = Supervisor(config, [crasher, sleeper], {"PYTHONPATH": str(Path.cwd())}, policy)
+    try:
+        for child in (crasher, sleeper):
+            supervisor._spawn(child)
+        sleeper_pid = sleeper.process.pid  # type: ignore[union-attr]
+        starts: list[float] = []
+
+        def step() -> bool:
+            before = crasher.restarts
+            supervisor.watch_once(time.monotonic())
+            if crasher.restarts > before:
+                starts.append(time.monotonic())
+            return crasher.given_up
+
+        _wait(step, 15.0)
+        assert crasher.restarts == 3
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert all(gap >= 0.05 for gap in gaps)  # backoff between restarts
+        assert sleeper.alive and sleeper.process.pid == sleeper_pid  # type: ignore[union-attr]
+        assert sleeper.restarts == 0
+        assert any("not restarting it" in r.getMessage() for r in caplog.records)
+        assert (tmp_path / "supervisor.json").exists()
+    finally:
+        supervisor.stop()
+    assert not sleeper.alive
+
+
+def main(argv: list[str]) -> int:
+    """Child entry point used by the test: ``crash`` exits 3 at once, ``sleep`` waits."""
+    if argv and argv[0] == "crash":
+        return 3
+    time.sleep(60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
