@@ -47,6 +47,7 @@ from polyloly.messages import (
     MessageDecodeError,
     OrderIntent,
     PositionView,
+    ResolvedMarketView,
     RiskState,
     StateQuery,
     StateSnapshot,
@@ -760,8 +761,22 @@ class EngineCore:
         return StateSnapshot(
             shard_id=query.shard_id, positions=positions, open_orders=open_orders,
             halted_markets=halted, kill_switch=self.risk.kill.engaged,
-            t_ns=self.clock.monotonic_ns(),
+            t_ns=self.clock.monotonic_ns(), resolved_markets=self._resolved_views(wanted),
         )
+
+    def _resolved_views(self, wanted: set[str]) -> tuple[ResolvedMarketView, ...]:
+        """The settled markets (ledger, rebuilt from ``settlements`` on start) among ``wanted``
+        (all when empty), each with its winning token; a market no longer configured is left
+        out (its token ids are unknown)."""
+        views: list[ResolvedMarketView] = []
+        for market_id, winner in self.ledger.settlements().items():
+            market = self._markets.get(market_id)
+            if market is None or (wanted and market_id not in wanted):
+                continue
+            index = 0 if winner is Outcome.YES else 1
+            token = None if winner is None else market.token_ids[index]
+            views.append(ResolvedMarketView(market_id=market_id, winning_token_id=token))
+        return tuple(views)
 
     def status(self) -> dict[str, Any]:
         """Everything /status shows: positions, P&L, open orders, halts, kill switch."""

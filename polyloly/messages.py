@@ -194,8 +194,19 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     strategy: Strategy
 
 
+class ResolvedMarketView(msgspec.Struct, frozen=True, kw_only=True):
+    """A market the engine settled (the venue resolved it); ``winning_token_id`` None = 50-50."""
+
+    market_id: str
+    winning_token_id: str | None = None
+
+
 class StateSnapshot(_Message, frozen=True, tag="state_snapshot"):
-    """The engine's answer to :class:`StateQuery`."""
+    """The engine's answer to :class:`StateQuery`.
+
+    ``resolved_markets`` lists the asked-for markets the engine already settled, so a shard
+    restarted after a resolution goes straight to RESOLVED (empty from older engines).
+    """
 
     shard_id: int
     positions: tuple[PositionView, ...]
@@ -203,6 +214,7 @@ class StateSnapshot(_Message, frozen=True, tag="state_snapshot"):
     halted_markets: tuple[str, ...]
     kill_switch: bool
     t_ns: int
+    resolved_markets: tuple[ResolvedMarketView, ...] = ()
 
 
 class ExecutionReport(_Message, frozen=True, tag="execution_report"):

@@ -36,7 +36,8 @@ def render() -> str:
             values = ", ".join(f"`{m.value}`" for m in obj)
             lines.append(f"- **{name}**: {values}")
     lines += ["", "## Wire messages (polyloly/messages.py)", ""]
-    extra = (messages.PositionView, messages.OrderView, messages.MakerFill)
+    extra = (messages.PositionView, messages.OrderView, messages.ResolvedMarketView,
+             messages.MakerFill)
     for cls in (*messages.MESSAGE_TYPES, *extra):
         tag = cls.__struct_config__.tag
         hints = typing.get_type_hints(cls)

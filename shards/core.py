@@ -39,6 +39,7 @@ from polyloly.messages import (
     MatchEvent,
     Message,
     OrderIntent,
+    ResolvedMarketView,
     RiskState,
     SourceHealth,
     StateQuery,
@@ -198,6 +199,8 @@ class ShardCore:
             self._intent_market[order.intent_id] = order.market_id
         for market in self.markets.values():
             market.trading.restore(self._rebuilt_state(market))
+        for resolved in snapshot.resolved_markets:
+            self._restore_resolution(resolved)
         self.ready = True
         out: list[Message] = []
         for market in self.markets.values():
@@ -292,14 +295,38 @@ class ShardCore:
                 reason="venue_resolved",
             ))
         market.trading.trigger(TradingTrigger.VENUE_RESOLVED)
+        self._record_winner(market, winning)
+        self._status_change(market, now_ns, out)
+        return out
+
+    def _restore_resolution(self, resolved: ResolvedMarketView) -> None:
+        """A market the engine already settled (shard restart): RESOLVED, no intent sent.
+
+        Same checks as :meth:`on_market_resolved`; an unknown market or a foreign winning token
+        is refused and changes nothing. Open orders rebuilt from the snapshot stay tracked but
+        never force a resync (RESOLVED markets are skipped by the intent timeout).
+        """
+        market = self.markets.get(resolved.market_id)
+        if market is None:
+            self._refuse("snapshot_unknown_market")
+            return
+        winning = resolved.winning_token_id
+        if winning is not None and winning not in (market.ref.token_yes, market.ref.token_no):
+            self._refuse("resolution_token_mismatch")
+            return
+        if market.trading.state is TradingState.RESOLVED:
+            return  # already known (a resync): the first resolution wins
+        market.trading.restore(TradingState.RESOLVED)
+        self._record_winner(market, winning)
+
+    def _record_winner(self, market: MarketBook, winning: str | None) -> None:
+        """Keep the venue's winner; count a disagreement with this match's FINAL truth."""
         market.venue_winner = None if winning is None else market.ref.outcome_of(winning)
         truth = self.truths[market.ref.match_id]
         if (truth.status is TruthStatus.FINAL and market.venue_winner is not None
                 and truth.winner != ("A" if market.venue_winner is Outcome.YES else "B")):
             metrics.truth_conflicts.labels(truth.match_id).inc()
             self.refusals["resolution_disagrees_with_truth"] += 1
-        self._status_change(market, now_ns, out)
-        return out
 
     def on_source_health(self, health: SourceHealth, now_ns: int) -> list[Message]:
         """Track stale feeds: a stale source stops temporal trading on its matches."""

@@ -193,6 +193,10 @@ class Ledger:
     def is_settled(self, market_id: str) -> bool:
         return market_id in self._settled
 
+    def settlements(self) -> dict[str, Outcome | None]:
+        """Every settled market → its winning outcome (None = 50-50), in settlement order."""
+        return dict(self._settled)
+
     def position(self, token_id: str) -> Position | None:
         return self._positions.get(token_id)
 
