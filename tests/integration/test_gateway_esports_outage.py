@@ -160,7 +160,8 @@ async def _play(scenario: Scenario) -> Run:
         tracker = SourceHealthTracker(rules, time.monotonic_ns())
         stop = asyncio.Event()
         ended: dict[tuple[str, str], asyncio.Event] = {
-            (s, m.match_id): asyncio.Event() for s in SOURCES for m in scenario.matches}
+            (s, m.match_id): asyncio.Event() for s in SOURCES for m in scenario.matches
+            if s == "grid" or m.game == "dota2"}
 
         def record(source: str, raw: bytes, t_ns: int) -> None:
             run.payloads.append((world.now_s(), source, raw))
@@ -174,8 +175,9 @@ async def _play(scenario: Scenario) -> Run:
             run.events.append((world.now_s(), event))
             tracker.observe(event.source, event.t_recv_ns)
             run.alive_ns[event.source].append(event.t_recv_ns)
-            if event.event_type is MatchEventType.MATCH_ENDED:
-                ended[(event.source, event.match_id)].set()
+            final = ended.get((event.source, event.match_id))
+            if final is not None and event.event_type is MatchEventType.MATCH_ENDED:
+                final.set()
 
         async def check_health() -> None:
             while not stop.is_set():
@@ -230,9 +232,9 @@ def test_a_source_in_outage_is_reported_stale_within_its_threshold(
     # the report comes one threshold (plus one check) after the last sign of life ...
     last_alive = max(t for t in outage_run.alive_ns[source] if t < report.t_ns)
     late_ms = (report.t_ns - last_alive) / 1e6
-    assert STALE_MS < late_ms <= STALE_MS + 4 * CHECK_S * 1000, late_ms
+    assert STALE_MS < late_ms <= STALE_MS + 6 * CHECK_S * 1000, late_ms
     # ... and that sign of life was the provider's last one before the outage (plus a poll)
-    assert t_s - outage.start_s <= (STALE_MS + POLL_MS + 4 * CHECK_S * 1000) / 1000 * SPEED
+    assert t_s - outage.start_s <= (STALE_MS + POLL_MS + 6 * CHECK_S * 1000) / 1000 * SPEED
 
 
 @pytest.mark.parametrize(("source", "index"), CASES)
