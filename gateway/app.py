@@ -253,7 +253,7 @@ class GatewayApp:
     def record_payload(self, source: str, raw: bytes, t_recv_ns: int) -> None:
         """:data:`gateway.feeds.RecordFn`."""
         metrics.feed_messages.labels(feed=source).inc()
-        self.health_tracker.observe(source, t_recv_ns)
+        self.health_tracker.observe_payload(source, raw, t_recv_ns)  # a frozen answer is not life
         if self.recorder is not None:
             self.recorder.record(f"esports.{source}", raw, t_recv_ns, source=source)
 

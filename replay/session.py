@@ -312,7 +312,7 @@ class ReplaySession:
             self._from_keeper(self.keeper.apply_rest_snapshot(snapshot, message.raw, t_ns, t_ns))
         elif message.event_type.startswith(ESPORTS_PREFIX):
             source = message.event_type[len(ESPORTS_PREFIX):]
-            self.health.observe(source, t_ns)
+            self.health.observe_payload(source, message.raw, t_ns)  # as the live gateway
             for event in self.esports.feed(source, message.raw):
                 self.health.observe(event.source, event.t_recv_ns)
                 self._publish_gateway(event)
