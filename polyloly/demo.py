@@ -206,10 +206,11 @@ def _console(config: Config, observer: Observer, started: float, stream: Any) ->
     sources.update(stats["sources"])
     feeds = ", ".join(f"{s}:{'STALE' if st else 'ok'}" for s, st in sorted(sources.items()))
     stream.write(f"feeds: {feeds or '-'}\n")
-    latency = [row["tick_to_intent_p50_us"] for row in statuses.values()
-               if isinstance(row, dict) and row.get("tick_to_intent_p50_us") is not None]
+    latency = {name: row["tick_to_intent_p50_us"] for name, row in statuses.items()
+               if isinstance(row, dict) and row.get("tick_to_intent_p50_us") is not None}
     if latency:
-        stream.write(f"tick→intent p50: {min(latency):.0f} µs\n")
+        stream.write("tick→intent p50: " + "  ".join(
+            f"{name} {value:.0f} µs" for name, value in sorted(latency.items())) + "\n")
     stream.flush()
 
 

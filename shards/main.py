@@ -25,7 +25,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from types import FrameType
 from typing import Any, Final, cast
 
@@ -63,6 +64,15 @@ log = get_logger("shard")
 DRAIN_BATCH: Final = 1000  # messages read from one socket per wake-up before timers run
 
 
+LATENCY_WINDOW = 256
+"""How many recent intents /status's ``tick_to_intent_p50_us`` covers."""
+
+
+def _median(values: Iterable[float]) -> float | None:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else None
+
+
 class ShardShell:
     """Sockets, books and timers of one shard process around its core."""
 
@@ -84,6 +94,8 @@ class ShardShell:
         self._cached_reader: BookReader | None = None
         self.last_tick_ns = 0
         self.intents_sent = 0
+        # tick (or event) received by the gateway → intent sent, µs, of the latest intents
+        self._tick_to_intent_us: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._last_attach_try = 0.0
 
     # ---- sockets ----
@@ -145,7 +157,8 @@ class ShardShell:
         return {"shard": self.shard_id, "ready": self.core.ready, "markets": rows,
                 "ticks_seen": self.ticks_seen, "ticks_coalesced": self.ticks_coalesced,
                 "last_tick_age_ms": age_ms,
-                "intents_sent": self.intents_sent}
+                "intents_sent": self.intents_sent,
+                "tick_to_intent_p50_us": _median(self._tick_to_intent_us)}
 
     # ---- loop ----
 
@@ -313,6 +326,7 @@ class ShardShell:
                 intent = msgspec.structs.replace(message, t_sent_ns=sent)
                 if self._send(intent):
                     self.intents_sent += 1
+                    self._tick_to_intent_us.append(max(0, sent - intent.t_origin_ns) / 1e3)
                     metrics.intents.labels(intent.strategy.value, intent.market_id).inc()
                     metrics.decision_latency.observe(max(0, sent - intent.t_origin_ns) / 1e9)
                     log.info("intent_sent", intent.reason, market_id=intent.market_id,
