@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print("usage: polyloly bench NAME [options]\n\nbenchmarks:")
         for name, (_, text) in available.items():
-            print(f"  {name:<11} {text}")
+            print(f"  {name:<14} {text}")
         return 0
     if args[0] not in available:
         print(f"polyloly bench: unknown benchmark {args[0]!r}; known: {', '.join(available)}",
