@@ -13,14 +13,13 @@ Event types: ``series-started-game``, ``team-won-round``, ``player-killed-player
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from sim.feeds.context import FeedContext, stable_uuid
-from sim.feeds.server import Broadcaster, NowFn, Subscriber, json_response, read_until_closed
+from sim.feeds.server import Broadcaster, NowFn, Subscriber, json_response
 from sim.feeds.truth import FINISHED, LIVE, MatchState
 from sim.scenario import MatchSpec, TimelineEvent
 
@@ -235,13 +234,7 @@ def create_app(ctx: FeedContext, now_s: NowFn, hub: Broadcaster, history: GridHi
         if raw_from is not None and raw_from.isdigit():
             for data in history.since(series_id, int(raw_from)):
                 subscriber.queue.put_nowait(data)
-        hub.add(series_id, subscriber)
-        pump = asyncio.ensure_future(hub.pump(subscriber))
-        try:
-            await read_until_closed(ws)
-        finally:
-            hub.remove(series_id, subscriber)
-            pump.cancel()
+        await hub.serve(series_id, subscriber)
         return ws
 
     async def state_query(request: web.Request) -> web.Response:

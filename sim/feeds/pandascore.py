@@ -11,13 +11,12 @@ Team A is blue/radiant and starts CT; CS sides swap after round 12 and every 3 O
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from sim.feeds.context import FeedContext, stable_int, stable_uuid
-from sim.feeds.server import Broadcaster, NowFn, Subscriber, json_response, read_until_closed
+from sim.feeds.server import Broadcaster, NowFn, Subscriber, json_response
 from sim.feeds.truth import FINISHED, MatchState
 from sim.scenario import MatchSpec, TimelineEvent
 
@@ -237,13 +236,7 @@ def create_app(ctx: FeedContext, now_s: NowFn, hub: Broadcaster,
             return ws
         subscriber = Subscriber(ws)
         channel = channel_of(match)
-        hub.add(channel, subscriber)
-        pump = asyncio.ensure_future(hub.pump(subscriber))
-        try:
-            await read_until_closed(ws)
-        finally:
-            hub.remove(channel, subscriber)
-            pump.cancel()
+        await hub.serve(channel, subscriber)
         return ws
 
     async def frames(request: web.Request) -> web.StreamResponse:

@@ -71,6 +71,17 @@ class Broadcaster:
         except (ConnectionError, RuntimeError):
             return  # the client went away; its handler unregisters it
 
+    async def serve(self, channel: str, subscriber: Subscriber) -> None:
+        """Register ``subscriber`` on ``channel``, pump payloads to it until the client closes
+        its socket, then unregister it."""
+        self.add(channel, subscriber)
+        pump = asyncio.ensure_future(self.pump(subscriber))
+        try:
+            await read_until_closed(subscriber.socket)
+        finally:
+            self.remove(channel, subscriber)
+            pump.cancel()
+
 
 async def read_until_closed(socket: web.WebSocketResponse) -> None:
     """Drain client messages (ignored) until the socket closes."""
