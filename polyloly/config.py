@@ -1,7 +1,8 @@
-"""Typed, validated configuration (DESIGN §1; seed §4–§9 parameters).
+"""Typed, validated configuration (ARCHITECTURE §1; SPEC §4–§9 parameters).
 
-Load order: ``config/base.yaml`` → an overlay (``dev.yaml``/``prod.yaml`` or any file given) →
-environment variables ``POLYLOLY__SECTION__KEY=value`` (value parsed as a YAML scalar).
+Load order: the packaged ``polyloly/defaults/base.yaml`` → an overlay (a file path, or the name
+of a packaged overlay: ``dev``/``dev.yaml``, ``prod``/``prod.yaml``) → environment variables
+``POLYLOLY__SECTION__KEY=value`` (value parsed as a YAML scalar).
 Validation turns the merged mapping into frozen structs; any wrong type, unknown key or
 out-of-range value fails with :class:`ConfigError` naming the dotted key path, the bad value
 and what was expected.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,7 +23,11 @@ from msgspec import Meta
 
 from polyloly.domain import Game, MarketRef
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+# Packaged defaults are read through importlib.resources (not a path next to the source tree)
+# so an installed wheel works from any directory.
+DEFAULTS_PACKAGE = "polyloly.defaults"
+BASE_FILE = "base.yaml"
+PACKAGED_OVERLAYS = ("dev.yaml", "prod.yaml")
 ENV_PREFIX = "POLYLOLY__"
 
 PositiveFloat = Annotated[float, Meta(gt=0)]
@@ -156,7 +162,7 @@ class ShardsConfig(_Section, frozen=True):
 
 
 class TruthConfig(_Section, frozen=True):
-    """Seed §4.1 and §6.2 numbers."""
+    """SPEC §4.1 and §6.2 numbers."""
 
     initial_confidence: Fraction = 0.80
     consensus_bonus: Fraction = 0.10
@@ -282,7 +288,7 @@ class TelegramConfig(_Section, frozen=True):
 
 class AlertsConfig(_Section, frozen=True):
     telegram: TelegramConfig = msgspec.field(default_factory=TelegramConfig)
-    # consecutive failed reconnects of one WebSocket connection before a WARNING (seed §14)
+    # consecutive failed reconnects of one WebSocket connection before a WARNING (SPEC §14)
     ws_failed_reconnects: PositiveInt = 3
 
 
@@ -351,14 +357,56 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text()
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        bare = "/" not in str(path)
+        hint = f" (packaged overlays: {', '.join(PACKAGED_OVERLAYS)})" if bare else ""
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}{hint}"]) from None
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+        raise ConfigError([f"{where}: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):
-        raise ConfigError([f"{path}: expected a mapping at the top level"])
+        raise ConfigError([f"{where}: expected a mapping at the top level"])
     return data
+
+
+def read_packaged(name: str) -> str:
+    """The text of a packaged defaults file; a missing one means a broken install."""
+    where = f"{DEFAULTS_PACKAGE.replace('.', '/')}/{name}"
+    try:
+        return resources.files(DEFAULTS_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    except (OSError, ImportError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError([
+            f"packaged config {where}: cannot read ({reason}); the installation is incomplete, "
+            "reinstall polyloly (make install, or pip install --force-reinstall polyloly)"
+        ]) from None
+
+
+def packaged_overlay_name(path: str | Path) -> str | None:
+    """``prod``/``prod.yaml`` → ``prod.yaml`` when no such file exists here; else ``None``.
+
+    An existing file always wins, so a local ``prod.yaml`` is never shadowed by the packaged one.
+    """
+    text = str(path)
+    if "/" in text or Path(text).exists():
+        return None
+    name = text if text.endswith(".yaml") else f"{text}.yaml"
+    return name if name in (BASE_FILE, *PACKAGED_OVERLAYS) else None
+
+
+def _read_overlay(path: str | Path) -> dict[str, Any]:
+    packaged = packaged_overlay_name(path)
+    if packaged == BASE_FILE:
+        return {}  # base is already the bottom layer
+    if packaged is not None:
+        return _parse_yaml(read_packaged(packaged), f"{DEFAULTS_PACKAGE}/{packaged}")
+    return _read_yaml(Path(path))
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -385,11 +433,9 @@ def load_raw(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Merge base.yaml, the given overlay (if any) and the environment, unvalidated."""
-    merged = _read_yaml(CONFIG_DIR / "base.yaml")
+    merged = _parse_yaml(read_packaged(BASE_FILE), f"{DEFAULTS_PACKAGE}/{BASE_FILE}")
     if path is not None:
-        overlay_path = Path(path)
-        if overlay_path.resolve() != (CONFIG_DIR / "base.yaml").resolve():
-            merged = deep_merge(merged, _read_yaml(overlay_path))
+        merged = deep_merge(merged, _read_overlay(path))
     return deep_merge(merged, env_overrides(os.environ if environ is None else environ))
 
 

@@ -13,7 +13,7 @@ from polyloly.config import ConfigError, load_config, masked
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloly config")
     sub = parser.add_subparsers(dest="action", required=True)
-    check = sub.add_parser("check", help="validate FILE (overlaid on config/base.yaml)")
+    check = sub.add_parser("check", help="validate FILE (overlaid on the packaged base.yaml)")
     check.add_argument("file")
     args = parser.parse_args(argv)
     try:

@@ -24,9 +24,47 @@ def _errors(data: dict) -> list[str]:
 
 
 def test_base_and_each_overlay_load() -> None:
-    root = Path(__file__).resolve().parents[2] / "config"
+    root = Path(__file__).resolve().parents[2] / "polyloly" / "defaults"
     for name in ("base.yaml", "dev.yaml", "prod.yaml"):
         load_config(root / name, environ={})
+
+
+def test_packaged_overlay_by_name_and_local_file_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # From a directory without the files, `prod`/`prod.yaml` name the packaged overlays.
+    monkeypatch.chdir(tmp_path)
+    assert load_config("prod", environ={}).run.mode == "live"
+    assert load_config("prod.yaml", environ={}).run.run_dir == "/run/polyloly"
+    assert load_config("dev", environ={}).logging.level == "DEBUG"
+    assert load_config("base.yaml", environ={}).run.mode == "paper"
+    # A file of that name in the working directory is the user's and wins.
+    (tmp_path / "prod.yaml").write_text("run: {run_dir: /tmp/mine}\n")
+    assert load_config("prod.yaml", environ={}).run.run_dir == "/tmp/mine"
+
+
+def test_unknown_overlay_name_lists_the_packaged_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_config("staging.yaml", environ={})
+    assert info.value.errors == [
+        "staging.yaml: cannot read: No such file or directory "
+        "(packaged overlays: dev.yaml, prod.yaml)"
+    ]
+
+
+def test_missing_packaged_file_names_it_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    import polyloly.config as config_module
+
+    monkeypatch.setattr(config_module, "BASE_FILE", "gone.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_config(None, environ={})
+    (line,) = info.value.errors
+    assert line.startswith("packaged config polyloly/defaults/gone.yaml: cannot read (")
+    assert line.endswith("reinstall polyloly (make install, or pip install --force-reinstall "
+                         "polyloly)")
 
 
 def test_environment_overrides_a_nested_key() -> None:
