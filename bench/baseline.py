@@ -1,9 +1,9 @@
-"""The baseline: the seed's v1 design — one asyncio process, dict books, asyncio queues.
+"""The baseline: the v1 design of SPEC §1 — one asyncio process, dict books, asyncio queues.
 
 ``python -m bench.baseline --config FILE --url WS_URL --out FILE --health-port PORT``
 
 One uvloop process holds everything: the same websockets client as the gateway, the same frame
-parser (:func:`gateway.polymarket.parse.parse_market_frame`), a partitioned event bus (seed
+parser (:func:`gateway.polymarket.parse.parse_market_frame`), a partitioned event bus (SPEC
 §5.1: one ``asyncio.Queue`` per market, one consumer task each), books as ``dict`` price → size,
 the shard's own pure strategy (:func:`shards.pair_arb.plan_pair` with the config's pair
 parameters and cooldown) over snapshots built from those dicts, and an intent queue read by a
@@ -104,7 +104,7 @@ class Baseline:
         for event in parsed.events:
             if isinstance(event, LevelChanges | WsBook) and event.market_id in self.queues:
                 queue = self.queues[event.market_id]
-                if queue.full():  # seed §5.1 "coalesce"/"drop": count it, keep the newest
+                if queue.full():  # SPEC §5.1 "coalesce"/"drop": count it, keep the newest
                     queue.get_nowait()
                     self.bad_frames += 1
                 queue.put_nowait(_Event(event, t_recv_ns, t_parsed_ns))

@@ -1,4 +1,4 @@
-"""The engine's rows of the seed §14 failure table: which conditions alert, and what they say.
+"""The engine's rows of the SPEC §14 failure table: which conditions alert, and what they say.
 
 | condition | detected in | alert |
 |---|---|---|

@@ -104,7 +104,7 @@ class EngineCore:
         sleep: Sleep = asyncio.sleep,
         alert: AlertFn = no_alert,
     ) -> None:
-        """``alert`` receives the seed §14 alerts (:mod:`engine.alerting`); none by default."""
+        """``alert`` receives the SPEC §14 alerts (:mod:`engine.alerting`); none by default."""
         self.config = config
         self.alert = alert
         self.store = store

@@ -1,4 +1,4 @@
-"""The engine's event log: every message in and out as a versioned envelope (seed §10.3)."""
+"""The engine's event log: every message in and out as a versioned envelope (SPEC §10.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``polyloly-engine --config FILE``: the engine process (DESIGN §4, §6; seed §13).
+"""``polyloly-engine --config FILE``: the engine process (ARCHITECTURE §4, §6; SPEC §13).
 
 Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a private key
 (exit 2, clear message); open SQLite and rebuild state; build the executor (real one imported
@@ -8,7 +8,7 @@ gateway (market resolutions only). Books are read from shm, never ticked: every 
 counters of the tokens with resting paper orders are read and the paper executor ticked when one
 moved or an order is due (``EngineCore.poll_books``); every 50 ms the mids of the tokens whose
 seq moved are sampled for the volatility sizer (``EngineCore.sample_mids``). The ZeroMQ
-sockets are polled without zmq.asyncio (DESIGN §9): a short blocking poll, then the event loop
+sockets are polled without zmq.asyncio (ARCHITECTURE §9): a short blocking poll, then the loop
 gets a turn; venue submits run as tasks of that loop. A live executor is reconciled again
 every ``execution.reconcile_interval_s``. Shutdown (SIGINT/SIGTERM): stop intake, wait for
 submits in flight (≤ 5 s), cancel open orders if ``execution.cancel_on_shutdown``, flush JSONL

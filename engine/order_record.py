@@ -9,7 +9,7 @@ from polyloly.messages import OrderView
 
 S = OrderStatus
 
-# status → statuses it may move to (seed §8.1). Terminal statuses move nowhere.
+# status → statuses it may move to (SPEC §8.1). Terminal statuses move nowhere.
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PENDING: frozenset({S.SUBMITTED, S.DELAYED, S.LIVE, S.PARTIALLY_FILLED, S.FILLED,
                           S.REJECTED, S.UNKNOWN, S.CANCELLED}),

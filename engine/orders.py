@@ -1,4 +1,4 @@
-"""The order manager (seed §8.1): idempotency, lifecycle, partial fills, retries, cancels.
+"""The order manager (SPEC §8.1): idempotency, lifecycle, partial fills, retries, cancels.
 
 * An order is stored (with its idempotency key, in one SQLite transaction) *before* it is sent,
   so a duplicated intent never yields a second order, across restarts too.
@@ -77,7 +77,7 @@ class OrderManager:
         rng: random.Random | None = None,
         alert: AlertFn = no_alert,
     ) -> None:
-        """``alert`` receives the seed §14 alerts of halted markets (:mod:`engine.alerting`)."""
+        """``alert`` receives the SPEC §14 alerts of halted markets (:mod:`engine.alerting`)."""
         self._config = config
         self._alert = alert
         self._store = store
@@ -239,7 +239,7 @@ class OrderManager:
                 self._on_halt(halt.market_id, halt.reason)
             if not (result.outcome is SubmitOutcome.REJECTED and result.retryable):
                 break
-            _LOG.warning(  # seed §14 "API rate limit": log only, back off and resend
+            _LOG.warning(  # SPEC §14 "API rate limit": log only, back off and resend
                 "order_retry", "venue refused for now (rate limit or busy); backing off",
                 order_id=record.order_id, attempt=attempt + 1, error=result.message,
             )
@@ -357,7 +357,7 @@ class OrderManager:
         record.updated_ms = now_ms
         self._store.record_fill(fill, record, self._ledger.position(record.token_id))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
-        if not full:  # seed §14 "partial fills": log only; the shard rebalances the lagging leg
+        if not full:  # SPEC §14 "partial fills": log only; the shard rebalances the lagging leg
             _LOG.info("partial_fill", f"{size} of {record.size} filled",
                       order_id=record.order_id, market_id=record.market_id,
                       remaining=record.remaining)

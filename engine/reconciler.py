@@ -12,7 +12,7 @@ applied) and a complete :class:`VenueSnapshot`, and returns a :class:`ReconcileP
   until that lookup has been made the order is listed in ``pending_lookups``;
 * an outcome-token balance that differs from ours (after the adopted fills) by more than the
   dust → ``position_corrections`` (rebuild from the venue) and a ``halts`` entry for that
-  market (seed §14 "position mismatch": halt, rebuild, alert critical).
+  market (SPEC §14 "position mismatch": halt, rebuild, alert critical).
 
 The venue is authoritative, so its answer must be complete: the async runner
 (:func:`reconcile_with_venue`) raises :class:`IncompleteReconciliation` when a listing failed
@@ -522,7 +522,7 @@ async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
                 )
             )
             _log.critical("market_halted", reason, market_id=market_id)
-            alert = getattr(core, "alert", None)  # seed §14 "position mismatch": critical
+            alert = getattr(core, "alert", None)  # SPEC §14 "position mismatch": critical
             if callable(alert):
                 alert(position_mismatch_alert(market_id, reason))
     for order in plan.foreign_orders:

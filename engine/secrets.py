@@ -1,4 +1,4 @@
-"""Read the signing key (seed §12): from the environment or from a file only its owner can read.
+"""Read the signing key (SPEC §12): from the environment or from a file only its owner can read.
 
 The engine is the only process that calls this. The key is registered with
 :func:`polyloly.logs.register_secret` the moment it is read, so no log line can carry it; it is

@@ -1,7 +1,7 @@
 """The venue's dead-man switch: keep POST /v1/heartbeats going while we trade live.
 
 Once a heartbeat has been sent, Polymarket cancels all our open orders when the next one does
-not arrive in time (≈10 s; reference §3.2). So if the engine dies or hangs, our orders die
+not arrive in time (≈10 s; VENUE §3.2). So if the engine dies or hangs, our orders die
 with it. Each heartbeat carries the ``heartbeat_id`` the previous answer returned.
 
 :meth:`VenueHeartbeat.healthy` is False before the first success, after

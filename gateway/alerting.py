@@ -1,4 +1,4 @@
-"""The gateway's rows of the seed §14 failure table, as pure alarms that return alerts.
+"""The gateway's rows of the SPEC §14 failure table, as pure alarms that return alerts.
 
 * WS disconnect: a connection that fails to reconnect ``threshold`` times in a row raises one
   WARNING (key ``ws_disconnect:<connection>``); the next successful connect resets the streak

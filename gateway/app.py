@@ -58,14 +58,14 @@ def chunk_tokens(token_ids: Sequence[str], per_connection: int) -> list[list[str
 
 
 def market_subscribe_message(token_ids: Sequence[str]) -> bytes:
-    """Initial market-channel subscription (reference §1.1)."""
+    """Initial market-channel subscription (VENUE §1.1)."""
     return orjson.dumps({"assets_ids": list(token_ids), "type": "market",
                          "initial_dump": True, "custom_feature_enabled": True})
 
 
 def user_subscribe_message(api_key: str, secret: str, passphrase: str,
                            market_ids: Sequence[str]) -> bytes:
-    """Authenticated user-channel subscription (reference §2.1)."""
+    """Authenticated user-channel subscription (VENUE §2.1)."""
     return orjson.dumps({"auth": {"apiKey": api_key, "secret": secret,
                                   "passphrase": passphrase},
                          "type": "user", "markets": list(market_ids)})
@@ -99,7 +99,7 @@ class GatewayApp:
         alert: AlertFn = no_alert,
     ) -> None:
         """``adapters`` defaults to :func:`load_esports_adapters`; ``credentials`` to none;
-        ``alert`` receives the seed §14 alerts (WS reconnect streaks, stale sources)."""
+        ``alert`` receives the SPEC §14 alerts (WS reconnect streaks, stale sources)."""
         self.config = config
         self._alert = alert
         self.stale_alarm = SourceStaleAlarm()

@@ -1,4 +1,4 @@
-"""The dead-letter queue (seed §5.3): what failed to parse or apply, kept for inspection.
+"""The dead-letter queue (SPEC §5.3): what failed to parse or apply, kept for inspection.
 
 One JSONL line per dead letter, an :class:`~polyloly.eventlog.EventEnvelope` with
 ``event_type = "dead_letter"`` and ``payload``::

@@ -17,7 +17,7 @@ Contract, for the authors of ``gateway/esports/``:
 * ``record(source, raw, t_recv_ns)`` hands the shell every raw provider payload exactly as
   received (bytes), *before* parsing, with the CLOCK_MONOTONIC receive time in ns. The shell
   appends it to the recording (``--record``, event type ``esports.<source>``) and counts it as
-  a sign of life of ``source`` for staleness (seed §6.3). Call it for every payload, also the
+  a sign of life of ``source`` for staleness (SPEC §6.3). Call it for every payload, also the
   ones that yield no event, so a recorded session replays exactly.
 * ``dead_letter(source, raw, reason, error)`` reports a payload that could not be parsed; the
   shell counts it (``polyloly_dead_letters_total{source,reason}``) and appends it to the DLQ.
@@ -62,7 +62,7 @@ class FeedAdapter(Protocol):
     name: str
     """Source name: the key in ``config.providers`` (e.g. ``"opendota"``)."""
     tier: SourceTier
-    """Seed §6.1 tier of the source."""
+    """SPEC §6.1 tier of the source."""
 
     async def run(
         self,

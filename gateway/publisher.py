@@ -1,4 +1,4 @@
-"""Outbound ZeroMQ sockets of the gateway with the backpressure policy of seed §5.1.
+"""Outbound ZeroMQ sockets of the gateway with the backpressure policy of SPEC §5.1.
 
 * **Book ticks coalesce per slot.** A tick is sent without blocking; when the pipe is full
   (``EAGAIN`` on an XPUB with ``XPUB_NODROP``) it is parked in a per-slot map where a newer

@@ -1,4 +1,4 @@
-"""Staleness of esports sources (seed §6.3), as a pure core.
+"""Staleness of esports sources (SPEC §6.3), as a pure core.
 
 A source is stale when the age of its last sign of life (a new raw payload or an emitted
 event) exceeds its ``stale_threshold_ms``; a source that never sent anything is stale from the

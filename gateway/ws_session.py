@@ -5,9 +5,9 @@ text ``PING`` every ``ping_interval_s``; when no text ``PONG`` has come for ``po
 the connection is dropped and re-made. Reconnects back off exponentially with jitter
 (``reconnect_base_s`` → ``reconnect_max_s``) behind a :class:`~polyloly.resilience.CircuitBreaker`,
 and every reconnect is counted in ``polyloly_ws_reconnects_total{feed}``. A streak of failed
-reconnects raises a WARNING alert through ``on_alert`` (seed §14, :mod:`gateway.alerting`).
+reconnects raises a WARNING alert through ``on_alert`` (SPEC §14, :mod:`gateway.alerting`).
 Frames are handed over as raw bytes with their CLOCK_MONOTONIC receive time, before any
-parsing; permessage-deflate is off (DESIGN §9).
+parsing; permessage-deflate is off (ARCHITECTURE §9).
 """
 
 from __future__ import annotations

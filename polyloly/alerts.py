@@ -1,4 +1,4 @@
-"""Alerts of the seed §14 failure table: a Telegram Bot API sink, deduplicated, rate-limited.
+"""Alerts of the SPEC §14 failure table: a Telegram Bot API sink, deduplicated, rate-limited.
 
 ``Alerter.send`` never raises and never blocks the caller for long: delivery failures are
 logged and counted. The Telegram base URL is configurable so tests point it at a local server.

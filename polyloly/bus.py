@@ -1,4 +1,4 @@
-"""ZeroMQ plumbing shared by every process (DESIGN §4): socket factories and framing.
+"""ZeroMQ plumbing shared by every process (ARCHITECTURE §4): socket factories and framing.
 
 Frames: PUB/SUB messages are ``[topic, payload]`` with ``topic = messages.topic(msg)``
 (``b"<kind>|<market or match id>|"``), so a SUB filters by prefix; DEALER/ROUTER and PUSH/PULL

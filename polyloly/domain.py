@@ -1,4 +1,4 @@
-"""Domain vocabulary shared by every process: enums and identities (seed §4–§9).
+"""Domain vocabulary shared by every process: enums and identities (SPEC §4–§9).
 
 Enums are ``str`` enums so that they encode as their value on the wire and in logs.
 """
@@ -41,7 +41,7 @@ class OrderType(StrEnum):
 
 
 class OrderStatus(StrEnum):
-    """Lifecycle of one of our orders, as the order manager tracks it (seed §8.1)."""
+    """Lifecycle of one of our orders, as the order manager tracks it (SPEC §8.1)."""
 
     PENDING = "PENDING"  # accepted by risk, not yet sent
     SUBMITTED = "SUBMITTED"  # sent; venue answer not yet known
@@ -74,7 +74,7 @@ class FillType(StrEnum):
 
 
 class TruthStatus(StrEnum):
-    """Truth Engine states of one match (seed §4.1)."""
+    """Truth Engine states of one match (SPEC §4.1)."""
 
     PRE_MATCH = "PRE_MATCH"
     LIVE = "LIVE"
@@ -84,7 +84,7 @@ class TruthStatus(StrEnum):
 
 
 class TradingState(StrEnum):
-    """Trading Engine states of one market (seed §4.2)."""
+    """Trading Engine states of one market (SPEC §4.2)."""
 
     IDLE = "IDLE"
     BUILDING_PAIR = "BUILDING_PAIR"
@@ -96,7 +96,7 @@ class TradingState(StrEnum):
 
 
 class TradingAction(StrEnum):
-    """Actions the Trading Engine allows per state (seed §4.2 table)."""
+    """Actions the Trading Engine allows per state (SPEC §4.2 table)."""
 
     WATCH = "watch"
     BUY_YES = "buy_yes"
@@ -107,7 +107,7 @@ class TradingAction(StrEnum):
 
 
 class SourceTier(StrEnum):
-    """Esports data source tiers (seed §6.1): A signals and confirms, C only confirms."""
+    """Esports data source tiers (SPEC §6.1): A signals and confirms, C only confirms."""
 
     A = "A"
     B = "B"

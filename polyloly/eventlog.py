@@ -1,4 +1,4 @@
-"""The versioned event-log envelope of seed §10.3 and a size-rotating JSONL writer."""
+"""The versioned event-log envelope of SPEC §10.3 and a size-rotating JSONL writer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Structured JSON logging (seed §10.1) with secret redaction.
+"""Structured JSON logging (SPEC §10.1) with secret redaction.
 
 One JSON object per line: ``ts``, ``level``, ``component``, ``event_type``, then correlation
 ids (``run_id``, ``market_id``, ``match_id``, ``order_id``, ``intent_id``), metric fields

@@ -1,4 +1,4 @@
-"""Wire messages between processes (DESIGN §4) and the event-log envelope (seed §10.3).
+"""Wire messages between processes (ARCHITECTURE §4) and the event-log envelope (SPEC §10.3).
 
 Every message is a frozen ``msgspec.Struct`` tagged by ``kind``; one codec pair
 (:func:`encode` / :func:`decode`) serves ZeroMQ and the event log. ``v`` is the schema version
@@ -59,7 +59,7 @@ class BookTick(_Message, frozen=True, tag="book_tick"):
 
 
 class MatchEvent(_Message, frozen=True, tag="match_event"):
-    """A normalized esports event from one provider (seed §6)."""
+    """A normalized esports event from one provider (SPEC §6)."""
 
     match_id: str
     source: str
@@ -85,7 +85,7 @@ class TradePrint(_Message, frozen=True, tag="trade_print"):
 
 
 class SourceHealth(_Message, frozen=True, tag="source_health"):
-    """Staleness of one feed (seed §6.3), published when it changes."""
+    """Staleness of one feed (SPEC §6.3), published when it changes."""
 
     source: str
     tier: SourceTier

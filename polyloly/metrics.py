@@ -1,4 +1,4 @@
-"""Prometheus metrics of seed §10.2 (exact names) plus the system's own, registered once.
+"""Prometheus metrics of SPEC §10.2 (exact names) plus the system's own, registered once.
 
 Every process imports this module; the exporter (:mod:`polyloly.httpserve`) serves them on
 127.0.0.1 with the process's health and status.
@@ -16,7 +16,7 @@ _DECISION_BUCKETS_S = (
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1,
 )
 
-# --- seed §10.2, names exactly as specified ------------------------------------------------
+# --- SPEC §10.2, names exactly as specified ------------------------------------------------
 orders_placed = Counter(
     "polyloly_orders_total", "Orders placed", ["side", "strategy", "market"]
 )

@@ -1,4 +1,4 @@
-"""Circuit breaker (seed §11.1) and retry with exponential backoff and jitter (§11.2).
+"""Circuit breaker (SPEC §11.1) and retry with exponential backoff and jitter (§11.2).
 
 Both are driven by an injected clock and random source, so tests are deterministic.
 """

@@ -1,4 +1,4 @@
-"""Startup checks of seed §13.1, run by ``polyloly run`` before starting and by
+"""Startup checks of SPEC §13.1, run by ``polyloly run`` before starting and by
 ``polyloly doctor`` on demand: config, clock skew against the venue, feeds, market WS, REST,
 balance/allowance, market mappings, and a loud warning in paper mode."""
 

@@ -3,7 +3,7 @@
 Why they can differ (specs/11, "Live equality"): a live shard handles a BookTick or a
 MatchEvent some time after the gateway received it (its processing lag: microseconds idle, a
 few milliseconds under load) and then reads the *newest* book in shared memory — books are
-state, ticks only say "changed" (DESIGN §3). Frames that arrived during that lag are already
+state, ticks only say "changed" (ARCHITECTURE §3). Frames that arrived during that lag are already
 in the book it reads; the replay reads the book exactly as of the message being handled. So a
 live decision can use a newer book than the replayed one, and the two intents differ in price,
 size, or existence; after a market's first difference its positions and cooldowns differ too.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""P&L simulation (seed §3 ``scripts/pnl_simulation.py``), now the replay backtester.
+"""P&L simulation (SPEC §3 ``scripts/pnl_simulation.py``), now the replay backtester.
 
 Thin wrapper: record ``--seconds`` of a simulator scenario with ``polyloly record``, then run
 ``polyloly replay`` on it (optionally a ``--params`` sweep) and print where the report is.

@@ -2,7 +2,7 @@
 
 Owns the sockets (SUB to the gateway and the engine's PUB, DEALER to the engine's ROUTER), the
 shared-memory book reader, the observability server and the signals; every decision is the
-core's. The hot loop is one thread on blocking ZeroMQ sockets (DESIGN §9: zmq.asyncio doubles
+core's. The hot loop is one thread on blocking ZeroMQ sockets (ARCHITECTURE §9: zmq.asyncio doubles
 latency), waiting per ``bus.shard_wait``: ``block`` (poll with a timeout), ``spin`` (poll(0) in a
 loop: lowest latency, one core busy) or ``spin_then_block`` (spin ``bus.spin_us``, then block).
 SIGINT/SIGTERM stop the loop within one ``shards.time_interval_ms``; exit status 0.

@@ -1,4 +1,4 @@
-"""In-game win-probability models (shared/reference/esports.md §6), all for team A (= YES).
+"""In-game win-probability models (docs/ESPORTS.md §6), all for team A (= YES).
 
 Pure math, no state. Every function returns a probability in [0, 1], monotone in team A's
 advantage. See specs/06_TEMPORAL_ARB_SPEC.md for the formulas and their sources.
@@ -12,7 +12,7 @@ from typing import Final
 
 from polyloly.domain import Game
 
-# Pooled logistic fits of esports.md §6.4/§6.5:
+# Pooled logistic fits of ESPORTS §6.4/§6.5:
 #   logit P = a + b · (G / 1000) / (t_min / 10)^alpha
 # The intercepts a (radiant / blue side advantage) are dropped: our payloads name teams A/B,
 # not sides, so the model is symmetric in the teams.
@@ -121,7 +121,7 @@ def live_series_probability(
 ) -> float:
     """P(team A wins the series) with the current map at probability ``current_map``.
 
-    ``P = m · S(w − 1, l) + (1 − m) · S(w, l − 1)`` (esports.md §6.1); with no map in progress
+    ``P = m · S(w − 1, l) + (1 − m) · S(w, l − 1)`` (ESPORTS §6.1); with no map in progress
     (``current_map`` None) it is ``S(w, l; p_future)``.
     """
     to_win = best_of // 2 + 1

@@ -1,4 +1,4 @@
-"""Binary pair arbitrage (seed §7.1): buy YES and NO when their fill costs sum below 1.
+"""Binary pair arbitrage (SPEC §7.1): buy YES and NO when their fill costs sum below 1.
 
 Pure functions over copied books (:class:`shm.BookSnapshot`). Prices are USDC per share,
 sizes are shares, fees are the venue's taker model ``shares × rate × p × (1 − p)`` expressed per
@@ -79,7 +79,7 @@ class PairPosition:
 
     @property
     def imbalance_usdc(self) -> float:
-        """|cost_yes − cost_no| (seed §7.1 leg imbalance in USDC)."""
+        """|cost_yes − cost_no| (SPEC §7.1 leg imbalance in USDC)."""
         return abs(self.cost_yes - self.cost_no)
 
     @property
@@ -130,7 +130,7 @@ class PairPlan:
 
 
 def is_pair_profitable(yes: LegQuote, no: LegQuote, safety_margin: float) -> bool:
-    """Seed §7.1: eff_yes + eff_no < 1 − fees − safety_margin (fees per share, both legs)."""
+    """SPEC §7.1: eff_yes + eff_no < 1 − fees − safety_margin (fees per share, both legs)."""
     return (yes.effective_price + no.effective_price
             < 1.0 - yes.fee_per_share - no.fee_per_share - safety_margin)
 
@@ -211,7 +211,7 @@ def plan_rebalance(
     fee_rate: float,
     min_order_size: float,
 ) -> LegQuote | str:
-    """Buy the lagging leg's missing shares after a partial fill (seed §7.1).
+    """Buy the lagging leg's missing shares after a partial fill (SPEC §7.1).
 
     Accepted only if the completed pair costs at most ``1 + rebalance_max_loss_per_share`` per
     share: the leading leg's average cost (fees included) plus the lagging leg's walked cost.

@@ -1,4 +1,4 @@
-"""Temporal arbitrage (seed §7.2): trade the truth's implied probability against a stale price.
+"""Temporal arbitrage (SPEC §7.2): trade the truth's implied probability against a stale price.
 
 Pure: implied probability from the truth state, the edge net of the taker fee, fractional Kelly
 sizing, and the latency tracker that bounds the edge window (including the venue's matching
@@ -24,7 +24,7 @@ from shards.pair_arb import MIN_NOTIONAL_USDC, LegQuote, floor_shares, quote_buy
 from shards.truth import GameScore
 from shm import BookSnapshot
 
-PENDING_BASE: Final = 0.85  # seed §7.2: PENDING_CONFIRM → 0.85 + confidence × 0.10
+PENDING_BASE: Final = 0.85  # SPEC §7.2: PENDING_CONFIRM → 0.85 + confidence × 0.10
 PENDING_SLOPE: Final = 0.10
 _MAX_SIZING_STEPS: Final = 6
 
@@ -52,7 +52,7 @@ def implied_probability_yes(
     best_of: int,
     params: TemporalArbConfig,
 ) -> float | None:
-    """Probability that team A (YES) wins the market, from the truth state (seed §7.2).
+    """Probability that team A (YES) wins the market, from the truth state (SPEC §7.2).
 
     FINAL → ``final_probability`` for the winner; PENDING_CONFIRM → 0.85 + confidence × 0.10
     for the reported winner; LIVE → the best-of-N series probability with the map in progress
@@ -86,7 +86,7 @@ def kelly_stake_usdc(
 
 
 class LatencyTracker:
-    """How long the market takes to reprice after a match event (seed §7.2), in ms."""
+    """How long the market takes to reprice after a match event (SPEC §7.2), in ms."""
 
     def __init__(self, window_size: int, default_window_ms: float) -> None:
         self._samples: deque[float] = deque(maxlen=window_size)
@@ -142,7 +142,7 @@ def plan_temporal(
     min_order_size: float,
     held_cost_usdc: float,
 ) -> TemporalPlan | str:
-    """Size a buy of the favourite (seed §4.2 buy_winner) or return a refusal reason.
+    """Size a buy of the favourite (SPEC §4.2 buy_winner) or return a refusal reason.
 
     Edge = implied − (effective price + taker fee per share) for the size, must exceed
     ``min_edge_threshold``; the stake is fractional Kelly at that cost, capped at

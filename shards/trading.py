@@ -1,7 +1,7 @@
-"""Trading Engine (seed §4.2): one market's execution state and the actions it allows.
+"""Trading Engine (SPEC §4.2): one market's execution state and the actions it allows.
 
 The state machine is the table :data:`TRADING_TRANSITIONS`; :data:`ALLOWED_ACTIONS` is the
-seed's allowed-actions table. :meth:`MarketTrading.allows` is checked by the core before any
+SPEC §4.2 allowed-actions table. :meth:`MarketTrading.allows` is checked by the core before any
 intent is built: an action the current state does not allow is refused there and never sent.
 See specs/03_TRADING_STATE_MACHINE_SPEC.md.
 """
@@ -54,7 +54,7 @@ TRADING_TRANSITIONS: Final[dict[tuple[TradingState, TradingTrigger], TradingStat
     (_T, _G.SIGNAL_EXPIRED): _L,
     (_T, _G.SIGNAL_EXPIRED_FLAT): _I,
     (_T, _G.TRUTH_FINAL): _F,
-    # any state but RESOLVED → HALT on a risk trigger (seed §4.2), including HALT itself
+    # any state but RESOLVED → HALT on a risk trigger (SPEC §4.2), including HALT itself
     **{(state, _G.RISK_HALT): _H for state in TradingState if state is not _R},
     (_H, _G.RISK_RELEASE): _I,
     # the venue's resolution ends trading from every state: RESOLVED is terminal

@@ -1,4 +1,4 @@
-"""Truth Engine (seed §4.1, §6.2): one match's state, from normalized esports events.
+"""Truth Engine (SPEC §4.1, §6.2): one match's state, from normalized esports events.
 
 Pure: every method takes the event and the time (CLOCK_MONOTONIC ns) and returns messages
 (:class:`TruthDelta`, :class:`TruthFinal`). The state machine is the table
@@ -46,7 +46,7 @@ class PauseReason(StrEnum):
 
 
 class ConfirmRule(StrEnum):
-    """Seed §6.2 rules, plus the seed §4.1 confidence threshold."""
+    """SPEC §6.2 rules, plus the SPEC §4.1 confidence threshold."""
 
     TIER_A_SINGLE = "tier_a_single"
     TIER_B_CONSENSUS = "tier_b_consensus"
@@ -112,7 +112,7 @@ class Confirmation:
 def evaluate_confirmation(
     reports: Sequence[EndReport], now_ns: int, params: TruthConfig
 ) -> Confirmation:
-    """Apply seed §4.1 confidence accumulation and the §6.2 rules to consistent reports.
+    """Apply SPEC §4.1 confidence accumulation and the §6.2 rules to consistent reports.
 
     The first tier A/B report gives ``initial_confidence``; another source whose report arrived
     within ``consensus_window_ms`` of it (inclusive, either side) adds ``consensus_bonus``; any

@@ -1,7 +1,7 @@
 """Walking book depth: effective fill price for a size, and size available under a limit.
 
 Pure functions over price/size sequences sorted best-first (asks ascending, bids descending),
-as copied out of a slot by :class:`shm.reader.BookSnapshot`. Seed §7.1 ``effective_price_for_size``
+as copied out of a slot by :class:`shm.reader.BookSnapshot`. SPEC §7.1 ``effective_price_for_size``
 returns ``inf`` when depth runs out; here the result says how much was filled instead.
 """
 

@@ -139,7 +139,7 @@ class BookSnapshot:
     def effective_price(
         self, side: Side | str, quantity: float, unit: SizeUnit | str = SizeUnit.SHARES
     ) -> FillEstimate:
-        """Walk the copied levels (asks for BUY, bids for SELL) for ``quantity`` (seed §7.1).
+        """Walk the copied levels (asks for BUY, bids for SELL) for ``quantity`` (SPEC §7.1).
 
         ``complete`` is False when the copied depth cannot fill the request.
         """

@@ -28,7 +28,7 @@ from shm._segment import open_segment, segment_buffer, unlink_segment
 from shm.errors import BookRejectReason, BookUpdateError, StoreInUseError
 
 DEFAULT_LEVELS = 32  # matches config shm.levels
-DEFAULT_TICK_SIZE = 0.001  # Polymarket esports markets (reference/polymarket.md §0)
+DEFAULT_TICK_SIZE = 0.001  # Polymarket esports markets (VENUE §0)
 _TICK_EPSILON = 1e-6  # fraction of a tick a price may be off by float parsing
 _PRICE_DECIMALS = 9
 

@@ -103,17 +103,17 @@ class ProviderSettings:
 
 
 DEFAULT_PROVIDERS: dict[str, ProviderSettings] = {
-    # esports.md §4: push, sub-second (UNCONFIRMED).
+    # ESPORTS §4: push, sub-second (UNCONFIRMED).
     "grid": ProviderSettings(delay_s=0.5, cadence_s=0.0, jitter_s=0.2),
-    # esports.md §3.3: frames every 2 s, events pushed.
+    # ESPORTS §3.3: frames every 2 s, events pushed.
     "pandascore": ProviderSettings(delay_s=2.0, cadence_s=2.0, jitter_s=0.5),
-    # esports.md §2.3: 10 s windows, 20-60 s behind.
+    # ESPORTS §2.3: 10 s windows, 20-60 s behind.
     "lolesports": ProviderSettings(delay_s=30.0, cadence_s=10.0, jitter_s=0.0),
-    # esports.md §1: refreshed every 60 s, plus the 120 s spectator delay.
+    # ESPORTS §1: refreshed every 60 s, plus the 120 s spectator delay.
     "opendota": ProviderSettings(delay_s=120.0, cadence_s=60.0, jitter_s=0.0),
-    # esports.md §5: human-edited, minutes.
+    # ESPORTS §5: human-edited, minutes.
     "liquipedia": ProviderSettings(delay_s=90.0, cadence_s=30.0, jitter_s=10.0),
-    # esports.md §0.5: what the market sees.
+    # ESPORTS §0.5: what the market sees.
     "polymarket_sports": ProviderSettings(delay_s=5.0, cadence_s=0.0, jitter_s=1.0),
 }
 

@@ -66,7 +66,7 @@ WorldAction = FeedMessage | QuotePlan | TakerOrder | ResolveAction | FairValueCh
 
 
 def fair_value(match: MatchSpec, state: MatchState, match_t_s: float) -> float:
-    """Return P(team A wins the series) for ``state`` with the esports.md §6 models."""
+    """Return P(team A wins the series) for ``state`` with the ESPORTS §6 models."""
     needed = match.best_of // 2 + 1
     need_a, need_b = needed - state.wins_a, needed - state.wins_b
     prior = match.prior_map_prob

@@ -1,4 +1,4 @@
-"""The executor interface: what the order manager needs from a venue (seed §8).
+"""The executor interface: what the order manager needs from a venue (SPEC §8).
 
 Two executors implement it: ``engine.executors.paper.PaperExecutor`` (default; deterministic
 fills against the shm books) and ``engine.executors.real.RealExecutor`` (py-clob-client-v2).

@@ -1,4 +1,4 @@
-"""Paper executor: deterministic fills against the shm books (seed §8.3; specs/07).
+"""Paper executor: deterministic fills against the shm books (SPEC §8.3; specs/07).
 
 * A *marketable* order (BUY at or above the best ask, SELL at or below the best bid) waits the
   venue's sports matching delay (``polymarket.matching_delay_s``) and then matches against the

@@ -1,4 +1,4 @@
-"""The real executor: signed CLOB V2 orders through py-clob-client-v2 (DESIGN §6, issue 7).
+"""The real executor: signed CLOB V2 orders through py-clob-client-v2 (ARCHITECTURE §6, issue 7).
 
 * Signing is local and warm (:mod:`engine.executors.real_signing`): tick size and neg-risk come
   with the order, so building and signing make no HTTP call; the signed order's EIP-712 hash
@@ -88,7 +88,7 @@ API_CREDS_ENV: Final = (
     "POLYMARKET_API_SECRET",
     "POLYMARKET_API_PASSPHRASE",
 )
-MAX_BATCH: Final = 15  # POST /orders legs per request (reference §3.2)
+MAX_BATCH: Final = 15  # POST /orders legs per request (VENUE §3.2)
 MAX_PAGES: Final = 1000
 _SEEN_FILLS_MAX: Final = 100_000
 _REUSE_SIGNED_S: Final = 30.0  # a retried order reuses its signature for this long

@@ -1,6 +1,6 @@
 """Turn every way a venue call can fail into a reason code, a retry flag and an outcome.
 
-Polymarket answers a refused order with HTTP 400 and ``{"error": "<text>"}`` (reference
+Polymarket answers a refused order with HTTP 400 and ``{"error": "<text>"}`` (VENUE
 §3.5); the text, not a code, says why. A call can also fail without an answer: then what
 matters is whether the request can have reached the venue. :func:`classify` answers three
 questions for the order manager:
@@ -52,7 +52,7 @@ class VenueFailure:
         return self.reason is RejectReason.DUPLICATE
 
 
-# Substrings of the venue's error texts (reference §3.5), first match wins. Lower case.
+# Substrings of the venue's error texts (VENUE §3.5), first match wins. Lower case.
 _MESSAGE_RULES: Final[tuple[tuple[str, RejectReason, bool], ...]] = (
     ("duplicated", RejectReason.DUPLICATE, False),
     ("not enough balance", RejectReason.INSUFFICIENT_BALANCE, False),

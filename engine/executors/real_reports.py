@@ -1,6 +1,6 @@
 """Read the venue's order and trade reports (REST and user channel) as our fills and orders.
 
-The subtle part is attribution (reference §2.3, §5): a Polymarket trade is described from the
+The subtle part is attribution (VENUE §2.3, §5): a Polymarket trade is described from the
 taker's side — top-level ``asset_id``/``side``/``price`` are the taker order's — and lists the
 resting ``maker_orders``. Because the two books of a binary market mirror each other, a maker
 order can be on the *other* token: a taker BUY of YES at 0.518 can match a maker BUY of NO at

@@ -1,1 +1,1 @@
-"""Risk layers of seed §9: validation, pre-trade, circuit breakers, global limits, time rules."""
+"""Risk layers of SPEC §9: validation, pre-trade, circuit breakers, global limits, time rules."""

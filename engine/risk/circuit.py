@@ -1,4 +1,4 @@
-"""Per-market circuit breakers (seed §9.2): trip on consecutive venue rejects, cancel
+"""Per-market circuit breakers (SPEC §9.2): trip on consecutive venue rejects, cancel
 failures or a slow order, and halt the market until it is released by hand.
 
 Every halt and release goes through :meth:`CircuitBreakers.halt` / :meth:`~CircuitBreakers.

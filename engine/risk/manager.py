@@ -1,4 +1,4 @@
-"""The risk manager: every layer of seed §9 in one pure ``check`` (specs/08_RISK_SPEC.md).
+"""The risk manager: every layer of SPEC §9 in one pure ``check`` (specs/08_RISK_SPEC.md).
 
 Order of the checks (the first refusal wins):
 

@@ -1,4 +1,4 @@
-"""Size reductions: volatility (seed §9.4), drawdown (seed §9.1 layer 3), peak hours."""
+"""Size reductions: volatility (SPEC §9.4), drawdown (SPEC §9.1 layer 3), peak hours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import statistics
 from collections import deque
 
 _MIN_SAMPLES = 10
-_COLD_FACTOR = 0.5  # until enough mids are seen: conservative, as seed §9.4
+_COLD_FACTOR = 0.5  # until enough mids are seen: conservative, as SPEC §9.4
 _FLOOR = 0.25
 
 

@@ -1,4 +1,4 @@
-"""Time rules (seed §9.1 layer 4), on UTC wall time: weekend toggle, peak-hours size factor,
+"""Time rules (SPEC §9.1 layer 4), on UTC wall time: weekend toggle, peak-hours size factor,
 open/close buffers around a market's known open and close times."""
 
 from __future__ import annotations

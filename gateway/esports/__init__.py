@@ -1,4 +1,4 @@
-"""Esports feed adapters (seed §6): one module per provider, each a pure parser plus a thin
+"""Esports feed adapters (SPEC §6): one module per provider, each a pure parser plus a thin
 async transport, all normalizing into :class:`~polyloly.messages.MatchEvent`.
 
 The gateway shell calls :func:`build_adapters` once (see :mod:`gateway.feeds` for the

@@ -1,4 +1,4 @@
-"""GRID (tier A): Series Events WebSocket and Series State GraphQL (esports.md §4).
+"""GRID (tier A): Series Events WebSocket and Series State GraphQL (ESPORTS §4).
 
 Endpoints (``providers.grid.url`` is the base, e.g. ``https://api.grid.gg``):
 ``wss://…/live-data-feed/series/{seriesId}?key=K[&fromSequenceNumber=N]`` and

@@ -1,4 +1,4 @@
-"""Liquipedia LPDB v3 (tier C, confirmation only): match results (esports.md §5).
+"""Liquipedia LPDB v3 (tier C, confirmation only): match results (ESPORTS §5).
 
 ``GET {url}/api/v3/match?wiki={wiki}&conditions=[[match2id::ID]]`` (or ``[[pagename::ID]]``
 when the id contains a ``/``), header ``Authorization: Apikey KEY``. ``provider_ids.liquipedia``

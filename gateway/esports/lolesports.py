@@ -1,4 +1,4 @@
-"""LoL Esports (tier A per config): livestats windows + getLive / getEventDetails (esports.md §2).
+"""LoL Esports (tier A per config): livestats windows + getLive / getEventDetails (ESPORTS §2).
 
 * ``GET {url}/livestats/v1/window/{gameId}?startingTime=RFC3339`` (no auth; seconds of
   ``startingTime`` divisible by 10; HTTP 204 before the game has frames). Consecutive frames are
@@ -53,7 +53,7 @@ from polyloly.config import MarketConfig, ProviderConfig
 SOURCE = "lolesports"
 PUBLIC_API_KEY = "0TvQnueqKa5mxJntVWt0w4LpLfEkrV1Ta8rQBb9Z"  # lolesports.com website key
 WINDOW_STEP_MS = 10_000
-MIN_LAG_MS = 10_000  # newer windows are empty (esports.md §2.3)
+MIN_LAG_MS = 10_000  # newer windows are empty (ESPORTS §2.3)
 _STATS = ("totalGold", "totalKills", "towers", "inhibitors", "barons")
 
 

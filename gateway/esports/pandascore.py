@@ -1,4 +1,4 @@
-"""PandaScore Live (tier B): frames and events WebSockets per match (esports.md §3).
+"""PandaScore Live (tier B): frames and events WebSockets per match (ESPORTS §3).
 
 ``wss://live.pandascore.co/matches/{matchId}?token=T`` (frames, one snapshot every 2 s) and
 ``…/matches/{matchId}/events?token=T`` (Pro plan: LoL ``kill_feed``, CS ``round_end``).

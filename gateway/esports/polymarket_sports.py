@@ -1,4 +1,4 @@
-"""Polymarket's public sports WebSocket: what the market itself sees (esports.md §0.5).
+"""Polymarket's public sports WebSocket: what the market itself sees (ESPORTS §0.5).
 
 ``wss://sports-api.polymarket.com/ws`` (``providers.polymarket_sports.url``, else
 ``polymarket.sports_ws_url``): no auth, no subscription; every ``sport_result`` object of every

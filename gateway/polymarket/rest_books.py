@@ -1,4 +1,4 @@
-"""REST ``GET /book?token_id=`` for resyncing a diverged or silent book (reference §3.3)."""
+"""REST ``GET /book?token_id=`` for resyncing a diverged or silent book (VENUE §3.3)."""
 
 from __future__ import annotations
 

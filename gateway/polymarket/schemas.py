@@ -1,6 +1,6 @@
-"""Typed wire schemas of Polymarket's market and user WebSocket channels (reference §1–§2).
+"""Typed wire schemas of Polymarket's market and user WebSocket channels (VENUE §1–§2).
 
-One frozen ``msgspec.Struct`` per ``event_type``, decoded in one tagged-union pass (DESIGN §9:
+One frozen ``msgspec.Struct`` per ``event_type``, one tagged-union decode (ARCHITECTURE §9:
 msgspec typed decoding beat orjson). Numbers arrive as JSON strings; the decoders run with
 ``strict=False`` so ``"0.48"`` decodes straight into a float. Unknown keys are ignored.
 """
@@ -198,7 +198,7 @@ rest_trade_decoder = msgspec.json.Decoder(RestTrade, strict=False)
 
 
 class RestBook(msgspec.Struct, frozen=True, kw_only=True):
-    """REST ``GET /book`` body (reference §3.3): the WS ``book`` fields plus market facts."""
+    """REST ``GET /book`` body (VENUE §3.3): the WS ``book`` fields plus market facts."""
 
     market: str
     asset_id: str

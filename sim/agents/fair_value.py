@@ -1,4 +1,4 @@
-"""Win-probability models used by the simulated market-maker (esports.md §6).
+"""Win-probability models used by the simulated market-maker (ESPORTS §6).
 
 Pure functions, no state. Probabilities are for team A (outcome 0). The shards have their own
 implementation on the other side of the venue boundary; the simulator is "the world" and keeps

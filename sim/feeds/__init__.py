@@ -2,5 +2,5 @@
 Polymarket sports WebSocket) replaying scenario timelines in each provider's own format.
 
 Each provider module holds pure formatters (state → JSON-ready dict, shaped like the fixtures
-in ``shared/fixtures/esports``) and a thin aiohttp application factory.
+in ``tests/fixtures/esports``) and a thin aiohttp application factory.
 """

@@ -1,4 +1,4 @@
-"""GRID-like Series Events WebSocket and Series State (esports.md §4).
+"""GRID-like Series Events WebSocket and Series State (ESPORTS §4).
 
 * ``ws /live-data-feed/series/{seriesId}?key=K[&fromSequenceNumber=N]`` — envelopes
   ``{id, correlationId, occurredAt, publishedAt, seriesId, sequenceNumber,

@@ -1,4 +1,4 @@
-"""Liquipedia LPDB v3-like result endpoint (esports.md §5): slow, human-edited confirmation.
+"""Liquipedia LPDB v3-like result endpoint (ESPORTS §5): slow, human-edited confirmation.
 
 ``GET /api/v3/match?wiki=counterstrike[&conditions=[[pagename::X]]]`` with header
 ``Authorization: Apikey K`` → ``{"result": [match2 rows]}``. A map result appears

@@ -1,4 +1,4 @@
-"""LoL Esports-like feed (esports.md §2): livestats windows and ``getLive``.
+"""LoL Esports-like feed (ESPORTS §2): livestats windows and ``getLive``.
 
 * ``GET /livestats/v1/window/{gameId}?startingTime=RFC3339`` — no auth. Frames are sampled
   every ``cadence_s`` of scenario time while the map is played and become visible ``delay_s``

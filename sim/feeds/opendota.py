@@ -1,4 +1,4 @@
-"""OpenDota-like REST: ``GET /api/live`` and ``GET /api/matches/{match_id}`` (esports.md §1).
+"""OpenDota-like REST: ``GET /api/live`` and ``GET /api/matches/{match_id}`` (ESPORTS §1).
 
 ``/api/live`` serves one entry per Dota 2 game (map) in progress, refreshed every ``cadence_s``
 and ``delay_s`` behind (OpenDota polls Steam every 60 s; Steam adds the spectator delay). Each

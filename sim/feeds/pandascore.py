@@ -1,4 +1,4 @@
-"""PandaScore Live-like WebSockets (esports.md §3.3) and ``GET /lives``.
+"""PandaScore Live-like WebSockets (ESPORTS §3.3) and ``GET /lives``.
 
 * ``ws /matches/{match_id}?token=T`` — frames: ``{"type":"hello","payload":{}}`` then one
   snapshot every ``cadence_s`` (2 s) while the series is played; closed with code 1000 after

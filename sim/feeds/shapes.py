@@ -1,7 +1,7 @@
 """Compare the shape of two JSON values: same keys and same value types, recursively.
 
 Used by the tests to check that every feed speaks exactly like the recorded or documented
-fixtures in ``shared/fixtures/esports``. Rules: dict key sets must be equal; a ``null`` on either
+fixtures in ``tests/fixtures/esports``. Rules: dict key sets must be equal; a ``null`` on either
 side matches any type (fixtures use null for optional values); an int matches a float fixture
 (JSON does not distinguish ``2`` from ``2.0``) but not the reverse; ``bool`` is not a number;
 list items are compared with the fixture item whose key set is the same (else the first); an

@@ -1,7 +1,7 @@
 """JSON shapes of the venue: REST bodies and market/user WebSocket messages.
 
 Field names, order and value types follow the recorded fixtures in
-`shared/fixtures/polymarket/` (all numbers as strings, WS timestamps as ms strings, REST
+`tests/fixtures/polymarket/` (all numbers as strings, WS timestamps as ms strings, REST
 `created_at` as integer seconds). Pure functions of venue state; no I/O.
 """
 

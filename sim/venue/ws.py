@@ -1,7 +1,7 @@
 """Market and user WebSocket channels (`/ws/market`, `/ws/user`) of the simulated venue.
 
 Subscribe messages, text `PING`/`PONG`, `INVALID OPERATION` / `NO NEW ASSETS` replies and the
-500-assets-per-connection limit follow the live venue (see `shared/reference/polymarket.md`
+500-assets-per-connection limit follow the live venue (see `docs/VENUE.md`
 §1-§2). Each connection has its own queue and writer task, so a slow client never blocks the
 venue and messages keep their order.
 """

@@ -1,4 +1,4 @@
-"""The gateway app (in process, real loopback sockets) hands its seed §14 alerts to ``alert``:
+"""The gateway app (in process, real loopback sockets) hands its SPEC §14 alerts to ``alert``:
 a WS session that cannot reconnect, and an esports source that goes silent then speaks again."""
 
 from __future__ import annotations

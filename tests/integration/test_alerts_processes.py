@@ -1,4 +1,4 @@
-"""Seed §14 alerts end to end: the engine and the gateway as real processes send their alerts to
+"""SPEC §14 alerts end to end: the engine and the gateway as real processes send their alerts to
 a local server speaking the Telegram Bot API, once each, with the right severity, and the bot
 token never reaches their logs.
 

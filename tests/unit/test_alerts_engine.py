@@ -1,4 +1,4 @@
-"""The engine's seed §14 conditions raise their alert (or only log) at the point of detection.
+"""The engine's SPEC §14 conditions raise their alert (or only log) at the point of detection.
 
 Driven on the engine core with a paper executor, a manual clock and tmp SQLite; the alert
 callback is a list's ``append``.

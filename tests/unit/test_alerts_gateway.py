@@ -1,4 +1,4 @@
-"""The gateway's seed §14 alarms: WS reconnect streaks and stale esports sources."""
+"""The gateway's SPEC §14 alarms: WS reconnect streaks and stale esports sources."""
 
 from __future__ import annotations
 

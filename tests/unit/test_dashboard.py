@@ -1,4 +1,4 @@
-"""The Grafana dashboard and Prometheus config cover the seed §10.2 metrics."""
+"""The Grafana dashboard and Prometheus config cover the SPEC §10.2 metrics."""
 
 from __future__ import annotations
 

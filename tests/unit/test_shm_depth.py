@@ -1,4 +1,4 @@
-"""Unit tests of depth walking (seed §7.1 effective price) on copied levels."""
+"""Unit tests of depth walking (SPEC §7.1 effective price) on copied levels."""
 
 from __future__ import annotations
 
