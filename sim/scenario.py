@@ -17,12 +17,15 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+# Package data (pyproject package-data "sim": scenarios/*.yaml), found through importlib.resources
+# so an installed wheel ships and finds them.
+SCENARIO_DIR = Path(str(resources.files("sim").joinpath("scenarios")))
 
 GAMES = ("lol", "dota2", "cs2", "valorant")
 PROVIDERS = ("grid", "pandascore", "lolesports", "opendota", "liquipedia", "polymarket_sports")
@@ -804,7 +807,10 @@ def scenario_path(name_or_path: str) -> Path:
     if "/" not in name_or_path and not name_or_path.endswith((".yaml", ".yml")):
         if candidate.is_file():
             return candidate
-        known = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
+        known = ", ".join(list_scenarios())
+        if not known:
+            raise ScenarioError(f"bundled scenarios missing in {SCENARIO_DIR}: the installation is "
+                                "incomplete, reinstall polyloly (make install)")
         raise ScenarioError(f"scenario {name_or_path!r}: not found; known scenarios: {known}")
     path = Path(name_or_path)
     if not path.is_file():
