@@ -47,6 +47,7 @@ from polyloly.eventlog import JsonlWriter
 from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, register_secret, setup_logging
 from polyloly.messages import encode
+from polyloly.ports import PortInUseError
 
 _LOG = get_logger("engine")
 EXIT_REFUSED = 2
@@ -243,7 +244,7 @@ async def run(config: Config) -> int:
     server = None
     if config.metrics.enabled:
         server = ObservabilityServer(config.metrics.host, config.metrics.engine_port,
-                                     shell.health, shell.status)
+                                     shell.health, shell.status, setting="metrics.engine_port")
         server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -314,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return uvloop.run(run(config))
     except Exception as exc:
-        if type(exc).__name__ == "RealExecutorError":
+        if type(exc).__name__ == "RealExecutorError" or isinstance(exc, PortInUseError):
             print(f"polyloly-engine: {exc}", file=sys.stderr)
             return EXIT_REFUSED
         raise

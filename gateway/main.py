@@ -22,6 +22,8 @@ from polyloly.alerts import build_alerter
 from polyloly.config import ConfigError, load_config
 from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, setup_logging
+from polyloly.ports import PortInUseError
+from shm.errors import StoreInUseError
 
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -71,15 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = None
         if config.metrics.enabled:
             server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,
-                                         app.health, app.status).start()
+                                         app.health, app.status,
+                                         setting="metrics.gateway_port").start()
         try:
             await _serve(app, server)
         finally:
             if server is not None:
                 server.stop()
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(start())
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(start())
+    except (PortInUseError, StoreInUseError) as exc:  # bad setup: one line, no traceback
+        sys.stderr.write(f"polyloly-gateway: {exc}\n")
+        return 2
     log.info("gateway_stopped", "gateway stopped")
     return 0
 

@@ -17,6 +17,7 @@ import zmq
 from polyloly import messages
 from polyloly.config import Config
 from polyloly.messages import Message
+from polyloly.ports import PortInUseError, is_addr_in_use
 
 ZmqSocket = zmq.Socket[bytes]
 """A ZeroMQ socket sending and receiving ``bytes`` frames (every socket here)."""
@@ -39,9 +40,19 @@ def _prepare(sock: ZmqSocket, hwm: int) -> ZmqSocket:
     return sock
 
 
-def bind(ctx: ZmqContext, kind: int, endpoint: str, hwm: int = 100_000) -> ZmqSocket:
+def bind(ctx: ZmqContext, kind: int, endpoint: str, hwm: int = 100_000,
+         setting: str = "bus endpoint") -> ZmqSocket:
+    """Bind a new socket to ``endpoint``; a TCP port already taken raises PortInUseError."""
     sock = _prepare(ctx.socket(kind), hwm)
-    sock.bind(endpoint)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        sock.close(0)
+        if is_addr_in_use(exc):
+            host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+            raise PortInUseError(int(port) if port.isdigit() else 0, f"{setting} {endpoint}",
+                                 host or "?") from None
+        raise
     return sock
 
 

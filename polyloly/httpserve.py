@@ -10,11 +10,17 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from polyloly.ports import PortInUseError, is_addr_in_use
+
 HealthFn = Callable[[], dict[str, Any]]
 
 
 class ObservabilityServer:
-    """Serve metrics, health (200 when ``healthy`` is true, else 503) and status JSON."""
+    """Serve metrics, health (200 when ``healthy`` is true, else 503) and status JSON.
+
+    ``setting`` names where the port came from (``metrics.gateway_port``...): an occupied port
+    raises :class:`~polyloly.ports.PortInUseError` naming it, for the process's one-line exit.
+    """
 
     def __init__(
         self,
@@ -22,6 +28,8 @@ class ObservabilityServer:
         port: int,
         health: HealthFn,
         status: HealthFn | None = None,
+        *,
+        setting: str = "metrics port",
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"observability server must bind to loopback, not {host!r}")
@@ -51,7 +59,12 @@ class ObservabilityServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            if is_addr_in_use(exc):
+                raise PortInUseError(port, setting, host) from None
+            raise
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="observability", daemon=True
@@ -59,6 +72,7 @@ class ObservabilityServer:
 
     @property
     def port(self) -> int:
+        """The bound port (the OS's choice when constructed with port 0)."""
         return int(self._server.server_address[1])
 
     def start(self) -> ObservabilityServer:

@@ -56,6 +56,7 @@ from polyloly.messages import (
     TruthDelta,
     TruthFinal,
 )
+from polyloly.ports import PortInUseError
 from shards.core import ShardCore
 from shm import BookReader, BookSnapshot, ShmBookError
 
@@ -406,8 +407,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.metrics.enabled:
         port = (config.metrics.shard_base_port + args.shard
                 if config.metrics.shard_base_port else 0)
-        server = ObservabilityServer(config.metrics.host, port, shell.health,
-                                     shell.status).start()
+        try:
+            server = ObservabilityServer(config.metrics.host, port, shell.health, shell.status,
+                                         setting=f"metrics.shard_base_port + {args.shard}"
+                                         ).start()
+        except PortInUseError as exc:  # bad setup: one line, no traceback
+            print(f"polyloly-shard: {exc}", file=sys.stderr)
+            return 2
     log.info("shard_started", f"shard {args.shard} with {len(shell.core.markets)} markets",
              shard=args.shard, metrics_port=server.port if server else None,
              markets=list(shell.core.markets))
