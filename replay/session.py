@@ -320,7 +320,13 @@ class ReplaySession:
             self.result.produced["user_ws_not_replayed"] += 1  # paper fills replace them
 
     def _from_keeper(self, out: KeeperOutput) -> None:
+        now = self.clock.monotonic_ns()
         for message in out.messages:
+            if type(message) is BookTick:
+                # The shm writer stamps t_shm_ns from the live CLOCK_MONOTONIC; in a replay
+                # the write happens at the replayed receive time (as t_parsed_ns does), so
+                # no live clock reaches the intents (specs/11 §determinism).
+                message = msgspec.structs.replace(message, t_shm_ns=now)
             self._publish_gateway(message)
         for dead in out.dead_letters:
             self.result.dead_letters[f"{dead.source}:{dead.reason}"] += 1
