@@ -28,8 +28,7 @@ from polyloly.config import Config, deep_merge, load_raw, validate
 from polyloly.domain import MatchEventType, SourceTier
 from polyloly.messages import MatchEvent, SourceHealth, UserOrderUpdate, UserTradeUpdate
 from polyloly.resilience import CircuitBreaker
-
-FIXTURES = Path("/work/shared/fixtures/polymarket/ws_messages")
+from tests.helpers.fixtures import polymarket
 
 
 class FakeVenue:
@@ -165,9 +164,9 @@ async def _with_app(app: GatewayApp, body: Callable[[], Awaitable[None]]) -> Non
 
 def test_user_channel_authenticates_and_pushes_updates_to_the_engine_in_order(
         tmp_path: Path) -> None:
-    script = [(FIXTURES / "order_placement.json").read_bytes(),
-              b"[" + (FIXTURES / "user_trade2.json").read_bytes() + b","
-              + (FIXTURES / "order_cancel.json").read_bytes() + b"]",
+    script = [polymarket("ws_messages", "order_placement.json").read_bytes(),
+              b"[" + polymarket("ws_messages", "user_trade2.json").read_bytes() + b","
+              + polymarket("ws_messages", "order_cancel.json").read_bytes() + b"]",
               b'{"event_type":"order","id":"x","side":"BUY"}',
               b"PONG"]
 

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-V1 = Path(__file__).resolve().parents[1] / "fixtures" / "replay" / "demo_short_v1"
+from tests.helpers.fixtures import replay
+
+V1 = replay("demo_short_v1")
 OUTPUTS = ("intents.jsonl", "orders.jsonl", "fills.jsonl", "truth.jsonl", "summary.json",
            "events/engine-00000.jsonl")
 

@@ -12,7 +12,6 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,14 +22,14 @@ from sim.feeds import pandascore
 from sim.feeds.shapes import assert_same_shape
 from sim.scenario import Scenario, load_scenario
 from sim.world import World, start_world
+from tests.helpers.fixtures import esports, load_json
 
-FIXTURES = Path("/work/shared/fixtures/esports")
 SPEED = 10.0
 
 
 def fixture(relative: str) -> Any:
     """Load one fixture file."""
-    return json.loads((FIXTURES / relative).read_text())
+    return load_json(esports(relative))
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,8 +14,8 @@ from sim.venue.clock import ManualClock
 from sim.venue.core import Venue
 from sim.venue.models import MICRO, OrderRequest, OrderType, Side
 from sim.venue.testing import SampleMarket
+from tests.helpers.fixtures import load_json, polymarket
 
-FIXTURES = Path("/work/shared/fixtures/polymarket")
 MARKET = SampleMarket()
 YES, NO = MARKET.token_ids
 USER = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
@@ -26,7 +25,7 @@ ALLOWED_EXTRA = {"book": {"last_trade_price"}, "trade.maker_orders[]": {"side"}}
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+    return load_json(polymarket(name))
 
 
 def assert_same_shape(ours: dict[str, Any], reference: dict[str, Any], kind: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -20,15 +19,15 @@ from gateway.esports.common import (
 from polyloly.config import MarketConfig, ProviderIds
 from polyloly.domain import Game, MatchEventType, SourceTier
 from polyloly.messages import MatchEvent
+from tests.helpers.fixtures import esports
 
-FIXTURES = Path("/work/shared/fixtures/esports")
 T_RECV_NS = 5_000_000_000
 T_RECV_MS = 1_748_800_000_000
 
 
 def fixture_bytes(relative: str) -> bytes:
     """Raw bytes of one fixture file."""
-    return (FIXTURES / relative).read_bytes()
+    return esports(relative).read_bytes()
 
 
 def fixture_json(relative: str) -> Any:

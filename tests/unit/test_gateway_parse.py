@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import orjson
 import pytest
@@ -22,8 +21,8 @@ from gateway.polymarket.parse import (
 )
 from polyloly.domain import Side
 from polyloly.messages import UserOrderUpdate, UserTradeUpdate
+from tests.helpers.fixtures import POLYMARKET_DIR, polymarket
 
-FIXTURES = Path("/work/shared/fixtures/polymarket")
 MARKET_FIXTURES = {
     "ws_messages/book.json": BookSnapshot,
     "ws_messages/price_change.json": LevelChanges,
@@ -43,11 +42,12 @@ USER_FIXTURES = {
 
 
 def _fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return polymarket(name).read_bytes()
 
 
 def test_every_ws_fixture_is_covered_by_this_test() -> None:
-    on_disk = {str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("ws_messages*/*.json")}
+    on_disk = {str(p.relative_to(POLYMARKET_DIR))
+               for p in POLYMARKET_DIR.glob("ws_messages*/*.json")}
     covered = set(MARKET_FIXTURES) | set(USER_FIXTURES) | {"ws_messages/trades.json"}
     assert on_disk == covered
 

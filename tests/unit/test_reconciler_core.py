@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -29,8 +27,8 @@ from engine.reconciler import (
     reconcile_with_venue,
 )
 from polyloly.domain import OrderStatus, Side
+from tests.helpers.fixtures import load_json, polymarket
 
-FIXTURES = Path("/work/shared/fixtures/polymarket/ws_messages")
 MARKET = "0xdd22472e552920b8438158ea7238bfadfa4f736aa4cee91a6b86c39ead110917"
 YES = "21742633143463906290569050155826241533067272736897614950488156847949938836455"
 NO = "48331043336612883890938759509493159234755048973500640148014422747788308965732"
@@ -140,7 +138,7 @@ def test_without_balances_no_position_is_judged() -> None:
 
 
 def _fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+    return load_json(polymarket("ws_messages", name))
 
 
 def test_user_trade1_no_maker_leg_is_a_no_buy_at_its_own_price() -> None:

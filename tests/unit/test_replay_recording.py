@@ -19,8 +19,7 @@ from replay.recording import (
     read_recording,
     upgrade,
 )
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
+from tests.helpers.fixtures import replay
 
 
 def _line(sequence: int, t_ns: int, event_type: str = "polymarket.market_ws",
@@ -142,14 +141,14 @@ def test_schema_0_9_is_upgraded_receive_time_from_wall_clock_and_prefixed_names(
 
 def test_the_0_9_fixture_is_read_whole_with_one_upgrade_notice() -> None:
     issues = IssueLog()
-    messages = list(read_recording(FIXTURES / "demo_short_v09", issues))
+    messages = list(read_recording(replay("demo_short_v09"), issues))
     assert len(messages) == 420
     assert issues.counts == {IssueKind.UPGRADED_SCHEMA.value: 1}
     assert {m.event_type for m in messages} >= {"polymarket.market_ws", "esports.grid"}
 
 
 def test_the_recording_config_is_found_in_the_directory_or_its_parent(tmp_path: Path) -> None:
-    assert find_config(FIXTURES / "demo_short_v1") == FIXTURES / "demo_short_v1" / "config.yaml"
+    assert find_config(replay("demo_short_v1")) == replay("demo_short_v1", "config.yaml")
     (tmp_path / "config.yaml").write_text("{}")
     (tmp_path / "recording").mkdir()
     assert find_config(tmp_path / "recording") == tmp_path / "config.yaml"

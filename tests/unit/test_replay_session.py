@@ -13,10 +13,10 @@ from replay.esports import PARSER_CHOICE
 from replay.outputs import build_summary, intent_key, jsonl_bytes, max_drawdown_usdc
 from replay.recording import IssueKind, IssueLog, read_recording
 from replay.session import EquityPoint, ReplayResult, ReplaySession
+from tests.helpers.fixtures import replay
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "replay"
-V1 = FIXTURES / "demo_short_v1"
-V09 = FIXTURES / "demo_short_v09"
+V1 = replay("demo_short_v1")
+V09 = replay("demo_short_v09")
 
 
 def _replay(directory: Path, tail_s: float | None = 0.0) -> tuple[ReplayResult, IssueLog]:

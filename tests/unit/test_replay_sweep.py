@@ -8,8 +8,9 @@ import pytest
 
 from polyloly.config import load_config
 from replay.sweep import SweepError, apply_params, combinations, load_grid, rank, run_sweep
+from tests.helpers.fixtures import replay
 
-V1 = Path(__file__).resolve().parents[1] / "fixtures" / "replay" / "demo_short_v1"
+V1 = replay("demo_short_v1")
 
 
 def test_a_grid_file_becomes_the_cartesian_product_in_file_order(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,8 +33,8 @@ from shm import (
 from shm import layout as L
 from shm._segment import open_segment, segment_buffer, unlink_segment
 from shm.cli import main as book_main
+from tests.helpers.fixtures import load_json, polymarket
 
-FIXTURES = Path("/work/shared/fixtures/polymarket/ws_messages")
 TOKEN_A = "48331043336612883890938759509493159234755048973500640148014422747788308965732"
 TOKEN_B = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
 FORK = mp.get_context("fork")
@@ -118,7 +117,7 @@ def test_snapshot_is_published_sorted_best_first(writer: BookWriter, reader: Boo
 
 
 def test_real_book_fixture_round_trips_with_best_levels_exact(name: str) -> None:
-    frame = json.loads((FIXTURES / "book.json").read_text())
+    frame = load_json(polymarket("ws_messages", "book.json"))
     bids = [(float(level["price"]), float(level["size"])) for level in frame["bids"]]
     asks = [(float(level["price"]), float(level["size"])) for level in frame["asks"]]
     with BookWriter.create(name, [frame["asset_id"]], levels=10, tick_size=0.001) as writer:
