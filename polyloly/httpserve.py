@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from polyloly.ports import PortInUseError, is_addr_in_use
 
 HealthFn = Callable[[], dict[str, Any]]
+
+
+def is_healthy(body: Mapping[str, Any]) -> bool:
+    """The one health predicate: /health answers 200 for it, ``polyloly run`` waits for it
+    and systemd readiness (polyloly/sdnotify.py) sends READY=1 on it."""
+    return bool(body.get("healthy"))
 
 
 class ObservabilityServer:
@@ -42,7 +48,7 @@ class ObservabilityServer:
                     self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
                 elif path == "/health":
                     body = health_fn()
-                    code = 200 if body.get("healthy") else 503
+                    code = 200 if is_healthy(body) else 503
                     self._send(code, orjson.dumps(body, default=str), "application/json")
                 elif path == "/status":
                     self._send(200, orjson.dumps(status_fn(), default=str), "application/json")
