@@ -23,6 +23,7 @@ from polyloly.config import ConfigError, load_config
 from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ports import PortInUseError
+from polyloly.sdnotify import Readiness
 from shm.errors import StoreInUseError
 
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -42,6 +43,8 @@ async def _serve(app: GatewayApp, server: ObservabilityServer | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     runner = asyncio.create_task(app.run(stop))
+    # systemd Type=notify: READY=1 once app.health() is healthy, watchdog pings from this loop
+    readiness = asyncio.create_task(Readiness("gateway", app.health).run(stop))
     await asyncio.sleep(0)
     ready = {"event": "ready", "metrics_port": server.port if server else None,
              "shm": app.store.name if app.store else None,
@@ -49,6 +52,7 @@ async def _serve(app: GatewayApp, server: ObservabilityServer | None) -> None:
     sys.stdout.write(orjson.dumps(ready).decode() + "\n")
     sys.stdout.flush()
     await stop.wait()
+    await readiness  # STOPPING=1 sent
     try:
         await asyncio.wait_for(runner, timeout=SHUTDOWN_TIMEOUT_S)
     except TimeoutError:
