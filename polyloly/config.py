@@ -22,6 +22,7 @@ import yaml
 from msgspec import Meta
 
 from polyloly.domain import Game, MarketRef
+from polyloly.venue_rules import TICK_SIZES
 
 # Packaged defaults are read through importlib.resources (not a path next to the source tree)
 # so an installed wheel works from any directory.
@@ -555,6 +556,9 @@ def _semantic_errors(config: Config) -> list[str]:
         seen_tokens.update(market.token_ids)
         if market.token_ids[0] == market.token_ids[1]:
             errors.append(f"{where}.token_ids: the two tokens must differ")
+        if not any(abs(market.tick_size - tick) < 1e-12 for tick in TICK_SIZES):
+            errors.append(f"{where}.tick_size: expected one of "
+                          f"{', '.join(map(str, TICK_SIZES))}, was {market.tick_size!r}")
         if market.shard is not None and not 0 <= market.shard < config.shards.count:
             errors.append(
                 f"{where}.shard: expected 0..{config.shards.count - 1}, was {market.shard!r}"

@@ -8,26 +8,16 @@ never below the exact per-level fee). See specs/05_PAIR_ARB_SPEC.md.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Final
 
 from polyloly.config import PairArbConfig
 from polyloly.domain import Outcome, Side
+from polyloly.fees import taker_fee_per_share
+from polyloly.venue_rules import MIN_NOTIONAL_USDC, floor_shares
 from shm import BookSnapshot
 
-MIN_NOTIONAL_USDC: Final = 1.0  # venue minimum for marketable (FAK/FOK) orders
 _HALVINGS: Final = 4  # sizes tried: target, 1/2, 1/4, 1/8, 1/16
-
-
-def taker_fee_per_share(price: float, fee_rate: float) -> float:
-    """Venue taker fee per share bought at ``price``: ``fee_rate × p × (1 − p)``, in USDC."""
-    return fee_rate * price * (1.0 - price)
-
-
-def floor_shares(shares: float) -> float:
-    """Round a share quantity down to the venue's 2 decimals."""
-    return math.floor(shares * 100.0 + 1e-6) / 100.0
 
 
 @dataclass(frozen=True, slots=True)

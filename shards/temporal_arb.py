@@ -14,13 +14,15 @@ from typing import Final
 
 from polyloly.config import TemporalArbConfig
 from polyloly.domain import Game, Outcome, TruthStatus
+from polyloly.fees import taker_fee_per_share
+from polyloly.venue_rules import MIN_NOTIONAL_USDC, floor_shares
 from shards.models import (
     cs2_map_probability,
     gold_lead_probability,
     live_series_probability,
     valorant_map_probability,
 )
-from shards.pair_arb import MIN_NOTIONAL_USDC, LegQuote, floor_shares, quote_buy
+from shards.pair_arb import LegQuote, quote_buy
 from shards.truth import GameScore
 from shm import BookSnapshot
 
@@ -156,7 +158,7 @@ def plan_temporal(
     ask = book.best_ask
     if ask is None:
         return "no_asks"
-    best_cost = ask + fee_rate * ask * (1.0 - ask)
+    best_cost = ask + taker_fee_per_share(ask, fee_rate)
     if probability - best_cost <= params.min_edge_threshold:
         return "edge_below_threshold"
     budget = min(params.max_size_usdc - held_cost_usdc,

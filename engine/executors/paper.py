@@ -36,10 +36,10 @@ from engine.executors.base import (
     VenueOrderUpdate,
     VenueTrades,
 )
-from engine.pnl.fees import fill_fee_usdc
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig
 from polyloly.domain import OrderStatus, OrderType, RejectReason, Side
+from polyloly.fees import fill_fee_usdc
 from shm.reader import BookSnapshot
 
 _EPSILON = 1e-9

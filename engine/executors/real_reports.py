@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from engine.executors.base import VenueFill, VenueOrder
 from polyloly.domain import OrderStatus, Side
+from polyloly.fees import taker_fee_usdc
 from polyloly.messages import UserOrderUpdate, UserTradeUpdate
 
 FILL_DUST_SHARES: Final = 0.01
@@ -212,11 +213,6 @@ def taker_fill_price(trade: TradeReport) -> float:
         for leg in trade.maker_legs
     )
     return round(value / total, 6)
-
-
-def taker_fee_usdc(size: float, price: float, rate: float) -> float:
-    """Polymarket taker fee: ``size × rate × p × (1 − p)``, rounded to 5 decimals."""
-    return round(size * rate * price * (1.0 - price), 5)
 
 
 def fills_of_ours(

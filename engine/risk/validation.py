@@ -8,14 +8,7 @@ from engine.risk.decision import Decision
 from polyloly.config import MarketConfig
 from polyloly.domain import RejectReason
 from polyloly.messages import OrderIntent
-
-_TICK_TOLERANCE = 1e-6  # in ticks
-
-
-def on_tick(price: float, tick_size: float) -> bool:
-    """Whether ``price`` is a whole number of ticks (within float tolerance)."""
-    ticks = price / tick_size
-    return abs(ticks - round(ticks)) <= _TICK_TOLERANCE
+from polyloly.venue_rules import on_tick
 
 
 def validate_intent(intent: OrderIntent, market: MarketConfig | None) -> Decision | None:

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyloly.config import PairArbConfig
+from polyloly.fees import taker_fee_per_share
 from shards.pair_arb import (
     PairPlan,
     PairPosition,
     is_pair_profitable,
     plan_pair,
     plan_rebalance,
-    taker_fee_per_share,
 )
 from shm import BookSnapshot
 
