@@ -48,6 +48,7 @@ from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import get_logger, register_secret, setup_logging
 from polyloly.messages import encode
 from polyloly.ports import PortInUseError
+from polyloly.sdnotify import Readiness
 
 _LOG = get_logger("engine")
 EXIT_REFUSED = 2
@@ -249,6 +250,9 @@ async def run(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, shell.stopping.set)
+    # systemd Type=notify: READY=1 once shell.health() is healthy (after the reconcile),
+    # watchdog pings from this loop, STOPPING=1 when stopping is set
+    readiness = asyncio.create_task(Readiness("engine", shell.health).run(shell.stopping))
     try:
         await reconcile(core)
         core.mark_ready()
@@ -257,6 +261,7 @@ async def run(config: Config) -> int:
         await shell.serve()
     finally:
         await _shutdown(config, core, shell, server, journal, store, ctx)
+        readiness.cancel()  # finished already after a graceful stop (STOPPING=1 sent)
     return 0
 
 
