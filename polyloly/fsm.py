@@ -2,7 +2,9 @@
 
 The table maps ``(state, trigger)`` to the next state; :meth:`StateMachine.trigger` is the only
 way to move, and it refuses any pair the table does not list. Tests enumerate the table, so every
-transition, allowed or forbidden, is covered by construction.
+transition, allowed or forbidden, is covered by construction. Shared vocabulary: the shards'
+Truth Engine and Trading state machine and the engine's order lifecycle
+(:mod:`engine.order_record`) all use it, so a forbidden transition raises everywhere.
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ from polyloly.messages import (
     TruthFinal,
 )
 from polyloly.ports import PortInUseError
+from polyloly.sdnotify import Readiness
 from shards.core import ShardCore
 from shm import BookReader, BookSnapshot, ShmBookError
 
@@ -82,6 +83,8 @@ class ShardShell:
         self.shard_id = shard_id
         self.core = ShardCore(config, shard_id)
         self.stop_event = threading.Event()
+        # systemd Type=notify: READY=1 once health() is healthy; polled on the on_time cadence
+        self.readiness = Readiness(f"shard {shard_id}", self.health)
         self.reader: BookReader | None = None
         self._ctx: ZmqContext = zmq.Context.instance()
         self._sockets: list[ZmqSocket] = []
@@ -181,6 +184,8 @@ class ShardShell:
                 if self.reader is None or self.reader.store_closed:
                     self._attach_books()
                 self._dispatch(self.core.on_time(now))
+                self.readiness.poll()
+        self.readiness.stopping()
 
     def _wait(self, timeout_ms: int) -> list[ZmqSocket]:
         mode = self.config.bus.shard_wait

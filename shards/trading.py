@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Final
 
 from polyloly.domain import TradingAction, TradingState
-from shards.fsm import StateMachine
+from polyloly.fsm import StateMachine
 
 
 class TradingTrigger(StrEnum):
@@ -91,7 +91,7 @@ class MarketTrading:
         return self._machine.can(trigger)
 
     def trigger(self, trigger: TradingTrigger) -> TradingState:
-        """Apply ``trigger`` or raise :class:`shards.fsm.InvalidTransition`."""
+        """Apply ``trigger`` or raise :class:`polyloly.fsm.InvalidTransition`."""
         return self._machine.trigger(trigger)
 
     def allows(self, action: TradingAction) -> bool:

@@ -15,8 +15,8 @@ from typing import Any, Final
 
 from polyloly.config import TruthConfig
 from polyloly.domain import MatchEventType, SourceTier, TruthStatus
+from polyloly.fsm import StateMachine
 from polyloly.messages import MatchEvent, TruthDelta, TruthFinal
-from shards.fsm import StateMachine
 
 _NS_PER_MS: Final = 1_000_000
 _EPSILON: Final = 1e-9  # confidence sums such as 0.8 + 0.1 compare as reaching 0.9

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from polyloly.domain import TradingAction, TradingState
-from shards.fsm import InvalidTransition
+from polyloly.fsm import InvalidTransition
 from shards.trading import ALLOWED_ACTIONS, TRADING_TRANSITIONS, MarketTrading, TradingTrigger
 
 S, G = TradingState, TradingTrigger

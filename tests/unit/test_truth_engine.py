@@ -8,8 +8,8 @@ import pytest
 
 from polyloly.config import TruthConfig
 from polyloly.domain import MatchEventType, SourceTier, TruthStatus
+from polyloly.fsm import InvalidTransition, StateMachine
 from polyloly.messages import MatchEvent, TruthFinal
-from shards.fsm import InvalidTransition, StateMachine
 from shards.truth import (
     TRUTH_TRANSITIONS,
     ConfirmRule,
