@@ -30,6 +30,12 @@ OFF_SLOTS = 48  # u64
 OFF_TOTAL_BYTES = 56  # u64
 OFF_WRITER_PID = 64  # i64
 OFF_CREATED_NS = 72  # i64, wall clock ns; a new value means a new store generation
+# Owner identity beyond the pid (pids are reused): the writer's start time in clock ticks since
+# boot (/proc/<pid>/stat field 22) and the boot id it started under. Zero = unknown (a store made
+# before these fields existed, in what was reserved space; layout version unchanged).
+OFF_WRITER_START_TICKS = 80  # u64
+OFF_BOOT_ID = 88  # 16 bytes, /proc/sys/kernel/random/boot_id as a UUID
+BOOT_ID_BYTES = 16
 
 TOKEN_WIDTH = 80  # token ids are decimal uint256 (≤ 78 digits), NUL-padded ASCII
 

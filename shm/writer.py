@@ -24,7 +24,7 @@ from typing import NamedTuple
 from polyloly.domain import Side
 from shm import layout as L
 from shm._mapped import MappedStore
-from shm._segment import open_segment, segment_buffer, unlink_segment
+from shm._segment import SegmentOwner, open_segment, segment_buffer, unlink_segment
 from shm.errors import BookRejectReason, BookUpdateError, StoreInUseError
 
 DEFAULT_LEVELS = 32  # matches config shm.levels
@@ -94,18 +94,6 @@ class _SlotBook:
         self.book_hash = b""
         self.n_bids = 0  # visible levels currently published
         self.n_asks = 0
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _close_at_exit(ref: weakref.ref[BookWriter]) -> None:
@@ -194,7 +182,10 @@ class BookWriter(MappedStore):
         q[L.OFF_DIRECTORY // 8] = lay.directory_offset
         q[L.OFF_SLOTS // 8] = lay.slots_offset
         q[L.OFF_TOTAL_BYTES // 8] = lay.total_bytes
-        q[L.OFF_WRITER_PID // 8] = os.getpid()
+        owner = SegmentOwner.me()
+        q[L.OFF_WRITER_PID // 8] = owner.pid
+        q[L.OFF_WRITER_START_TICKS // 8] = owner.start_ticks
+        b[L.OFF_BOOT_ID : L.OFF_BOOT_ID + L.BOOT_ID_BYTES] = owner.boot
         q[L.OFF_CREATED_NS // 8] = time.time_ns()
         for slot, token in enumerate(self._token_ids):
             raw = token.encode("ascii")
@@ -539,27 +530,84 @@ def _on_tick(price: float, tick: float) -> bool:
     return _tick_key(price, tick) is not None
 
 
+def _header_owner(buf: memoryview) -> tuple[SegmentOwner, int] | None:
+    """The owner and state recorded in a book store header; None when ``buf`` is no store."""
+    if len(buf) < L.STORE_HEADER_BYTES:
+        return None
+    q = buf.cast("q")
+    i = buf.cast("I")
+    try:
+        if q[L.OFF_MAGIC // 8] != L.MAGIC:
+            return None
+        owner = SegmentOwner(q[L.OFF_WRITER_PID // 8], q[L.OFF_WRITER_START_TICKS // 8],
+                             bytes(buf[L.OFF_BOOT_ID : L.OFF_BOOT_ID + L.BOOT_ID_BYTES]))
+        return owner, i[L.OFF_STATE // 4]
+    finally:
+        q.release()
+        i.release()
+
+
+def store_owner(name: str) -> SegmentOwner | None:
+    """The recorded writer of the book store ``name``; None when it is absent or no store."""
+    try:
+        segment = open_segment(name, create=False)
+    except (FileNotFoundError, ValueError):  # ValueError: an empty file cannot be mapped
+        return None
+    try:
+        found = _header_owner(segment_buffer(segment))
+        return found[0] if found else None
+    finally:
+        segment.close()
+
+
+def reclaim_stale_store(name: str) -> bool:
+    """Unlink the book store ``name`` if its writer is gone (a crashed run's leftover).
+
+    Returns True when it was removed. A store whose writer is alive, or a segment that is not a
+    book store, is never touched (returns False): cleanup after a failed test or bench run.
+    """
+    try:
+        segment = open_segment(name, create=False)
+    except (FileNotFoundError, ValueError):
+        return False
+    try:
+        buf = segment_buffer(segment)
+        found = _header_owner(buf)
+        if found is None or found[0].alive():
+            return False
+        _mark_closed(buf)
+        unlink_segment(segment)
+        return True
+    finally:
+        segment.close()
+
+
+def _mark_closed(buf: memoryview) -> None:
+    i = buf.cast("I")
+    try:
+        i[L.OFF_STATE // 4] = L.StoreState.CLOSED  # readers still mapping it can notice
+    finally:
+        i.release()
+
+
 def _retire_stale(name: str) -> None:
-    """Replace-on-start: unlink an existing segment unless a live writer still owns it."""
+    """Replace-on-start: unlink an existing segment unless a live writer still owns it.
+
+    Live means the recorded pid runs *and* started at the recorded time in this boot (a reused
+    pid is not the writer). The calling process's own earlier store may be replaced.
+    """
     old = open_segment(name, create=False)
     try:
         buf = segment_buffer(old)
-        if len(buf) >= L.STORE_HEADER_BYTES:
-            q = buf.cast("q")
-            i = buf.cast("I")
-            try:
-                is_store = q[L.OFF_MAGIC // 8] == L.MAGIC
-                pid = q[L.OFF_WRITER_PID // 8]
-                state = i[L.OFF_STATE // 4]
-                if is_store and state != L.StoreState.CLOSED and pid != os.getpid() \
-                        and _pid_alive(pid):
-                    raise StoreInUseError(
-                        f"segment {name!r} is owned by live writer pid {pid}")
-                if is_store:
-                    i[L.OFF_STATE // 4] = L.StoreState.CLOSED  # attached readers can notice
-            finally:
-                q.release()
-                i.release()
+        found = _header_owner(buf)
+        if found is not None:
+            owner, state = found
+            if state != L.StoreState.CLOSED and owner.pid != os.getpid() and owner.alive():
+                raise StoreInUseError(
+                    f"shm segment {name!r} (/dev/shm/{name}) belongs to the live writer "
+                    f"{owner.describe()}; stop that process first or set shm.segment_name to "
+                    "another name")
+            _mark_closed(buf)
         unlink_segment(old)
     finally:
         old.close()
