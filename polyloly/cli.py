@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "book": ("shm.cli:main", "print one order book as a shared-memory reader sees it"),
     "run": ("polyloly.supervisor:main", "run gateway, shards and engine as separate processes"),
     "demo": ("polyloly.demo:main", "simulator + the whole system, paper trading, with a report"),
+    "systemd": ("polyloly.systemd_render:main", "write the systemd units for N shards"),
     "doctor": ("polyloly.ops:doctor_main", "run the startup checks and print a report"),
     "health": ("polyloly.ops:health_main", "check every process's health endpoint"),
     "status": ("polyloly.ops:status_main", "markets, states, positions and P&L"),
