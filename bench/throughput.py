@@ -38,7 +38,7 @@ from bench.harness import procs
 from bench.harness.feed_server import FeedServer
 from bench.harness.load import LoadModel, bench_markets, market_config_entries
 from bench.harness.machine import machine_info, write_results
-from bench.harness.runs import HEALTH_TIMEOUT_S, LoadSpec, write_config
+from bench.harness.runs import HEALTH_TIMEOUT_S, LoadSpec, segment_name, write_config
 from gateway.polymarket.schemas import market_frame_decoder
 
 
@@ -116,12 +116,13 @@ def shard_core(tokens: int, shards: int, ticks: int) -> dict[str, float]:
 async def gateway_process(tokens: int, rate: float, seconds: float, batch: int) -> dict[str, float]:
     """The gateway process fed over WebSocket; messages per gateway CPU-second."""
     spec = LoadSpec(rate=rate, tokens=tokens, shards=1, seconds=seconds, trigger_fraction=0.0)
-    workdir = Path(tempfile.mkdtemp(prefix="plbt", dir="/tmp"))
+    workdir = Path(tempfile.mkdtemp(prefix="polyloly-bench-tp-", dir="/tmp"))
     model = LoadModel(spec.markets(), 0.0)
     proc = None
+    held = procs.RunPorts(spec.shards)
     try:
         async with FeedServer(model) as server:
-            config, ports = write_config(workdir, spec, server)
+            config, ports = write_config(workdir, spec, server, held)
             proc = procs.launch("gateway", "gateway.main", ["--config", str(config)], workdir,
                                 ports["gateway"])
             await procs.wait_healthy(proc, HEALTH_TIMEOUT_S)
@@ -134,9 +135,11 @@ async def gateway_process(tokens: int, rate: float, seconds: float, batch: int) 
                 procs.fetch_json, f"http://127.0.0.1:{ports['gateway']}/status")
             await procs.stop(proc)
     finally:
-        if proc is not None and proc.alive:
-            procs.kill_hard(proc)
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            procs.cleanup([proc] if proc is not None else [], [segment_name(workdir)])
+        finally:
+            held.release()
+            shutil.rmtree(workdir, ignore_errors=True)
     messages = load.frames
     return {"messages_per_cpu_s": messages / cpu_s if cpu_s > 0 else 0.0,
             "gateway_cpu_share": cpu_s / load.seconds,

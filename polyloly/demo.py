@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import secrets
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,8 +32,10 @@ from polyloly.demo_observer import Observer
 from polyloly.demo_summary import build_summary, write_report
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ops import fetch_json, process_ports, render_status
+from polyloly.ports import PortReservation, reserve_ports
 from polyloly.startup_checks import run_checks
 from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
+from shm.writer import reclaim_stale_store
 
 log = get_logger("demo")
 
@@ -47,32 +50,30 @@ PROVIDER_ENDPOINTS: dict[str, str] = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_HELD_PORTS: list[PortReservation] = []
 
 
-def free_port_block(count: int, attempts: int = 50) -> int:
-    """A port P such that P .. P+count-1 are all free on 127.0.0.1 now (shard K serves on
-    ``shard_base_port + K``)."""
-    for _ in range(attempts):
-        base = free_port()
-        if base + count - 1 > 65535:
-            continue
-        sockets: list[socket.socket] = []
-        try:
-            for offset in range(count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no block of {count} free ports found on 127.0.0.1")
+def held_ports(count: int, *, contiguous: bool = False) -> tuple[int, ...]:
+    """``count`` ports chosen by the OS (``contiguous``: shard K serves on
+    ``shard_base_port + K``, every port of the block verified free), held bound until this
+    process exits so nothing else takes them before the children bind (polyloly.ports)."""
+    reservation = reserve_ports(count, contiguous=contiguous)
+    _HELD_PORTS.append(reservation)
+    return reservation.ports
+
+
+@atexit.register
+def _release_ports() -> None:
+    for reservation in _HELD_PORTS:
+        reservation.release()
+    _HELD_PORTS.clear()
+
+
+def remove_run_leftovers(config: Config) -> None:
+    """After the demo's processes stopped: remove the ipc run dir and the books of a gateway
+    that could not unlink them itself (a live writer's books are never touched)."""
+    shutil.rmtree(config.run.run_dir, ignore_errors=True)
+    reclaim_stale_store(config.shm.segment_name)
 
 
 def new_run_id() -> str:
@@ -179,8 +180,8 @@ def demo_config(
         "markets": markets,
         "shards": {"count": shards},
         "execution": {"executor": executor},
-        "metrics": {"gateway_port": free_port(), "engine_port": free_port(),
-                    "shard_base_port": free_port_block(shards)},
+        "metrics": dict(zip(("gateway_port", "engine_port"), held_ports(2), strict=True),
+                        shard_base_port=held_ports(max(1, shards), contiguous=True)[0]),
         "alerts": {"telegram": {"enabled": False}},
     }
 
@@ -232,6 +233,7 @@ def run_demo(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     supervisor: Supervisor | None = None
     observer: Observer | None = None
+    config: Config | None = None
     try:
         config_path = run_root / "config.yaml"
         overlay = demo_config(scenario, endpoints, run_id, run_root, args.shards, args.executor,
@@ -274,6 +276,9 @@ def run_demo(args: argparse.Namespace) -> int:
             sim_process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             sim_process.kill()
+            sim_process.wait(5)
+        if config is not None:
+            remove_run_leftovers(config)
     summary = build_summary(
         run_id, scenario.name, config, observer, supervisor, final_status, run_root
     )

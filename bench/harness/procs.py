@@ -3,6 +3,9 @@
 Every process is started with the interpreter running the bench (``sys.executable -m MODULE``),
 its stdout/stderr to a log file in the run directory, in its own process group so a stop reaches
 only it. :func:`cpu_seconds` reads ``utime + stime`` of ``/proc/<pid>/stat``.
+
+Ports come from :class:`RunPorts`: every port of a run chosen by the OS and held (see
+:mod:`polyloly.ports`) until the run's processes are gone, the shard block included.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +22,59 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Self
+
+from polyloly.ports import PortReservation, reserve_ports
+from shm.writer import reclaim_stale_store
 
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class RunPorts:
+    """Every TCP port of one run, chosen by the OS and held until :meth:`release`.
+
+    ``gateway`` and ``engine`` are single ports; shard K serves on ``shard_base + K`` (the
+    config's ``metrics.shard_base_port``), so the shards get one contiguous block in which every
+    port was verified free. :meth:`extra` holds one more (a floor or baseline health port).
+    """
+
+    def __init__(self, shards: int) -> None:
+        self._held: list[PortReservation] = [reserve_ports(2)]
+        try:
+            self._held.append(reserve_ports(max(1, shards), contiguous=True))
+        except BaseException:
+            self.release()
+            raise
+        self.gateway, self.engine = self._held[0].ports
+        self.shard_base = self._held[1].port
+
+    def shard(self, k: int) -> int:
+        """The metrics port of shard ``k``."""
+        return self.shard_base + k
+
+    def extra(self) -> int:
+        """One more held port."""
+        reservation = reserve_ports(1)
+        self._held.append(reservation)
+        return reservation.port
+
+    def as_dict(self) -> dict[str, int]:
+        """``gateway``, ``engine``, ``shard_base`` (as written into the config)."""
+        return {"gateway": self.gateway, "engine": self.engine, "shard_base": self.shard_base}
+
+    def release(self) -> None:
+        """Free every held port (idempotent); call once the run's processes are stopped."""
+        for reservation in self._held:
+            reservation.release()
+        self._held = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -124,3 +168,15 @@ def kill_hard(proc: Proc) -> None:
     if proc.alive:
         proc.popen.kill()
     proc.popen.wait(5.0)
+
+
+def cleanup(started: list[Proc], segments: list[str]) -> list[str]:
+    """After a run, successful or not: SIGKILL and reap every process still alive, then remove
+    the run's shm book stores whose writer is gone (a killed gateway cannot unlink its own).
+    Returns the names removed. A store of a live writer is left alone (never another run's)."""
+    for proc in started:
+        if proc.alive:
+            kill_hard(proc)
+        elif proc.popen.returncode is None:
+            proc.popen.wait(5.0)
+    return [name for name in segments if reclaim_stale_store(name)]

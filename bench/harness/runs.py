@@ -5,6 +5,11 @@ fresh :class:`~bench.harness.feed_server.FeedServer`, a fresh run directory and 
 its processes, waits until each is healthy, warms up, sends ``rate`` frames/s for ``seconds``,
 lets the pipeline drain, stops everything (SIGTERM, bounded) and returns the stage samples in
 ns with the counts needed to check that nothing was dropped.
+
+Success or failure, every run ends the same way (``finally``): processes still alive are killed
+and reaped, the run's shm book stores are removed when their writer is gone, the run's held
+ports (:class:`~bench.harness.procs.RunPorts`) are released and its directory
+``/tmp/polyloly-bench-*`` is deleted (unless ``keep``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from bench.harness import procs
 from bench.harness.feed_server import FeedServer, LoadResult
 from bench.harness.floor import floor_samples
 from bench.harness.load import BenchMarket, LoadModel, bench_markets, market_config_entries
-from bench.harness.procs import Proc
+from bench.harness.procs import Proc, RunPorts
 from bench.harness.stamps import IntentStamps, scan_journal, stage_samples
 
 HEALTH_TIMEOUT_S = 30.0
@@ -68,18 +73,26 @@ directory; the isolation bench kills and restarts a shard from here."""
 
 def _workdir() -> Path:
     _RUN_COUNTER[0] += 1
-    # ipc:// paths must stay under ~100 bytes: a short directory under /tmp.
-    return Path(tempfile.mkdtemp(prefix=f"plb{os.getpid()}_{_RUN_COUNTER[0]}_", dir="/tmp"))
+    # ipc:// paths must stay under ~100 bytes: a short directory under /tmp, named like every
+    # PolyLOL run dir so the test session's leftover check sees it.
+    return Path(tempfile.mkdtemp(prefix=f"polyloly-bench-{os.getpid()}-{_RUN_COUNTER[0]}-",
+                                 dir="/tmp"))
 
 
-def write_config(workdir: Path, spec: LoadSpec, server: FeedServer) -> tuple[Path, dict[str, int]]:
-    """Write the bench config overlay for one run; return its path and the metrics ports."""
-    ports = {"gateway": procs.free_port(), "engine": procs.free_port(),
-             "shard_base": procs.free_port()}
+def segment_name(workdir: Path) -> str:
+    """The run's shm book store (``shm.segment_name`` in its config)."""
+    return f"{workdir.name.replace('-', '_')}_books"
+
+
+def write_config(workdir: Path, spec: LoadSpec, server: FeedServer,
+                 held: RunPorts) -> tuple[Path, dict[str, int]]:
+    """Write the bench config overlay for one run (metrics ports from ``held``); return its
+    path and the metrics ports."""
+    ports = held.as_dict()
     overlay: dict[str, Any] = {
         "run": {"run_dir": str(workdir / "run"), "data_dir": str(workdir / "data"),
                 "run_id": workdir.name},
-        "shm": {"segment_name": f"{workdir.name}_books", "levels": 32},
+        "shm": {"segment_name": segment_name(workdir), "levels": 32},
         "bus": {"shard_wait": spec.shard_wait},
         "polymarket": {"market_ws_url": server.url, "clob_rest_url": server.http_url,
                        "matching_delay_s": 0.0, "ping_interval_s": 3600.0,
@@ -109,9 +122,16 @@ def write_config(workdir: Path, spec: LoadSpec, server: FeedServer) -> tuple[Pat
     return path, ports
 
 
-def _clean(workdir: Path, keep: bool) -> None:
-    if not keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+def _clean(workdir: Path, keep: bool, started: list[Proc], held: RunPorts,
+           segments: list[str]) -> None:
+    """The end of every run (see the module docstring); the ports go last, after the
+    processes that served on them."""
+    try:
+        procs.cleanup(started, segments)
+    finally:
+        held.release()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _load(server: FeedServer, spec: LoadSpec) -> LoadResult:
@@ -128,9 +148,10 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
     model = LoadModel(spec.markets(), spec.trigger_fraction)
     started: list[Proc] = []
     by_name: dict[str, Proc] = {}
+    held = RunPorts(spec.shards)
     try:
         async with FeedServer(model) as server:
-            config, ports = write_config(workdir, spec, server)
+            config, ports = write_config(workdir, spec, server, held)
             args = ["--config", str(config)]
 
             async def start(name: str, module: str, extra: list[str], port: int) -> None:
@@ -142,8 +163,7 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
             await start("engine", "engine.main", [], ports["engine"])
             await start("gateway", "gateway.main", [], ports["gateway"])
             for k in range(spec.shards):
-                await start(f"shard-{k}", "shards.main", ["--shard", str(k)],
-                            ports["shard_base"] + k)
+                await start(f"shard-{k}", "shards.main", ["--shard", str(k)], held.shard(k))
             gateway = by_name["gateway"]
             status_url = f"http://127.0.0.1:{ports['gateway']}/status"
             before = await asyncio.to_thread(procs.fetch_json, status_url)
@@ -180,10 +200,7 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
         })
         return RunResult("polyloly", stage_samples(scan.intents), load, counts, scan.intents)
     finally:
-        for proc in [*started, *by_name.values()]:
-            if proc.alive:
-                procs.kill_hard(proc)
-        _clean(workdir, keep)
+        _clean(workdir, keep, [*started, *by_name.values()], held, [segment_name(workdir)])
 
 
 def _market_frames(status: dict[str, Any] | None) -> int:
@@ -229,13 +246,14 @@ async def run_floor(spec: LoadSpec, *, keep: bool = False) -> RunResult:
     model = LoadModel(spec.markets(), spec.trigger_fraction)
     started: list[Proc] = []
     out = workdir / "floor_engine.json"
+    held = RunPorts(spec.shards)
     try:
         async with FeedServer(model) as server:
-            config, _ = write_config(workdir, spec, server)
+            config, _ = write_config(workdir, spec, server, held)
             base = ["--config", str(config)]
 
             async def start(name: str, extra: list[str]) -> Proc:
-                port = procs.free_port()
+                port = held.extra()
                 proc = procs.launch(name, "bench.harness.floor",
                                     [extra[0], *base, "--health-port", str(port), *extra[1:]],
                                     workdir, port)
@@ -256,10 +274,8 @@ async def run_floor(spec: LoadSpec, *, keep: bool = False) -> RunResult:
         counts = {"hops_expected": load.by_kind.get("trigger", 0), "hops_seen": seen}
         return RunResult("floor", samples, load, counts)
     finally:
-        for proc in started:
-            if proc.alive:
-                procs.kill_hard(proc)
-        _clean(workdir, keep)
+        # the floor gateway's store: bench.harness.floor names it after the config's
+        _clean(workdir, keep, started, held, [segment_name(workdir) + "_floor"])
 
 
 async def run_baseline(spec: LoadSpec, *, keep: bool = False) -> RunResult:
@@ -268,10 +284,11 @@ async def run_baseline(spec: LoadSpec, *, keep: bool = False) -> RunResult:
     model = LoadModel(spec.markets(), spec.trigger_fraction)
     proc: Proc | None = None
     out = workdir / "baseline.json"
+    held = RunPorts(spec.shards)
     try:
         async with FeedServer(model) as server:
-            config, _ = write_config(workdir, spec, server)
-            port = procs.free_port()
+            config, _ = write_config(workdir, spec, server, held)
+            port = held.extra()
             proc = procs.launch("baseline", "bench.baseline",
                                 ["--config", str(config), "--url", server.url, "--out", str(out),
                                  "--health-port", str(port)], workdir, port)
@@ -287,6 +304,4 @@ async def run_baseline(spec: LoadSpec, *, keep: bool = False) -> RunResult:
                   "bad_or_coalesced_frames": data.get("bad_frames", 0)}
         return RunResult("baseline", samples, load, counts)
     finally:
-        if proc is not None and proc.alive:
-            procs.kill_hard(proc)
-        _clean(workdir, keep)
+        _clean(workdir, keep, [proc] if proc is not None else [], held, [])

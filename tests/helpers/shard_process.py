@@ -36,7 +36,7 @@ DEADLINE_S = 15.0
 @pytest.fixture()
 def run_dir() -> Iterator[Path]:
     """A fresh run dir under /tmp (ipc socket paths must stay short), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="plshard", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="polyloly-shard-", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -47,7 +47,7 @@ def write_config(run_dir: Path, segment: str) -> Path:
         "run": {"run_dir": str(run_dir), "data_dir": str(run_dir / "var")},
         "shm": {"segment_name": segment, "levels": 8},
         "shards": {"count": 1, "status_interval_s": 0.2, "time_interval_ms": 20},
-        "metrics": {"shard_base_port": 0},
+        "metrics": {"shard_base_port": 0},  # 0: the shard binds a port the OS picks
         "logging": {"file": str(run_dir / "shard.log"), "level": "INFO"},
         "markets": [{"market_id": MARKET, "token_ids": [YES, NO], "match_id": "m9",
                      "game": "cs2", "best_of": 3}],
@@ -126,24 +126,26 @@ def shard_process(run_dir: Path, segment_prefix: str) -> Iterator[ShardUnderTest
     config = load_config(config_path)
     writer = BookWriter.create(segment, [YES, NO], levels=8)
     ctx = zmq.Context()
-    gateway = bus.bind(ctx, zmq.PUB, config.endpoint("gateway_pub"))
-    router = bus.bind(ctx, zmq.ROUTER, config.endpoint("engine_router"))
-    engine_pub = bus.bind(ctx, zmq.PUB, config.endpoint("engine_pub"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shards.main", "--config", str(config_path), "--shard", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    try:
+    sockets: list[zmq.Socket] = []
+    proc: subprocess.Popen[bytes] | None = None
+    try:  # everything made here is undone on the way out, whatever failed
+        for endpoint, kind in (("gateway_pub", zmq.PUB), ("engine_router", zmq.ROUTER),
+                               ("engine_pub", zmq.PUB)):
+            sockets.append(bus.bind(ctx, kind, config.endpoint(endpoint)))
+        gateway, router, engine_pub = sockets
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shards.main", "--config", str(config_path), "--shard", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
         yield ShardUnderTest(run_dir, config, writer, gateway, router, engine_pub, proc)
-    finally:
         proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            for sock in (gateway, router, engine_pub):
-                sock.close(0)
-            ctx.term()
-            writer.close()
-    assert code == 0, proc.stderr.read().decode() if proc.stderr else ""
+        code = proc.wait(timeout=10)
+        assert code == 0, proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        for sock in sockets:
+            sock.close(0)
+        ctx.term()
+        writer.close()
