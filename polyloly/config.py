@@ -58,6 +58,8 @@ class RunConfig(_Section, frozen=True):
     run_dir: str = "/tmp/polyloly"  # ipc sockets live here, created 0700
     data_dir: str = "var"  # sqlite, event logs, DLQ, snapshots
     run_id: str = ""  # empty: generated at start
+    # startup checks: the venue's /time and the system's NTP offset may differ this much
+    max_clock_skew_s: PositiveFloat = 2.0
 
 
 class ShmConfig(_Section, frozen=True):
