@@ -9,9 +9,9 @@ SUB sockets would hand it:
   (``ack_us``) and to its venue submit done (``submit_us``); the first and second leg apart.
   The engine is driven the way the shell drives it: ``EngineCore.handle_frames`` with every
   ready frame when the core has it, else ``handle_frame`` one frame at a time (older engines).
-* **ticks**: µs of engine CPU per book tick at full rate, 20 ticks per drain: the coalesced
-  path (``EngineCore.on_books_changed`` once per drain) when the core has it, else one
-  ``handle_frame`` decode per tick.
+* **ticks**: µs of engine CPU per book tick at full rate, 20 ticks per drain: the one book
+  entry (``EngineCore.on_book_change`` with the drain's changed tokens, as the live shm seq
+  poll feeds it) when the core has it, else one ``handle_frame`` decode per tick.
 
 Figures are medians over ``--repeats`` runs of each run's median (and p99). Output: one JSON
 object on stdout (``--json OUT`` also writes it).
@@ -36,6 +36,7 @@ from engine.core import EngineCore, Outbound
 from engine.executors.base import OrderRequest, SubmitResult
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
+from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from polyloly.clock import SystemClock
 from polyloly.config import Config, load_raw, validate
@@ -128,7 +129,8 @@ async def _run_once(pairs: int, ticks: int) -> dict[str, Any]:
             store = EngineStore(config.data_path(config.storage.sqlite_file))
             journal = EventJournal(JsonlWriter(config.data_path(config.storage.events_dir),
                                                "engine", config.storage.rotate_bytes), clock)
-            core = EngineCore(config, store, executor, books, clock, journal=journal)
+            core = EngineCore(config, SqlitePersistence(store, journal), executor, books, clock,
+                              sleep=asyncio.sleep)
             core.start()
             core.mark_ready()
             try:
@@ -177,11 +179,12 @@ async def _drive(core: EngineCore, writer: BookWriter, probe: _Probe, pairs: int
 
 async def _drive_ticks(core: EngineCore, writer: BookWriter, probe: _Probe, ticks: int) -> float:
     """Engine CPU (µs) per book tick, ``_TICKS_PER_DRAIN`` ticks per socket drain."""
-    coalesced = hasattr(core, "on_books_changed")
+    coalesced = hasattr(core, "on_book_change")
     spent = 0
     sent = 0
     while sent < ticks:
         drain: list[tuple[bytes, bytes]] = []
+        changed: set[str] = set()  # what the live shm seq poll would find moved
         for j in range(_TICKS_PER_DRAIN):
             k = (sent + j) % _MARKETS
             token = _token(k, j % 2)
@@ -191,10 +194,10 @@ async def _drive_ticks(core: EngineCore, writer: BookWriter, probe: _Probe, tick
                             seq=write.seq, t_exchange_ms=1, t_recv_ns=1, t_parsed_ns=1,
                             t_shm_ns=1)
             drain.append((topic(tick), encode(tick)))
+            changed.add(token)
         t0 = time.perf_counter_ns()
         if coalesced:
-            changed = {t.split(b"|", 2)[1].decode() for t, _ in drain}
-            await core.on_books_changed(changed, probe.send)
+            await core.on_book_change(changed, probe.send)
         else:
             for _, payload in drain:
                 await core.handle_frame(None, payload, probe.send)

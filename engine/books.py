@@ -45,6 +45,26 @@ def book_seq(books: BookSource, token_id: str) -> int | None:
     return None if book is None else book.seq
 
 
+class SeqWatch:
+    """Which tokens' books changed since this watch last looked: one seq load per token
+    (:func:`book_seq`); a token without a book never counts as moved."""
+
+    def __init__(self, books: BookSource) -> None:
+        self._books = books
+        self._seen: dict[str, int] = {}
+
+    def moved(self, token_ids: Iterable[str]) -> list[str]:
+        """The tokens among ``token_ids`` whose seq differs from the last one seen here."""
+        moved: list[str] = []
+        seen = self._seen
+        for token_id in token_ids:
+            seq = book_seq(self._books, token_id)
+            if seq is not None and seen.get(token_id) != seq:
+                seen[token_id] = seq
+                moved.append(token_id)
+        return moved
+
+
 class ShmBookSource:
     """Read books from the gateway's shared-memory store; errors become None (no book)."""
 

@@ -1,15 +1,18 @@
 """The engine core: intake → risk → order manager → reports, with P&L and the kill switch.
 
-No sockets and no ``time`` calls: the shell (``engine/main.py``) hands it frames and calls
-:meth:`EngineCore.tick` periodically; everything it wants to say goes through ``send``
-callbacks as :class:`Outbound` values (``identity`` None = publish on the engine PUB socket).
+Sans-I/O (docs/DECISIONS.md D11, specs/07 "The core's inputs and outputs"): no sockets, no
+files, no SQLite, no event loop of its own. The shell (``engine/main.py``), the replay and the
+tests feed it the same inputs — decoded bus frames (:meth:`EngineCore.handle_frames`), book
+changes read from shm (:meth:`EngineCore.on_book_change`), the periodic :meth:`EngineCore.tick`
+with the kill file's content — and it answers with :class:`Outbound` messages through ``send``
+and with effects for the shell (:meth:`EngineCore.take_effects`). State is written through the
+:class:`~engine.persistence.port.EnginePersistence` port; submits, cancels and reconciliations
+run through the :class:`~engine.scheduling.SubmitScheduler` it is given.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,25 +23,31 @@ from engine.alerting import (
     manual_kill_alert,
     no_alert,
 )
-from engine.books import BookSource, book_seq, top_mid
+from engine.books import BookSource, top_mid
 from engine.executors.base import Executor
-from engine.journal import EventJournal
-from engine.kill_switch import KillSwitchFile
+from engine.kill_switch import EngageKillFile, KillFile
 from engine.orders import OrderManager, Sleep
+from engine.persistence.port import EnginePersistence, PersistenceError
 from engine.pnl.daily import DailyPnl
 from engine.pnl.ledger import Ledger
-from engine.pnl.replay import replay_ledger
 from engine.reconciler import reconcile_periodically
 from engine.risk.circuit import Halt
 from engine.risk.manager import RiskManager
-from engine.store import EngineStore, StoredCorrection
+from engine.scheduling import SubmitScheduler
+from engine.status import (
+    EngineStatus,
+    KillSwitchView,
+    OpenOrderStatus,
+    PnlView,
+    PositionStatus,
+)
+from engine.store import StoredCorrection
 from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
 from polyloly.domain import Outcome, RejectReason, TruthStatus
 from polyloly.logs import get_logger
 from polyloly.messages import (
-    BookTick,
     CancelIntent,
     IntentAck,
     MarketResolved,
@@ -70,6 +79,8 @@ class Outbound:
 
 
 Send = Callable[[Outbound], None]
+Effect = EngageKillFile
+"""What the core asks the shell to do besides sending messages."""
 
 _BAD_INPUT_REASONS = frozenset((RejectReason.UNKNOWN_MARKET, RejectReason.UNKNOWN_TOKEN,
                                 RejectReason.NON_POSITIVE_SIZE, RejectReason.PRICE_OUT_OF_RANGE,
@@ -94,17 +105,18 @@ class EngineCore:
     def __init__(
         self,
         config: Config,
-        store: EngineStore,
+        store: EnginePersistence,
         executor: Executor,
         books: BookSource,
         clock: Clock,
         *,
-        journal: EventJournal | None = None,
-        kill_file: KillSwitchFile | None = None,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep,
+        scheduler: SubmitScheduler | None = None,
         alert: AlertFn = no_alert,
     ) -> None:
-        """``alert`` receives the SPEC §14 alerts (:mod:`engine.alerting`); none by default."""
+        """``store`` is the persistence port; ``sleep`` paces the order manager's retry
+        backoff; ``scheduler`` runs the venue calls (one per core by default); ``alert``
+        receives the seed §14 alerts (:mod:`engine.alerting`), none by default."""
         self.config = config
         self.alert = alert
         self.store = store
@@ -115,8 +127,7 @@ class EngineCore:
         self.durable_claims = executor.name != "paper"
         self.books = books
         self.clock = clock
-        self.journal = journal
-        self.kill_file = kill_file
+        self.scheduler = scheduler or SubmitScheduler(config.execution.max_inflight_submits)
         self.ledger = Ledger()
         self.risk = RiskManager(config)
         self.orders = OrderManager(config, store, executor, self.ledger, self.risk, clock, sleep,
@@ -124,39 +135,31 @@ class EngineCore:
         self.daily = DailyPnl()
         self.ready = False
         self._last_seq: dict[str, int] = {}  # token → book seq of its last volatility sample
-        self._watch_seq: dict[str, int] = {}  # token → book seq the executor last ticked on
         self._release_seen: dict[str, int] = {}
+        self._effects: list[Effect] = []
         self._markets = {m.market_id: m for m in config.markets}
-        self._token_ids = tuple(t for m in config.markets for t in m.token_ids)
-        self._submit_slots = asyncio.Semaphore(config.execution.max_inflight_submits)
-        self._submits_open = asyncio.Event()
-        self._submits_open.set()
-        self._submitting = 0
-        self._submit_tasks: dict[str, tuple[str, asyncio.Task[None]]] = {}
-        self._background: set[asyncio.Task[Any]] = set()
-        self._reconcile_task: asyncio.Task[Any] | None = None
+        self.token_ids: tuple[str, ...] = tuple(t for m in config.markets for t in m.token_ids)
+        """Every configured token (the shell watches their shm seqs)."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Rebuild state from SQLite (orders; fills, position corrections and settlements →
-        positions; circuit-breaker halts), read the kill switch. A halt stays until a hand
-        release (``polyloly kill --market ID --release``) stamped at or after it, whether that
-        release came while the engine ran or while it was down. Intake is refused
-        (``NOT_READY``) until :meth:`mark_ready`."""
+    def start(self, kill: KillFile | None = None) -> None:
+        """Rebuild state from storage (orders; fills, position corrections and settlements →
+        positions; circuit-breaker halts) and take the kill file's content ``kill`` (read by
+        the shell). A halt stays until a hand release (``polyloly kill --market ID
+        --release``) stamped at or after it, whether that release came while the engine ran or
+        while it was down. Intake is refused (``NOT_READY``) until :meth:`mark_ready`."""
         self.orders.restore()
-        replay_ledger(self.ledger, self.store.load_fills(),
-                      self.store.load_position_corrections(), self.store.load_settlements())
+        self.store.restore_ledger(self.ledger)
         self.store.save_positions(self.ledger.positions())
         self._restore_halts()
-        if self.kill_file is not None:
-            content = self.kill_file.read()
-            if content.engaged:
+        if kill is not None:
+            if kill.engaged:
                 self.risk.kill.engaged = True
-                self.risk.kill.reason = content.reason
-                self.risk.kill.since_ms = content.t_ms
-            self._release_seen = dict(content.released_markets)
-            for market_id, released_ms in content.released_markets.items():
+                self.risk.kill.reason = kill.reason
+                self.risk.kill.since_ms = kill.t_ms
+            self._release_seen = dict(kill.released_markets)
+            for market_id, released_ms in kill.released_markets.items():
                 halt = self.risk.breakers.halted(market_id)
                 if halt is not None and released_ms >= halt.since_ms:
                     self.risk.breakers.release(market_id)
@@ -182,6 +185,11 @@ class EngineCore:
         """Accept intents from now on (after reconciliation)."""
         self.ready = True
 
+    def take_effects(self) -> list[Effect]:
+        """The effects asked for since the last call (the shell carries them out)."""
+        effects, self._effects = self._effects, []
+        return effects
+
     # --- intake -------------------------------------------------------------------------------
 
     async def handle_frame(self, identity: bytes | None, payload: bytes, send: Send) -> None:
@@ -197,7 +205,7 @@ class EngineCore:
         """Decode and act on every frame ready on a socket, in arrival order.
 
         Consecutive :class:`OrderIntent` frames are admitted as one batch (:meth:`_on_intents`:
-        one SQLite transaction for their claims, acks in arrival order), so the second leg of
+        one storage transaction for their claims, acks in arrival order), so the second leg of
         a pair never waits behind the first leg's storage or submit. Garbage is counted
         (``bad_input{reason=decode_error}``), logged and skipped; one message's failure never
         loses the others (``dead_letters{reason=handler_error}``).
@@ -231,13 +239,13 @@ class EngineCore:
                 _LOG.error("handler_error", repr(exc))
 
     async def handle(self, identity: bytes | None, message: Message, send: Send) -> None:
-        """Act on one decoded message."""
+        """Act on one decoded message. Books are not messages here: they reach the engine
+        through :meth:`on_book_change` only (a ``BookTick`` is an unexpected kind)."""
         if isinstance(message, OrderIntent):
             await self._on_intents([(identity, message)], send)
             return
         source = (identity or b"gateway").decode("latin-1")
-        if self.journal is not None and not isinstance(message, BookTick):
-            self.journal.record(message, source)
+        self.store.journal(message, source)
         if isinstance(message, CancelIntent):
             await self._on_cancel(message, send)
         elif isinstance(message, StateQuery):
@@ -250,76 +258,56 @@ class EngineCore:
             self.executor.on_user_update(message)
         elif isinstance(message, MarketResolved):
             self._on_resolved(message)
-        elif isinstance(message, BookTick):
-            self._observe_book(message.token_id)
-            await self.executor.tick(self.clock.wall_ms())
         else:
             metrics.bad_input.labels(component="engine", reason="unexpected_kind").inc()
             _LOG.warning("unexpected_message", f"{type(message).__name__} is not for the engine")
-        self._apply_executor_events()
-        self._flush(send)
+        self._settle(send)
 
-    async def on_books_changed(self, market_ids: Iterable[str], send: Send) -> None:
-        """The gateway's books of ``market_ids`` changed (coalesced book ticks: the shell reads
-        only the ticks' topics, never decodes them). Sample each token's mid once from shm
-        (top of book only) for the volatility sizer, then advance the paper executor once
-        (resting orders match against the books as they are now). Unknown markets are
-        ignored: the gateway publishes ticks for every token it follows."""
-        for market_id in market_ids:
-            market = self._markets.get(market_id)
-            if market is None:
-                continue
-            for token_id in market.token_ids:
-                top = top_mid(self.books, token_id)
-                if top is not None:
-                    self._observe_mid(token_id, top[0], top[1])
-        await self.executor.tick(self.clock.wall_ms())
-        self._apply_executor_events()
-        self._flush(send)
+    # --- books --------------------------------------------------------------------------------
 
-    async def poll_books(self, send: Send) -> bool:
-        """The shell's frequent book check (the engine receives no book ticks): read the shm
-        seq counter of each token the executor watches (resting paper orders; one load each)
-        and tick the executor once when any moved since its last tick here, or when an
-        in-flight or delayed order is due. Nothing to watch costs two calls. Return whether
-        the executor was ticked."""
-        now_ms = self.clock.wall_ms()
-        due_ms = self.executor.next_due_ms()
-        moved = due_ms is not None and due_ms <= now_ms
-        seen = self._watch_seq
-        for token_id in self.executor.watched_tokens():
-            seq = book_seq(self.books, token_id)
-            if seq is not None and seen.get(token_id) != seq:
-                seen[token_id] = seq
-                moved = True
-        if not moved:
-            return False
-        await self.executor.tick(now_ms)
-        self._apply_executor_events()
-        self._flush(send)
-        return True
-
-    def sample_mids(self) -> int:
-        """Volatility sampling on the shell's periodic timer: for every configured token whose
-        shm seq moved since its last sample, read the top of book once and record the mid
-        (one sample per distinct book seen, at most one per timer period). Tokens without a
-        two-sided book are skipped. Return how many tokens were sampled."""
-        sampled = 0
-        for token_id in self._token_ids:
-            seq = book_seq(self.books, token_id)
-            if seq is None or self._last_seq.get(token_id) == seq:
-                continue
+    async def on_book_change(self, token_ids: Iterable[str], send: Send) -> None:
+        """The one book entry (live, replay, tests, bench): the books of ``token_ids`` changed
+        since the engine last looked (the live shell's shm seq poll, the replay's book writes),
+        or the executor has an order due. Record each token's mid once per book seq for the
+        volatility sizer (top of book only; unknown tokens and one-sided books are skipped),
+        then advance the executor once: resting orders match against the books as they are
+        now and delayed ones are released."""
+        for token_id in token_ids:
             top = top_mid(self.books, token_id)
             if top is not None:
                 self._observe_mid(token_id, top[0], top[1])
-                sampled += 1
-        return sampled
+        await self.executor.tick(self.clock.wall_ms())
+        self._settle(send)
+
+    def executor_due(self) -> bool:
+        """Whether the executor has an in-flight or delayed order due now (the shell then calls
+        :meth:`on_book_change` even when no watched book moved)."""
+        due_ms = self.executor.next_due_ms()
+        return due_ms is not None and due_ms <= self.clock.wall_ms()
+
+    def _observe_mid(self, token_id: str, seq: int, mid: float) -> None:
+        if self._last_seq.get(token_id) != seq:
+            self._last_seq[token_id] = seq
+            self.risk.volatility.observe(token_id, mid)
+
+    def marks(self) -> dict[str, float]:
+        """Current mids of every token we hold (tokens without a two-sided book are left out)."""
+        marks: dict[str, float] = {}
+        for position in self.ledger.positions():
+            if position.shares <= 0:
+                continue
+            book = self.books.snapshot(position.token_id)
+            if book is not None and book.mid is not None:
+                marks[position.token_id] = book.mid
+        return marks
+
+    # --- intents ------------------------------------------------------------------------------
 
     async def _on_intents(
         self, intents: Sequence[tuple[bytes | None, OrderIntent]], send: Send
     ) -> None:
         """Admit a batch of intents: journal each, check risk and claim each accepted one's
-        idempotency key in **one** SQLite transaction, then — only once it committed — send
+        idempotency key in **one** storage transaction, then — only once it committed — send
         every ack in arrival order, publish the PENDING reports and start the submits.
 
         If the transaction fails (disk full, I/O error), nothing of the batch is stored, no
@@ -331,12 +319,11 @@ class EngineCore:
         try:
             with self.store.transaction(durable=self.durable_claims):
                 for identity, intent in intents:
-                    if self.journal is not None:
-                        self.journal.record(intent, (identity or b"gateway").decode("latin-1"))
+                    self.store.journal(intent, (identity or b"gateway").decode("latin-1"))
                     admission = self._admit(identity, intent, now_ms)
                     if admission is not None:
                         admitted.append(admission)
-        except sqlite3.Error as exc:
+        except PersistenceError as exc:
             created = {a.order_id for a in admitted if a.submit and a.order_id is not None}
             self.orders.discard_uncommitted(created)
             metrics.dead_letters.labels(source="engine", reason="store_error").inc(len(intents))
@@ -345,14 +332,14 @@ class EngineCore:
         for admission in admitted:
             self._ack(admission.identity, admission.intent, send, reason=admission.reason,
                       detail=admission.detail, order_id=admission.order_id)
-        self._flush(send)
+        self.flush(send)
         started = False
         for admission in admitted:
             if admission.submit and admission.order_id is not None:
-                self._spawn_submit(admission.order_id, admission.intent.market_id, send)
+                self._start_submit(admission.order_id, admission.intent.market_id, send)
                 started = True
         if started:
-            await asyncio.sleep(0)  # one turn: an executor that answers at once is done by now
+            await self.scheduler.yield_turn()
 
     def _admit(self, identity: bytes | None, intent: OrderIntent,
                now_ms: int) -> _Admission | None:
@@ -361,7 +348,7 @@ class EngineCore:
         counted, no ack — a bug in one intent never loses the batch)."""
         try:
             return self._decide(identity, intent, now_ms)
-        except sqlite3.Error:
+        except PersistenceError:
             raise
         except Exception as exc:
             metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
@@ -394,87 +381,6 @@ class EngineCore:
         return _Admission(identity, intent, None, f"size {decision.adjusted_size}",
                           order_id=record.order_id, submit=True)
 
-    # --- concurrent submits -------------------------------------------------------------------
-
-    def _spawn_submit(self, order_id: str, market_id: str, send: Send) -> None:
-        """Run the venue submit of a stored, acknowledged order as its own task."""
-        task = asyncio.get_running_loop().create_task(self._run_submit(order_id, market_id, send))
-        self._submit_tasks[order_id] = (market_id, task)
-        self._background.add(task)
-        task.add_done_callback(lambda done: self._forget(order_id, done))
-
-    def _forget(self, order_id: str, task: asyncio.Task[Any]) -> None:
-        self._submit_tasks.pop(order_id, None)
-        self._background.discard(task)
-
-    async def _run_submit(self, order_id: str, market_id: str, send: Send) -> None:
-        """Wait for a free slot (``execution.max_inflight_submits``) and for no reconciliation
-        in progress, then submit — unless the market halted, the kill switch was pulled or the
-        engine is stopping meanwhile (the order is then CANCELLED unsent)."""
-        try:
-            async with self._submit_slots:
-                await self._submits_open.wait()
-                blocked = self._submit_blocked(market_id)
-                if blocked:
-                    self.orders.abandon_submit(order_id, blocked)
-                    return
-                self._submitting += 1
-                try:
-                    await self.orders.submit(order_id)
-                finally:
-                    self._submitting -= 1
-        except asyncio.CancelledError:
-            self.orders.abandon_submit(order_id, "submit interrupted at shutdown")
-            raise
-        except Exception as exc:  # a bug must not lose the order: it is tracked as UNKNOWN
-            metrics.dead_letters.labels(source="engine", reason="submit_error").inc()
-            _LOG.error("submit_error", repr(exc), order_id=order_id)
-            self.orders.abandon_submit(order_id, f"submit failed: {exc!r}")
-        finally:
-            self._apply_executor_events()
-            self._flush(send)
-
-    def _submit_blocked(self, market_id: str) -> str:
-        """Why a queued submit must not go out now ("" when it may)."""
-        if self.risk.kill.engaged:
-            return f"kill switch engaged before the order was sent: {self.risk.kill.reason}"
-        halt = self.risk.breakers.halted(market_id)
-        if halt is not None:
-            return f"market halted before the order was sent: {halt.reason}"
-        if not self.ready:
-            return "engine stopping: order not sent"
-        return ""
-
-    def submits_in_flight(self, market_id: str | None = None) -> int:
-        """Submits started or queued and not finished (of one market, or all)."""
-        return sum(1 for m, t in self._submit_tasks.values()
-                   if market_id in (None, m) and not t.done())
-
-    async def wait_submits(self, timeout_s: float, market_id: str | None = None) -> bool:
-        """Wait up to ``timeout_s`` seconds for the current submits (of one market, or all) to
-        finish; return whether they all did."""
-        tasks = [t for m, t in self._submit_tasks.values() if market_id in (None, m)]
-        if not tasks:
-            return True
-        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
-        return not pending
-
-    async def drain(self, timeout_s: float) -> int:
-        """At shutdown: wait up to ``timeout_s`` seconds for every background task (submits,
-        cancels, reconciliation), then cancel what is left; return how many were cancelled.
-        An interrupted submit leaves its order UNKNOWN (resolved at the next start)."""
-        tasks = list(self._background)
-        if not tasks:
-            return 0
-        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-            _LOG.error("drain_timeout", "background tasks cancelled at shutdown",
-                       count=len(pending))
-        return len(pending)
-
     def _ack(
         self,
         identity: bytes | None,
@@ -492,35 +398,69 @@ class EngineCore:
             accepted=reason is None, t_ns=self.clock.monotonic_ns(), reason=reason,
             detail=detail, order_id=order_id,
         )
-        if self.journal is not None:
-            self.journal.record(ack, "engine")
+        self.store.journal(ack, "engine")
         if identity is not None:
             send(Outbound(identity, ack))
 
+    # --- submits and cancels (run by the scheduler) -------------------------------------------
+
+    def _start_submit(self, order_id: str, market_id: str, send: Send) -> None:
+        """Hand a stored, acknowledged order's venue submit to the scheduler."""
+        self.scheduler.submit(
+            order_id, market_id,
+            blocked=lambda: self._submit_blocked(market_id),
+            send=lambda: self.orders.submit(order_id),
+            abandon=lambda reason: self.orders.abandon_submit(order_id, reason),
+            settle=lambda: self._settle(send),
+        )
+
+    def _submit_blocked(self, market_id: str) -> str:
+        """Why a queued submit must not go out now ("" when it may): the market halted, the
+        kill switch was pulled or the engine is stopping (the order is then CANCELLED unsent)."""
+        if self.risk.kill.engaged:
+            return f"kill switch engaged before the order was sent: {self.risk.kill.reason}"
+        halt = self.risk.breakers.halted(market_id)
+        if halt is not None:
+            return f"market halted before the order was sent: {halt.reason}"
+        if not self.ready:
+            return "engine stopping: order not sent"
+        return ""
+
+    def submits_in_flight(self, market_id: str | None = None) -> int:
+        """Submits started or queued and not finished (of one market, or all)."""
+        return self.scheduler.in_flight(market_id)
+
+    async def wait_submits(self, timeout_s: float, market_id: str | None = None) -> bool:
+        """Wait up to ``timeout_s`` seconds for the current submits (of one market, or all) to
+        finish; return whether they all did."""
+        return await self.scheduler.wait(timeout_s, market_id)
+
+    async def drain(self, timeout_s: float) -> int:
+        """At shutdown: wait up to ``timeout_s`` seconds for every background task (submits,
+        cancels, reconciliation), then cancel what is left; return how many were cancelled.
+        An interrupted submit leaves its order UNKNOWN (resolved at the next start)."""
+        return await self.scheduler.drain(timeout_s)
+
     async def _on_cancel(self, cancel: CancelIntent, send: Send) -> None:
-        """Cancel, as a task, the orders of the market (token) that exist now, once the submits
-        of that market in flight now have finished (so every target has its venue id)."""
+        """Cancel the orders of the market (token) that exist now, once the submits of that
+        market in flight now have finished (so every target has its venue id)."""
         wanted = {
             r.order_id for r in self.orders.open_orders(cancel.market_id)
             if cancel.token_id is None or r.token_id == cancel.token_id
         }
-        before = [t for m, t in self._submit_tasks.values() if m == cancel.market_id]
 
         async def run() -> None:
             try:
-                if before:
-                    await asyncio.wait(before)
                 targets = [r for r in self.orders.open_orders(cancel.market_id)
                            if r.order_id in wanted]
                 await self.orders.cancel(targets, cancel.reason or "cancel intent")
             finally:
-                self._apply_executor_events()
-                self._flush(send)
+                self._settle(send)
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        await asyncio.sleep(0)
+        self.scheduler.after_submits(cancel.market_id, run)
+        await self.scheduler.yield_turn()
+
+    # --- resolution and reconciliation ---------------------------------------------
 
     def _on_resolved(self, resolved: MarketResolved) -> None:
         market = self._markets.get(resolved.market_id)
@@ -587,8 +527,7 @@ class EngineCore:
         fields = {"token_id": token_id, "local_shares": local_shares,
                   "venue_shares": venue_shares, "price": price, "realized_usdc": realized,
                   "after_fill_seq": stored.after_fill_seq, "reason": reason}
-        if self.journal is not None:
-            self.journal.record_event("position_correction", fields, market_id, "engine")
+        self.store.journal_event("position_correction", fields, market_id, "engine")
         _LOG.critical("position_corrected", "position set to the venue's", market_id=market_id,
                       **fields)
 
@@ -598,76 +537,33 @@ class EngineCore:
         executor *is* the venue, so it is never inconsistent with itself."""
         return self.executor.name != "paper"
 
-    def start_periodic_reconcile(self, send: Send) -> asyncio.Task[Any] | None:
+    def start_periodic_reconcile(self, send: Send) -> Awaitable[Any] | None:
         """Start one background reconciliation (``engine.reconciler.reconcile_periodically``)
         unless the executor is the paper one, intake is closed or one is still running;
-        return its task."""
+        return what to await for its plan (None when it failed or was skipped). The scheduler
+        pauses new submits and waits (bounded) for those in flight first — a venue order we
+        have not heard back about yet would look foreign."""
         if not self.reconciles_periodically or not self.ready:
             return None
-        if self._reconcile_task is not None and not self._reconcile_task.done():
-            return None
-        task = asyncio.get_running_loop().create_task(self._reconcile_once(send))
-        self._reconcile_task = task
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
-
-    async def _reconcile_once(self, send: Send) -> Any:
-        """Pause new submits, wait (bounded) for those in flight — a venue order we have not
-        heard back about yet would look foreign — reconcile, resume submits."""
-        self._submits_open.clear()
-        try:
-            waited_s = 0.0
-            while self._submitting and waited_s < SUBMIT_WAIT_S:
-                await asyncio.sleep(0.01)
-                waited_s += 0.01
-            if self._submitting:
-                _LOG.warning("reconcile_skipped", "submits still in flight; next interval",
-                             in_flight=self._submitting)
-                return None
-            return await reconcile_periodically(self)
-        except Exception as exc:  # a failed reconciliation must never stop the engine
-            metrics.dead_letters.labels(source="engine", reason="reconcile_error").inc()
-            _LOG.error("reconcile_error", repr(exc))
-            return None
-        finally:
-            self._submits_open.set()
-            self._apply_executor_events()
-            self._flush(send)
-
-    # --- books --------------------------------------------------------------------------------
-
-    def _observe_book(self, token_id: str) -> None:
-        book = self.books.snapshot(token_id)
-        if book is not None and book.mid is not None:
-            self._observe_mid(token_id, book.seq, book.mid)
-
-    def _observe_mid(self, token_id: str, seq: int, mid: float) -> None:
-        if self._last_seq.get(token_id) != seq:
-            self._last_seq[token_id] = seq
-            self.risk.volatility.observe(token_id, mid)
-
-    def marks(self) -> dict[str, float]:
-        """Current mids of every token we hold (tokens without a two-sided book are left out)."""
-        marks: dict[str, float] = {}
-        for position in self.ledger.positions():
-            if position.shares <= 0:
-                continue
-            book = self.books.snapshot(position.token_id)
-            if book is not None and book.mid is not None:
-                marks[position.token_id] = book.mid
-        return marks
+        return self.scheduler.reconcile(lambda: reconcile_periodically(self), SUBMIT_WAIT_S,
+                                        settle=lambda: self._settle(send))
 
     # --- periodic -----------------------------------------------------------------------------
 
-    async def tick(self, send: Send, *, poll_kill_switch: bool = True,
+    async def tick(self, send: Send, *, kill: KillFile | None = None,
                    resolve_pending: bool = False) -> None:
-        """Advance the executor, apply its events, update P&L and risk, poll the kill switch."""
+        """Advance the executor, apply its events, resolve pending orders when asked, take the
+        kill file's content ``kill`` when the shell read it, then update P&L and risk. When the
+        daily loss limit trips, the switch is pulled and an :class:`EngageKillFile` effect asks
+        the shell to persist it (the file is read before, so the engine's own pull is never
+        mistaken for a hand pull or undone by a stale read)."""
         now_ms = self.clock.wall_ms()
         await self.executor.tick(now_ms)
         self._apply_executor_events()
         if resolve_pending:
             await self.orders.resolve_pending()
+        if kill is not None:
+            await self._on_kill_file(kill, now_ms, send)
         summary = self.ledger.summary(self.marks())
         self.daily.observe(summary.total_usdc, now_ms)
         metrics.pnl_realized.set(summary.realized_usdc)
@@ -677,18 +573,15 @@ class EngineCore:
             metrics.exposure_usdc.labels(market=market_id).set(value)
         if self.risk.set_pnl(self.daily.daily_usdc, self.daily.drawdown_usdc):
             reason = f"daily loss limit: daily P&L {self.daily.daily_usdc:.2f} USDC"
-            if self.kill_file is not None:
-                self.kill_file.engage(reason, now_ms, by="engine")
+            self._effects.append(EngageKillFile(reason, now_ms))
             self.alert(daily_loss_alert(self.daily.daily_usdc,
                                         self.config.risk.max_daily_loss_usdc))
             await self._engage_kill(reason, now_ms, send)
-        if poll_kill_switch and self.kill_file is not None:
-            await self._poll_kill_file(now_ms, send)
-        self._flush(send)
+        self.flush(send)
 
-    async def _poll_kill_file(self, now_ms: int, send: Send) -> None:
-        assert self.kill_file is not None
-        content = self.kill_file.read()
+    async def _on_kill_file(self, content: KillFile, now_ms: int, send: Send) -> None:
+        """Follow the kill file: a pull by hand engages, a release by hand releases, and each
+        new hand release of a halted market (stamped at or after its halt) lifts the halt."""
         if content.engaged and not self.risk.kill.engaged:
             self.alert(manual_kill_alert(content.reason, content.by))
             await self._engage_kill(content.reason, now_ms, send)
@@ -722,10 +615,12 @@ class EngineCore:
         _LOG.critical("kill_switch_engaged", reason)
         self.orders.outbox.append(RiskState(
             halted=True, kill_switch=True, reason=reason, t_ns=self.clock.monotonic_ns()))
-        self._flush(send)
+        self.flush(send)
         await self.wait_submits(SUBMIT_WAIT_S)  # queued ones are not sent: the switch is on
         await self.orders.cancel(self.orders.open_orders(), f"kill switch: {reason}")
-        self._flush(send)
+        self.flush(send)
+
+    # --- output -------------------------------------------------------------------------------
 
     def _apply_executor_events(self) -> None:
         """Apply the executor's pending events, each fill its own durable transaction (a
@@ -733,14 +628,30 @@ class EngineCore:
         for event in self.executor.drain_events():
             self.orders.apply_event(event)
 
-    def _flush(self, send: Send) -> None:
+    def _settle(self, send: Send) -> None:
+        """After any step: apply what the executor reported meanwhile, then :meth:`flush`."""
+        self._apply_executor_events()
+        self.flush(send)
+
+    def flush(self, send: Send) -> None:
+        """Persist the orders whose state changed (one transaction), then journal and send
+        every queued report and risk state, in order. A failed write is logged, counted
+        (``dead_letters{reason=store_error}``) and retried at the next flush; the reports
+        still go out (they tell what the venue did, which storage cannot undo)."""
+        dirty = self.orders.take_dirty()
+        if dirty:
+            try:
+                self.store.save_orders(dirty)
+            except PersistenceError as exc:
+                self.orders.mark_dirty(dirty)
+                metrics.dead_letters.labels(source="engine", reason="store_error").inc()
+                _LOG.error("order_save_failed", repr(exc), orders=len(dirty))
         outbox = self.orders.outbox
         if not outbox:
             return
         self.orders.outbox = []
         for message in outbox:
-            if self.journal is not None:
-                self.journal.record(message, "engine")
+            self.store.journal(message, "engine")
             send(Outbound(None, message))
 
     # --- views --------------------------------------------------------------------------------
@@ -778,32 +689,34 @@ class EngineCore:
             views.append(ResolvedMarketView(market_id=market_id, winning_token_id=token))
         return tuple(views)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> EngineStatus:
         """Everything /status shows: positions, P&L, open orders, halts, kill switch."""
         summary = self.ledger.summary(self.marks())
-        return {
-            "ready": self.ready,
-            "executor": self.executor.name,
-            "kill_switch": {"engaged": self.risk.kill.engaged, "reason": self.risk.kill.reason},
-            "halted_markets": {h.market_id: h.reason for h in self.risk.breakers.halts()},
-            "pnl": {
-                "realized_usdc": summary.realized_usdc,
-                "unrealized_usdc": summary.unrealized_usdc,
-                "fees_usdc": summary.fees_usdc,
-                "daily_usdc": self.daily.daily_usdc,
-                "by_market": self.ledger.realized_by_market(),
-                "by_strategy": self.ledger.realized_by_strategy(),
-            },
-            "exposure_usdc": summary.exposure_usdc,
-            "positions": [
-                {"market_id": p.market_id, "token_id": p.token_id, "outcome": p.outcome.value,
-                 "shares": p.shares, "cost_usdc": p.cost_usdc, "fees_usdc": p.fees_usdc}
+        return EngineStatus(
+            ready=self.ready,
+            executor=self.executor.name,
+            kill_switch=KillSwitchView(engaged=self.risk.kill.engaged,
+                                       reason=self.risk.kill.reason),
+            halted_markets={h.market_id: h.reason for h in self.risk.breakers.halts()},
+            pnl=PnlView(
+                realized_usdc=summary.realized_usdc,
+                unrealized_usdc=summary.unrealized_usdc,
+                fees_usdc=summary.fees_usdc,
+                daily_usdc=self.daily.daily_usdc,
+                by_market=self.ledger.realized_by_market(),
+                by_strategy=self.ledger.realized_by_strategy(),
+            ),
+            exposure_usdc=summary.exposure_usdc,
+            positions=tuple(
+                PositionStatus(market_id=p.market_id, token_id=p.token_id,
+                               outcome=p.outcome.value, shares=p.shares,
+                               cost_usdc=p.cost_usdc, fees_usdc=p.fees_usdc)
                 for p in self.ledger.positions() if p.shares > 0
-            ],
-            "open_orders": [
-                {"order_id": r.order_id, "market_id": r.market_id, "token_id": r.token_id,
-                 "side": r.side.value, "price": r.price, "size": r.size,
-                 "filled_size": r.filled_size, "status": r.status.value}
+            ),
+            open_orders=tuple(
+                OpenOrderStatus(order_id=r.order_id, market_id=r.market_id,
+                                token_id=r.token_id, side=r.side.value, price=r.price,
+                                size=r.size, filled_size=r.filled_size, status=r.status.value)
                 for r in self.orders.open_orders()
-            ],
-        }
+            ),
+        )

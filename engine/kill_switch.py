@@ -88,3 +88,19 @@ class KillSwitchFile:
                            by=by, released_markets=released)
         self.write(content)
         return content
+
+
+@dataclass(frozen=True, slots=True)
+class EngageKillFile:
+    """Effect of the core: it pulled the switch itself (daily loss limit); the shell persists
+    it in the kill file so that it survives a restart and only a hand release clears it."""
+
+    reason: str
+    t_ms: int
+    by: str = "engine"
+
+
+def carry_out(kill_file: KillSwitchFile, effects: list[EngageKillFile]) -> None:
+    """Write the core's kill-switch effects to the file (the shell's job, not the core's)."""
+    for effect in effects:
+        kill_file.engage(effect.reason, effect.t_ms, by=effect.by)

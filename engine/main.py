@@ -5,9 +5,10 @@ Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a 
 only when configured); reconcile with the venue; then serve. Sockets: ROUTER (shard intents),
 PUB (execution reports, risk states), PULL (user-channel updates from the gateway), SUB to the
 gateway (market resolutions only). Books are read from shm, never ticked: every 2 ms the shm seq
-counters of the tokens with resting paper orders are read and the paper executor ticked when one
-moved or an order is due (``EngineCore.poll_books``); every 50 ms the mids of the tokens whose
-seq moved are sampled for the volatility sizer (``EngineCore.sample_mids``). The ZeroMQ
+counters of the tokens with resting paper orders are read, every 50 ms those of every
+configured token; the tokens whose seq moved (or an executor order due) go to the core's one
+book entry, ``EngineCore.on_book_change``. The shell also reads the kill file (every second)
+and carries out the core's effects (the engine's own kill-switch pull). The ZeroMQ
 sockets are polled without zmq.asyncio (ARCHITECTURE §9): a short blocking poll, then the loop
 gets a turn; venue submits run as tasks of that loop. A live executor is reconciled again
 every ``execution.reconcile_interval_s``. Shutdown (SIGINT/SIGTERM): stop intake, wait for
@@ -31,12 +32,13 @@ from typing import Any
 import msgspec
 import zmq
 
-from engine.books import LazyShmBookSource
+from engine.books import BookSource, LazyShmBookSource, SeqWatch
 from engine.core import EngineCore, Outbound
 from engine.executors.base import Executor
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
-from engine.kill_switch import KillSwitchFile
+from engine.kill_switch import KillSwitchFile, carry_out
+from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from polyloly import bus, metrics
 from polyloly.alerts import build_alerter
@@ -112,12 +114,37 @@ async def reconcile(core: EngineCore) -> None:
         await core.orders.resolve_pending(min_age_ms=0)
 
 
-class EngineShell:
-    """Sockets, timers and signals around one :class:`EngineCore`."""
+class BookPoll:
+    """The live feed of :meth:`EngineCore.on_book_change` from the shm seq counters: the
+    executor's watched tokens at every call, every configured token when ``sample`` is set."""
 
-    def __init__(self, config: Config, core: EngineCore, ctx: ZmqContext) -> None:
+    def __init__(self, core: EngineCore, books: BookSource) -> None:
+        self.core = core
+        self._watched = SeqWatch(books)
+        self._sampled = SeqWatch(books)
+
+    async def poll(self, send: Any, *, sample: bool = False) -> bool:
+        """Feed the core the tokens whose seq moved; return whether it was called (nothing
+        moved and nothing due costs two calls)."""
+        moved = set(self._watched.moved(self.core.executor.watched_tokens()))
+        if sample:
+            moved.update(self._sampled.moved(self.core.token_ids))
+        if not moved and not self.core.executor_due():
+            return False
+        await self.core.on_book_change(sorted(moved), send)
+        return True
+
+
+class EngineShell:
+    """Sockets, timers, signals, the shm book poll and the kill file around one
+    :class:`EngineCore`."""
+
+    def __init__(self, config: Config, core: EngineCore, ctx: ZmqContext,
+                 kill_file: KillSwitchFile | None = None) -> None:
         self.config = config
         self.core = core
+        self.kill_file = kill_file
+        self.book_poll = BookPoll(core, core.books)
         hwm = config.bus.send_hwm
         self.router = bus.bind(ctx, zmq.ROUTER, config.endpoint("engine_router"), hwm)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
@@ -130,6 +157,15 @@ class EngineShell:
             self.poller.register(sock, zmq.POLLIN)
         self.stopping = asyncio.Event()
         self._status_cache: dict[str, Any] = {"ready": False}
+
+    async def tick(self, *, read_kill_file: bool, resolve_pending: bool) -> None:
+        """The core's periodic tick, with the kill file's content when due; then carry out the
+        core's effects (persist its own kill-switch pull)."""
+        kill = self.kill_file.read() if read_kill_file and self.kill_file is not None else None
+        await self.core.tick(self.send, kill=kill, resolve_pending=resolve_pending)
+        effects = self.core.take_effects()
+        if effects and self.kill_file is not None:
+            carry_out(self.kill_file, effects)
 
     def send(self, outbound: Outbound) -> None:
         try:
@@ -153,26 +189,26 @@ class EngineShell:
                 if sock in ready:
                     await self._drain(sock)
             now = loop.time()
-            if now >= next_books:
+            sample_due = now >= next_tick
+            if now >= next_books or sample_due:
                 next_books = now + _BOOK_POLL_S
-                await self._guarded(self.core.poll_books(self.send))
-            if now >= next_tick:
+                await self._guarded(self.book_poll.poll(self.send, sample=sample_due))
+            if sample_due:
                 next_tick = now + _TICK_INTERVAL_S
-                self._sample_mids()
                 kill_due = now >= next_kill
                 resolve_due = now >= next_resolve
                 if kill_due:
                     next_kill = now + _KILL_POLL_S
                 if resolve_due:
                     next_resolve = now + _RESOLVE_INTERVAL_S
-                await self.core.tick(self.send, poll_kill_switch=kill_due,
-                                     resolve_pending=resolve_due)
+                await self._guarded(self.tick(read_kill_file=kill_due,
+                                              resolve_pending=resolve_due))
             if now >= next_reconcile:
                 next_reconcile = now + reconcile_every_s
                 self.core.start_periodic_reconcile(self.send)  # live only; runs as a task
             if now >= next_status:
                 next_status = now + 0.5
-                self._status_cache = self.core.status()
+                self._status_cache = self.core.status().to_json_dict()
             await asyncio.sleep(0)
 
     async def _drain(self, sock: ZmqSocket) -> None:
@@ -195,15 +231,8 @@ class EngineShell:
             else:
                 frames.append((None, parts[-1]))
         if sock is self.sub:  # book changes written before a resolution apply before it
-            await self._guarded(self.core.poll_books(self.send))
+            await self._guarded(self.book_poll.poll(self.send))
         await self._guarded(self.core.handle_frames(frames, self.send))
-
-    def _sample_mids(self) -> None:
-        try:
-            self.core.sample_mids()
-        except Exception as exc:  # a sampling failure must never stop the engine
-            metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
-            _LOG.error("sample_mids_failed", repr(exc))
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -231,17 +260,18 @@ async def run(config: Config) -> int:
     bus.ensure_run_dir(config)
     data_dir = Path(config.run.data_dir)
     store = EngineStore(config.data_path(config.storage.sqlite_file))
+    kill_file = KillSwitchFile.in_data_dir(data_dir)
     journal = EventJournal(
         JsonlWriter(config.data_path(config.storage.events_dir), "engine",
                     config.storage.rotate_bytes), clock)
     books = LazyShmBookSource(config.shm.segment_name)
     executor = await build_executor(config, books, clock)
     alerter = build_alerter(config, component="engine")
-    core = EngineCore(config, store, executor, books, clock, journal=journal,
-                      kill_file=KillSwitchFile.in_data_dir(data_dir), alert=alerter.send)
-    core.start()
+    core = EngineCore(config, SqlitePersistence(store, journal), executor, books, clock,
+                      sleep=asyncio.sleep, alert=alerter.send)
+    core.start(kill_file.read())
     ctx = zmq.Context()
-    shell = EngineShell(config, core, ctx)
+    shell = EngineShell(config, core, ctx, kill_file)
     server = None
     if config.metrics.enabled:
         server = ObservabilityServer(config.metrics.host, config.metrics.engine_port,
@@ -270,17 +300,17 @@ async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server
     core.ready = False
     try:  # submits queued but not sent are dropped (CANCELLED); those in flight finish
         await core.drain(_SHUTDOWN_BUDGET_S)
-        core._flush(shell.send)
+        core.flush(shell.send)
     except Exception as exc:
         _LOG.error("shutdown_drain_failed", repr(exc))
     try:
         if config.execution.cancel_on_shutdown and core.orders.open_orders():
             await asyncio.wait_for(core.orders.cancel_all("shutdown"), _SHUTDOWN_BUDGET_S)
-            core._flush(shell.send)
+            core.flush(shell.send)
     except (TimeoutError, Exception) as exc:
         _LOG.error("shutdown_cancel_failed", repr(exc))
     try:
-        snapshot = core.status()
+        snapshot = core.status().to_json_dict()
         path = Path(config.run.data_dir) / "state_snapshot.json"
         path.write_bytes(msgspec.json.encode({"t_ms": int(time.time() * 1000), **snapshot}))
     except Exception as exc:

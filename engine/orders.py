@@ -12,6 +12,10 @@
 
 Every change produces an :class:`~polyloly.messages.ExecutionReport` (and a halt produces a
 :class:`~polyloly.messages.RiskState`) in :attr:`OrderManager.outbox`, which the caller drains.
+Status changes are not written one by one: the changed records collect in
+:meth:`OrderManager.take_dirty`, which the core persists through the port (one transaction)
+before it sends the reports. Claims and fills are written at once (they gate the ack and the
+fill report; fills durably).
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ from engine.executors.base import (
     VenueOrderUpdate,
     VenueUnavailable,
 )
-from engine.order_record import OrderRecord, can_transition
+from engine.order_record import OrderRecord, next_status
+from engine.persistence.port import EnginePersistence
 from engine.pnl.ledger import Ledger, LedgerError
 from engine.risk.circuit import Halt
 from engine.risk.decision import ExposureView
 from engine.risk.manager import RiskManager
-from engine.store import EngineStore
 from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
@@ -68,7 +72,7 @@ class OrderManager:
     def __init__(
         self,
         config: Config,
-        store: EngineStore,
+        store: EnginePersistence,
         executor: Executor,
         ledger: Ledger,
         risk: RiskManager,
@@ -100,6 +104,7 @@ class OrderManager:
         self._parked: dict[str, list[ExecutorEvent]] = {}
         self._next_id = 0
         self.outbox: list[Message] = []
+        self._dirty: dict[str, OrderRecord] = {}  # changed since the last take_dirty
         risk.breakers.listener = self._persist_breaker
 
     def _persist_breaker(self, kind: str, halt: Halt) -> None:
@@ -202,9 +207,7 @@ class OrderManager:
         if existing_id is not None:
             existing = self._orders.get(existing_id)
             if existing is None:  # stored by an earlier run and not restored: reload it
-                existing = next(
-                    (r for r in self._store.load_orders() if r.order_id == existing_id), record
-                )
+                existing = self._store.load_order(existing_id) or record
             return existing, False
         self._orders[order_id] = record
         self._maybe_open[order_id] = record
@@ -302,6 +305,7 @@ class OrderManager:
         for order_id in order_ids:
             self._orders.pop(order_id, None)
             self._maybe_open.pop(order_id, None)
+            self._dirty.pop(order_id, None)
         self.outbox = [m for m in self.outbox
                        if getattr(m, "order_id", None) not in order_ids]
 
@@ -352,8 +356,7 @@ class OrderManager:
         record.fees_usdc += fill.fee_usdc
         full = record.remaining <= 1e-6
         target = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
-        if can_transition(record.status, target):
-            record.status = target
+        record.status = next_status(record.order_id, record.status, target)
         record.updated_ms = now_ms
         self._store.record_fill(fill, record, self._ledger.position(record.token_id))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
@@ -471,17 +474,27 @@ class OrderManager:
     def _set_status(
         self, record: OrderRecord, status: OrderStatus, now_ms: int, report: bool = True
     ) -> None:
-        if not can_transition(record.status, status):
-            _LOG.warning("bad_transition", f"{record.status.value} → {status.value} ignored",
-                         order_id=record.order_id)
-            metrics.bad_input.labels(component="engine", reason="bad_transition").inc()
-            return
+        status = next_status(record.order_id, record.status, status)  # raises when forbidden
         changed = record.status is not status
         record.status = status
         record.updated_ms = now_ms
-        self._store.save_order(record)
+        self._dirty[record.order_id] = record
         if report and changed:
             self.outbox.append(self._report(record))
+
+    def take_dirty(self) -> list[OrderRecord]:
+        """The records whose state changed since the last call (each once), for the caller
+        to persist before it sends their reports."""
+        if not self._dirty:
+            return []
+        dirty = list(self._dirty.values())
+        self._dirty = {}
+        return dirty
+
+    def mark_dirty(self, records: list[OrderRecord]) -> None:
+        """Queue records again whose save failed (the next :meth:`take_dirty` returns them)."""
+        for record in records:
+            self._dirty.setdefault(record.order_id, record)
 
     def _on_halt(self, market_id: str, reason: str) -> None:
         metrics.circuit_breaker_trips.labels(market=market_id, reason=reason).inc()

@@ -7,7 +7,8 @@ Wiring, all in one process and one thread, on a :class:`ReplayClock`:
   :meth:`BookKeeper.apply_rest_snapshot` (as the gateway's resync does);
 * provider payloads → the esports adapters' parsers (:class:`EsportsReplayer`) → MatchEvents;
   source staleness → :class:`SourceHealthTracker` at the gateway's housekeeping cadence;
-* every BookTick goes to the engine core (which advances the paper executor), then to the
+* every BookTick's token goes to the engine core's one book entry (``on_book_change``: the
+  volatility sample and the paper executor's advance, as the live shm poll feeds it), then to the
   owning shard through :class:`ShardShell`'s own tick handler, which reads the book from shm
   exactly as live; MatchEvents go to every shard that follows the match;
 * shard output → :class:`EngineCore` (acks and snapshots back to that shard; reports and risk
@@ -39,6 +40,7 @@ from engine.books import ShmBookSource
 from engine.core import EngineCore, Outbound
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
+from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from gateway.book_keeper import BookKeeper, KeeperOutput
 from gateway.polymarket.parse import parse_market_frame, parse_rest_book
@@ -188,8 +190,8 @@ class ReplaySession:
         self.journal = (EventJournal(JsonlWriter(self._journal_dir, "engine",
                                                  config.storage.rotate_bytes), self.clock)
                         if self._journal_dir is not None else None)
-        self.engine = EngineCore(config, self.engine_store, self.executor, books, self.clock,
-                                 journal=self.journal, sleep=_no_sleep)
+        self.engine = EngineCore(config, SqlitePersistence(self.engine_store, self.journal),
+                                 self.executor, books, self.clock, sleep=_no_sleep)
         self.engine.start()
         self.engine.mark_ready()
         rules = {name: SourceRule(SourceTier(p.tier), p.stale_threshold_ms)
@@ -275,8 +277,7 @@ class ReplaySession:
                 resolve = self._next_resolve <= due
                 if resolve:
                     self._next_resolve = due + ENGINE_RESOLVE_NS
-                await self.engine.tick(self._from_engine, poll_kill_switch=False,
-                                       resolve_pending=resolve)
+                await self.engine.tick(self._from_engine, resolve_pending=resolve)
             for k, next_time in sorted(self._next_shard_time.items()):
                 if next_time <= due:
                     self._next_shard_time[k] = due + self._shard_interval_ns
@@ -410,7 +411,9 @@ class ReplaySession:
         now = self.clock.monotonic_ns()
         while self._queue:
             target, message = self._queue.popleft()
-            if target is None:
+            if target is None and isinstance(message, BookTick):
+                await self.engine.on_book_change((message.token_id,), self._from_engine)
+            elif target is None:
                 await self.engine.handle(None, message, self._from_engine)
             elif target < 0:
                 shard = -1 - target

@@ -8,7 +8,8 @@ from typing import Any
 from engine.books import StaticBookSource
 from engine.core import EngineCore, Outbound
 from engine.executors.paper import PaperExecutor
-from engine.kill_switch import KillSwitchFile
+from engine.kill_switch import KillSwitchFile, carry_out
+from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from polyloly.clock import ManualClock
 from polyloly.config import Config, load_raw, validate
@@ -82,10 +83,10 @@ class Harness:
                                       config.polymarket.matching_delay_s)
         self.kill_file = KillSwitchFile.in_data_dir(config.run.data_dir)
         self.sent: list[Outbound] = []
-        self.core = EngineCore(config, self.store, self.executor, self.books, self.clock,
-                               kill_file=self.kill_file, sleep=self._sleep)
+        self.core = EngineCore(config, SqlitePersistence(self.store), self.executor,
+                               self.books, self.clock, sleep=self._sleep)
         self.slept: list[float] = []
-        self.core.start()
+        self.core.start(self.kill_file.read())
         self.core.mark_ready()
         # warm the volatility sizer so that sizes are not halved by the cold-start rule
         for token in (YES_A, NO_A, YES_B, NO_B):
@@ -102,5 +103,6 @@ class Harness:
 
     async def tick(self) -> list[Outbound]:
         start = len(self.sent)
-        await self.core.tick(self.sent.append)
+        await self.core.tick(self.sent.append, kill=self.kill_file.read())
+        carry_out(self.kill_file, self.core.take_effects())  # the shell's part
         return self.sent[start:]

@@ -12,7 +12,8 @@ from engine.core import EngineCore, Outbound
 from engine.executors.base import OrderRequest, SubmitResult
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
-from engine.kill_switch import KillSwitchFile
+from engine.kill_switch import KillSwitchFile, carry_out
+from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from polyloly.clock import ManualClock
 from polyloly.config import Config
@@ -76,10 +77,9 @@ class Rig:
         self.journal = EventJournal(JsonlWriter(self.events_dir, "engine"), self.clock)
         self.kill_file = KillSwitchFile.in_data_dir(config.run.data_dir)
         self.sent: list[Outbound] = []
-        self.core = EngineCore(config, self.store, self.executor, self.books, self.clock,
-                               journal=self.journal, kill_file=self.kill_file,
-                               sleep=self._sleep)
-        self.core.start()
+        self.core = EngineCore(config, SqlitePersistence(self.store, self.journal),
+                               self.executor, self.books, self.clock, sleep=self._sleep)
+        self.core.start(self.kill_file.read())
         self.core.mark_ready()
         for token in (YES_A, NO_A, YES_B, NO_B):
             for _ in range(12):
@@ -90,6 +90,11 @@ class Rig:
 
     async def send(self, message: Any, identity: bytes = b"shard-0") -> None:
         await self.core.handle(identity, message, self.sent.append)
+
+    async def tick(self) -> None:
+        """The shell's periodic tick: the kill file read, the core's effects carried out."""
+        await self.core.tick(self.sent.append, kill=self.kill_file.read())
+        carry_out(self.kill_file, self.core.take_effects())
 
     def messages(self, kind: type) -> list[Any]:
         return [o.message for o in self.sent if isinstance(o.message, kind)]

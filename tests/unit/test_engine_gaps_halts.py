@@ -50,7 +50,7 @@ def test_a_hand_release_while_running_is_remembered_across_restarts(tmp_path: Pa
     rig = Rig(config)
     rig.clock.advance(ms=1000)
     rig.kill_file.release_market(MARKET_A, rig.clock.wall_ms(), by="test")
-    asyncio.run(rig.core.tick(rig.sent.append))
+    asyncio.run(rig.tick())
     assert rig.core.risk.breakers.halted(MARKET_A) is None
     kinds = [(k, m) for k, m, _, _ in rig.store.risk_events()]
     assert kinds == [("halt", MARKET_A), ("release", MARKET_A)]

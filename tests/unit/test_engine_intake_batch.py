@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from engine.core import Outbound
+from engine.main import BookPoll
 from engine.store import EngineStore
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason
 from polyloly.messages import ExecutionReport, IntentAck, encode
 from tests.unit.test_engine_fixtures import (
-    MARKET_A,
     NO_A,
     YES_A,
     Harness,
@@ -84,7 +84,7 @@ def test_a_failed_claim_transaction_stores_acks_and_sends_nothing(
     assert _acks(out)[0].accepted
 
 
-def test_coalesced_book_changes_feed_volatility_and_rest_orders_match(tmp_path: Path) -> None:
+def test_the_book_entry_feeds_volatility_and_rest_orders_match(tmp_path: Path) -> None:
     harness = Harness(make_config(tmp_path))
     resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
     (ack,) = _acks(asyncio.run(harness.send(resting)))
@@ -93,7 +93,7 @@ def test_coalesced_book_changes_feed_volatility_and_rest_orders_match(tmp_path: 
     assert order is not None and order.status is OrderStatus.LIVE
     harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])
     seen_before = dict(harness.core._last_seq)
-    asyncio.run(harness.core.on_books_changed({MARKET_A, "0xunknown"}, harness.sent.append))
+    asyncio.run(harness.core.on_book_change([YES_A, "9999-unknown"], harness.sent.append))
     assert order.status is OrderStatus.FILLED
     assert harness.core._last_seq[YES_A] != seen_before.get(YES_A)
 
@@ -101,20 +101,21 @@ def test_coalesced_book_changes_feed_volatility_and_rest_orders_match(tmp_path: 
 def test_poll_books_ticks_the_executor_only_when_a_watched_seq_moves(tmp_path: Path) -> None:
     harness = Harness(make_config(tmp_path))
     sent = harness.sent.append
+    poll = BookPoll(harness.core, harness.books)
     assert harness.executor.watched_tokens() == frozenset()
-    assert asyncio.run(harness.core.poll_books(sent)) is False  # nothing rests: no work
+    assert asyncio.run(poll.poll(sent)) is False  # nothing rests: no work
     resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
     (ack,) = _acks(asyncio.run(harness.send(resting)))
     order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
     assert order is not None and order.status is OrderStatus.LIVE
     assert harness.executor.watched_tokens() == frozenset({YES_A})
-    assert asyncio.run(harness.core.poll_books(sent)) is True  # first look at YES_A
-    assert asyncio.run(harness.core.poll_books(sent)) is False  # same seq: no tick
+    assert asyncio.run(poll.poll(sent)) is True  # first look at YES_A
+    assert asyncio.run(poll.poll(sent)) is False  # same seq: no tick
     harness.books.set(YES_A, [(0.40, 100.0)], [(0.46, 100.0)])  # moved, does not cross
-    assert asyncio.run(harness.core.poll_books(sent)) is True
+    assert asyncio.run(poll.poll(sent)) is True
     assert order.status is OrderStatus.LIVE
     harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])  # now crosses the resting bid
-    assert asyncio.run(harness.core.poll_books(sent)) is True
+    assert asyncio.run(poll.poll(sent)) is True
     assert order.status is OrderStatus.FILLED
     assert harness.executor.watched_tokens() == frozenset()
     reports = [o.message for o in harness.sent if isinstance(o.message, ExecutionReport)]
@@ -129,26 +130,32 @@ def test_poll_books_releases_delayed_orders_when_due(tmp_path: Path) -> None:
     assert order is not None and order.status is OrderStatus.DELAYED
     due = harness.executor.next_due_ms()
     assert due == harness.clock.wall_ms() + 3000
+    poll = BookPoll(harness.core, harness.books)
     harness.clock.advance(ms=2999)
-    assert asyncio.run(harness.core.poll_books(harness.sent.append)) is False
+    assert asyncio.run(poll.poll(harness.sent.append)) is False
     harness.clock.advance(ms=1)
-    assert asyncio.run(harness.core.poll_books(harness.sent.append)) is True
+    assert asyncio.run(poll.poll(harness.sent.append)) is True
     assert order.status is OrderStatus.FILLED
     assert harness.executor.next_due_ms() is None
 
 
-def test_sample_mids_observes_each_moved_book_once(tmp_path: Path) -> None:
+def test_the_sampling_poll_observes_each_moved_book_once(tmp_path: Path) -> None:
     harness = Harness(make_config(tmp_path))
-    first = harness.core.sample_mids()
-    assert first >= 2  # every configured token with a two-sided book, once
-    assert harness.core.sample_mids() == 0  # no seq moved
+    sent = harness.sent.append
+    poll = BookPoll(harness.core, harness.books)
+    assert asyncio.run(poll.poll(sent, sample=True)) is True
+    assert set(harness.core._last_seq) == set(harness.core.token_ids)  # every two-sided book
+    assert asyncio.run(poll.poll(sent, sample=True)) is False  # no seq moved: core not called
     harness.books.set(YES_A, [(0.30, 10.0)], [(0.32, 10.0)])
     history_before = len(harness.core.risk.volatility._mids[YES_A])
-    assert harness.core.sample_mids() == 1
+    assert asyncio.run(poll.poll(sent)) is False  # not sampled between sampling periods
+    assert asyncio.run(poll.poll(sent, sample=True)) is True
     assert harness.core.risk.volatility._mids[YES_A][-1] == pytest.approx(0.31)
     assert len(harness.core.risk.volatility._mids[YES_A]) == history_before + 1
+    seq_before = harness.core._last_seq[NO_A]
     harness.books.set(NO_A, [(0.30, 10.0)], [])  # one-sided: no mid, nothing recorded
-    assert harness.core.sample_mids() == 0
+    assert asyncio.run(poll.poll(sent, sample=True)) is True
+    assert harness.core._last_seq[NO_A] == seq_before
 
 
 def test_durable_writes_fsync_and_nested_transactions_join(tmp_path: Path) -> None:
