@@ -116,7 +116,7 @@ class EngineCore:
     ) -> None:
         """``store`` is the persistence port; ``sleep`` paces the order manager's retry
         backoff; ``scheduler`` runs the venue calls (one per core by default); ``alert``
-        receives the seed §14 alerts (:mod:`engine.alerting`), none by default."""
+        receives the SPEC §14 alerts (:mod:`engine.alerting`), none by default."""
         self.config = config
         self.alert = alert
         self.store = store
