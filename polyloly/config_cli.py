@@ -7,7 +7,8 @@ import sys
 
 import orjson
 
-from polyloly.config import ConfigError, load_config, masked
+from polyloly.config import masked
+from polyloly.config_errors import check_config_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,11 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check", help="validate FILE (overlaid on the packaged base.yaml)")
     check.add_argument("file")
     args = parser.parse_args(argv)
-    try:
-        config = load_config(args.file)
-    except ConfigError as exc:
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for error in exc.errors:
+    # every error at once, worded as the processes word the first one
+    config, errors = check_config_file(args.file)
+    if config is None:
+        print(f"{args.file}: {len(errors)} error(s)", file=sys.stderr)
+        for error in errors:
             print(f"  {error}", file=sys.stderr)
         return 2
     sys.stdout.write(orjson.dumps(masked(config), option=orjson.OPT_INDENT_2).decode() + "\n")

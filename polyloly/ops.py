@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from polyloly.config import Config, ConfigError, load_config
-from polyloly.startup_checks import run_checks
+from polyloly.ntp_status import CommandRunner
+from polyloly.startup_checks import run_doctor
 
 
 def _load(path: str) -> Config | None:
@@ -44,17 +45,26 @@ def fetch_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, dict[
         return 0, {"error": str(exc)}
 
 
-def doctor_main(argv: list[str] | None = None) -> int:
+def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | None = None) -> int:
+    """Print the startup report. Without ``--strict`` it is a report (exit 0); with
+    ``--strict`` (systemd's ``ExecStartPre``) exit 1 when any check failed, so the unit does
+    not start. ``ntp_runner``: tests inject the chronyc/timedatectl runner."""
     parser = argparse.ArgumentParser(prog="polyloly doctor", description="run startup checks")
     parser.add_argument("--config", required=True)
-    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds each check may take (default 5)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any check failed (warnings pass); for ExecStartPre")
     args = parser.parse_args(argv)
-    config = _load(args.config)
-    if config is None:
+    if not args.timeout > 0:
+        print(f"polyloly doctor: --timeout: expected a positive number of seconds, "
+              f"was {args.timeout:g}", file=sys.stderr)
         return 2
-    report = asyncio.run(run_checks(config, args.timeout))
+    report = asyncio.run(run_doctor(args.config, args.timeout, ntp_runner=ntp_runner))
     print(report.render())
-    return 0 if report.passed else 1
+    if args.strict and not report.passed:
+        return 1
+    return 0
 
 
 def health_main(argv: list[str] | None = None) -> int:

@@ -9,15 +9,16 @@ import os
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from pathlib import Path
 
 import aiohttp
 import orjson
 import websockets
 
 from polyloly.config import Config
-
-MAX_CLOCK_SKEW_S = 2.0
+from polyloly.config_errors import check_config_file
+from polyloly.feed_checks import check_feed
+from polyloly.ntp_status import CommandRunner, NtpStatus, read_ntp_status, system_runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +35,56 @@ class StartupReport:
 
     @property
     def passed(self) -> bool:
+        """No check failed (warnings pass)."""
         return all(check.ok or not check.fatal for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(check for check in self.checks if not check.ok and check.fatal)
 
     def render(self) -> str:
         lines = []
         for check in self.checks:
             mark = "ok  " if check.ok else ("FAIL" if check.fatal else "warn")
-            lines.append(f"[{mark}] {check.name:<28} {check.detail}")
-        lines.append("all checks passed" if self.passed else "startup checks FAILED")
+            first, *more = check.detail.splitlines() or [""]
+            lines.append(f"[{mark}] {check.name:<28} {first}")
+            lines += [f"{'':<36}{line}" for line in more]
+        lines.append("all checks passed" if self.passed else "startup checks FAILED: "
+                     + ", ".join(check.name for check in self.failed))
         return "\n".join(lines)
+
+
+def is_live(config: Config) -> bool:
+    """A live config: the clock checks fail instead of warning."""
+    return config.run.mode == "live"
+
+
+def live_requirement_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """What the engine would refuse to start without (the real executor or ``run.mode: live``
+    needs ``LIVE_TRADING=1`` and a key; the engine's own check), and at least one market."""
+    if config.execution.executor != "real" and config.run.mode != "live":
+        return []
+    from engine.main import StartupRefused, check_live_prerequisites
+
+    errors: list[str] = []
+    try:
+        check_live_prerequisites(config, dict(environ))
+    except StartupRefused as exc:
+        errors.append(str(exc))
+    if not config.markets:
+        errors.append("markets: live trading needs at least one market, none configured")
+    return errors
+
+
+def config_check(config: Config, environ: Mapping[str, str]) -> CheckResult:
+    """The loaded config against the live requirements."""
+    errors = live_requirement_errors(config, environ)
+    if errors:
+        return CheckResult("config", False, "\n".join(errors))
+    return CheckResult(
+        "config", True, f"{config.run.mode} mode, {config.execution.executor} executor, "
+        f"{len(config.markets)} markets, {config.shards.count} shards",
+    )
 
 
 async def _timed(name: str, coro: Awaitable[CheckResult], timeout_s: float) -> CheckResult:
@@ -54,16 +96,38 @@ async def _timed(name: str, coro: Awaitable[CheckResult], timeout_s: float) -> C
         return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
 
 
-async def _clock_skew(session: aiohttp.ClientSession, rest: str) -> CheckResult:
+async def _clock_skew(session: aiohttp.ClientSession, rest: str, config: Config) -> CheckResult:
+    limit = config.run.max_clock_skew_s
     before = time.time()
     async with session.get(f"{rest}/time") as response:
         text = await response.text()
+        if response.status != 200:
+            return CheckResult("clock_skew", False, f"GET {rest}/time → HTTP {response.status}")
     after = time.time()
-    venue_s = float(orjson.loads(text))
+    try:
+        venue_s = float(orjson.loads(text))
+    except (ValueError, TypeError):
+        return CheckResult("clock_skew", False, f"GET {rest}/time: not a number: {text[:80]!r}")
     skew = venue_s - (before + after) / 2
-    ok = abs(skew) <= MAX_CLOCK_SKEW_S
+    ok = abs(skew) <= limit
     return CheckResult("clock_skew", ok, f"{skew:+.3f}s against the venue's /time "
-                       f"(limit ±{MAX_CLOCK_SKEW_S:.0f}s)")
+                       f"(limit ±{limit:g}s, run.max_clock_skew_s)", fatal=is_live(config))
+
+
+def ntp_check(status: NtpStatus, max_skew_s: float, live: bool) -> CheckResult:
+    """The system's NTP status: unsynchronised or off by more than ``max_skew_s`` fails a live
+    config and warns a paper one; unknown (no tool told) is a warning either way."""
+    if status.synchronized is None:
+        return CheckResult("clock_ntp", False, status.detail, fatal=False)
+    if not status.synchronized:
+        return CheckResult("clock_ntp", False, f"not synchronised ({status.detail})", fatal=live)
+    if status.offset_s is not None and abs(status.offset_s) > max_skew_s:
+        return CheckResult(
+            "clock_ntp", False,
+            f"offset {status.offset_s:+.3f}s above the limit ±{max_skew_s:g}s ({status.detail})",
+            fatal=live,
+        )
+    return CheckResult("clock_ntp", True, f"synchronised ({status.detail})")
 
 
 async def _rest(session: aiohttp.ClientSession, rest: str) -> CheckResult:
@@ -100,14 +164,9 @@ async def _mappings(session: aiohttp.ClientSession, config: Config) -> CheckResu
     return CheckResult("market_mappings", not problems, detail)
 
 
-async def _feed(name: str, url: str) -> CheckResult:
-    parsed = urlparse(url)
-    host = parsed.hostname or ""
-    port = parsed.port or (443 if parsed.scheme in ("https", "wss") else 80)
-    _, writer = await asyncio.open_connection(host, port)
-    writer.close()
-    await writer.wait_closed()
-    return CheckResult(f"feed_{name}", True, f"{host}:{port} reachable")
+async def _feed(name: str, config: Config, timeout_s: float) -> CheckResult:
+    result = await check_feed(name, config, timeout_s)
+    return CheckResult(f"feed_{name}", result.ok, result.detail, fatal=result.fatal)
 
 
 def _balance(config: Config, environ: Mapping[str, str]) -> CheckResult:
@@ -153,26 +212,37 @@ def check_balance_allowance(config: Config, private_key_hex: str) -> tuple[bool,
 
 
 async def run_checks(
-    config: Config, timeout_s: float = 5.0, environ: Mapping[str, str] | None = None
+    config: Config,
+    timeout_s: float = 5.0,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ntp_runner: CommandRunner | None = None,
 ) -> StartupReport:
-    """Run every check concurrently, each bounded by ``timeout_s``."""
-    checks: list[CheckResult] = [
-        CheckResult("config", True, f"{len(config.markets)} markets, {config.shards.count} shards")
-    ]
+    """Run every check on a loaded config concurrently, each bounded by ``timeout_s``.
+
+    ``ntp_runner`` runs ``chronyc``/``timedatectl`` (default: the real commands).
+    """
+    env = os.environ if environ is None else environ
+    checks: list[CheckResult] = [config_check(config, env)]
     rest = config.polymarket.clob_rest_url.rstrip("/")
     timeout = aiohttp.ClientTimeout(total=timeout_s)
+    runner = ntp_runner or system_runner()
     async with aiohttp.ClientSession(timeout=timeout) as session:
         tasks = [
-            _timed("clock_skew", _clock_skew(session, rest), timeout_s),
+            _timed("clock_skew", _clock_skew(session, rest, config), timeout_s),
             _timed("polymarket_rest", _rest(session, rest), timeout_s),
             _timed("polymarket_market_ws", _market_ws(config), timeout_s),
             _timed("market_mappings", _mappings(session, config), timeout_s * 2),
         ]
         for name, provider in config.providers.items():
             if provider.enabled:
-                tasks.append(_timed(f"feed_{name}", _feed(name, provider.url), timeout_s))
-        checks.extend(await asyncio.gather(*tasks))
-    env = os.environ if environ is None else environ
+                tasks.append(_feed(name, config, timeout_s))
+        ntp = asyncio.ensure_future(asyncio.to_thread(read_ntp_status, runner))
+        answers = await asyncio.gather(*tasks)
+        status = await ntp
+    checks.append(answers[0])
+    checks.append(ntp_check(status, config.run.max_clock_skew_s, is_live(config)))
+    checks.extend(answers[1:])
     checks.append(await asyncio.to_thread(_balance, config, env))
     live = env.get("LIVE_TRADING") == "1" and config.execution.executor == "real"
     checks.append(CheckResult(
@@ -183,3 +253,21 @@ async def run_checks(
         fatal=False,
     ))
     return StartupReport(tuple(checks))
+
+
+async def run_doctor(
+    path: str | Path,
+    timeout_s: float = 5.0,
+    environ: Mapping[str, str] | None = None,
+    *,
+    ntp_runner: CommandRunner | None = None,
+) -> StartupReport:
+    """Load ``path`` as the processes do; on errors report them all (nothing else can be
+    checked without a config), else run every check."""
+    config, errors = check_config_file(path, environ)
+    if config is None:
+        return StartupReport((
+            CheckResult("config", False, f"{path}: {len(errors)} error(s)\n" + "\n".join(errors)),
+            CheckResult("other_checks", False, "not run: fix the config first", fatal=False),
+        ))
+    return await run_checks(config, timeout_s, environ, ntp_runner=ntp_runner)
