@@ -76,9 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                          alert=alerter.send)
         server = None
         if config.metrics.enabled:
-            server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,
-                                         app.health, app.status,
-                                         setting="metrics.gateway_port").start()
+            try:
+                server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,
+                                             app.health, app.status,
+                                             setting="metrics.gateway_port").start()
+            except PortInUseError:
+                await app.close()  # unlink the books it already made before exiting
+                raise
         try:
             await _serve(app, server)
         finally:
