@@ -98,7 +98,8 @@ def status_line(name: str, body: Mapping[str, Any]) -> str:
     state = "healthy" if is_healthy(body) else "not healthy"
     details = " ".join(f"{key}={value}" for key, value in body.items()
                        if key != "healthy" and isinstance(value, bool | int | float | str))
-    return f"{name} {state}: {details}"[:STATUS_MAX].replace("\n", " ")
+    line = f"{name} {state}: {details}" if details else f"{name} {state}"
+    return line[:STATUS_MAX].replace("\n", " ")
 
 
 class Readiness:
