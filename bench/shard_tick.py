@@ -3,7 +3,7 @@
 Two measurements over real shared-memory books (a :class:`shm.BookWriter` in this process),
 medians of ``--repeats`` runs, one thread:
 
-1. **per tick** — ``ShardShell._on_tick`` called once per BookTick (two shm copies, the core's
+1. **per tick** — ``ShardCore.handle`` called once per BookTick (two shm copies, the core's
    ``on_book``), ticks cycling over the shard's markets: µs per tick. This is the cost of one
    decision on a fresh book, with nothing to coalesce.
 2. **drained** — ``--burst`` BookTicks published at once on an inproc ZeroMQ PUB to the shard
@@ -104,10 +104,10 @@ def write_tick(r: Rig, index: int) -> BookTick:
 
 
 def per_tick(markets_in_shard: int, ticks: int) -> dict[str, float]:
-    """µs per ``ShardShell._on_tick`` call and ticks/s, nothing coalesced.
+    """µs per ``ShardCore.handle`` call and ticks/s, nothing coalesced.
 
     Each tick follows its own shm write (as live: the ticked slot always changed since the
-    shard last read it); only the ``_on_tick`` call is timed, not the write.
+    shard last read it); only the ``handle`` call is timed, not the write.
     """
     with rig(markets_in_shard) as r:
         clock = time.perf_counter_ns
@@ -115,7 +115,7 @@ def per_tick(markets_in_shard: int, ticks: int) -> dict[str, float]:
         for index in range(ticks):
             tick = write_tick(r, index)
             started = clock()
-            r.shell._on_tick(tick, time.monotonic_ns())
+            r.shell.core.handle(tick, time.monotonic_ns())
             elapsed_ns += clock() - started
     elapsed_s = elapsed_ns / 1e9
     return {"us_per_tick": elapsed_s * 1e6 / ticks, "ticks_per_s": ticks / elapsed_s}

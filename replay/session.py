@@ -9,8 +9,10 @@ Wiring, all in one process and one thread, on a :class:`ReplayClock`:
   source staleness → :class:`SourceHealthTracker` at the gateway's housekeeping cadence;
 * every BookTick's token goes to the engine core's one book entry (``on_book_change``: the
   volatility sample and the paper executor's advance, as the live shm poll feeds it), then to the
-  owning shard through :class:`ShardShell`'s own tick handler, which reads the book from shm
-  exactly as live; MatchEvents go to every shard that follows the match;
+  owning shard; every message to a shard goes through :meth:`ShardCore.handle`, the entry
+  point the live shell calls, whose tick path reads the books from shm through the shell's
+  own reader (:meth:`ShardShell.attach_reader`) exactly as live; MatchEvents go to every
+  shard that follows the match;
 * shard output → :class:`EngineCore` (acks and snapshots back to that shard; reports and risk
   states to the shard owning the market; risk states without a market to all shards).
 
@@ -63,7 +65,6 @@ from polyloly.messages import (
     RiskState,
     SourceHealth,
     StateQuery,
-    StateSnapshot,
     TruthDelta,
     TruthFinal,
 )
@@ -175,7 +176,7 @@ class ReplaySession:
         self.shard_readers = [BookReader.attach(config.shm.segment_name, timeout_s=1.0)
                               for _ in self.shells]
         for shell, reader in zip(self.shells.values(), self.shard_readers, strict=True):
-            shell.reader = reader
+            shell.attach_reader(reader)  # the live shell's shm read of a tick's books
         self.shard_of_market = {m.market_id: config.shard_of(m) for m in config.markets}
         self.shards_of_match: dict[str, list[int]] = {}
         for k, shell in self.shells.items():
@@ -424,26 +425,8 @@ class ReplaySession:
                 self.result.produced["not_delivered_before_join"] += 1
 
     def _to_shard(self, shard: int, message: Message, now: int) -> list[Message]:
-        shell = self.shells[shard]
-        core = shell.core
-        if isinstance(message, BookTick):
-            return shell._on_tick(message, now)  # the live shell's own read of the shm books
-        if isinstance(message, MatchEvent):
-            return core.on_match_event(message, now)
-        if isinstance(message, SourceHealth):
-            return core.on_source_health(message, now)
-        if isinstance(message, IntentAck):
-            return core.on_intent_ack(message, now)
-        if isinstance(message, StateSnapshot):
-            return core.on_state_snapshot(message, now)
-        if isinstance(message, ExecutionReport):
-            return core.on_execution_report(message, now)
-        if isinstance(message, RiskState):
-            return core.on_risk_state(message, now)
-        if isinstance(message, MarketResolved):
-            return core.on_market_resolved(message, now)
-        self.result.produced[f"unroutable_{type(message).__name__}"] += 1
-        return []
+        # The live shell's own entry point: every decision is reached as live.
+        return self.shells[shard].core.handle(message, now)
 
     # ---- P&L ----
 

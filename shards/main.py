@@ -41,16 +41,11 @@ from polyloly.logs import get_logger, setup_logging
 from polyloly.messages import (
     BookTick,
     CancelIntent,
-    ExecutionReport,
-    IntentAck,
     MarketResolved,
     MarketStatus,
-    MatchEvent,
     Message,
     MessageDecodeError,
     OrderIntent,
-    RiskState,
-    SourceHealth,
     StateQuery,
     StateSnapshot,
     TruthDelta,
@@ -75,6 +70,33 @@ def _median(values: Iterable[float]) -> float | None:
     return ordered[len(ordered) // 2] if ordered else None
 
 
+class ShmTickBooks:
+    """The core's :class:`~shards.core.TickBooks` over one shm reader, with a copy cache.
+
+    ``read(slot)`` returns the previous copy when the slot's seq did not move since (one
+    aligned load instead of a 32-level copy; every shm write bumps the seq), else a fresh
+    consistent copy. A reattached store gets a new instance, so a new cache.
+    """
+
+    def __init__(self, reader: BookReader, levels: int) -> None:
+        self.reader = reader
+        self._levels = levels
+        self._cache: dict[int, BookSnapshot] = {}  # slot → last copy
+
+    def slot_of(self, token_id: str) -> int:
+        """The token's slot (KeyError if the store has no such token)."""
+        return self.reader.slot_of(token_id)
+
+    def read(self, slot: int) -> BookSnapshot:
+        """``slot``'s newest book (ShmBookError when no consistent copy can be read)."""
+        cached = self._cache.get(slot)
+        if cached is not None and cached.seq == self.reader.seq(slot):
+            return cached
+        book = self.reader.snapshot(slot, self._levels)
+        self._cache[slot] = book
+        return book
+
+
 class ShardShell:
     """Sockets, books and timers of one shard process around its core."""
 
@@ -93,9 +115,6 @@ class ShardShell:
         self.ticks_seen = 0  # book ticks received, for /status (liveness of the tick path)
         self.ticks_coalesced = 0  # of those, superseded by a newer tick of the same market
         self._coalesced_metric = metrics.shard_ticks_coalesced.labels(str(shard_id))
-        self._levels = config.shm.levels
-        self._book_cache: dict[int, BookSnapshot] = {}  # slot → last copy, for self._cached_reader
-        self._cached_reader: BookReader | None = None
         self.last_tick_ns = 0
         self.intents_sent = 0
         # tick (or event) received by the gateway → intent sent, µs, of the latest intents
@@ -137,9 +156,7 @@ class ShardShell:
         for sock in self._sockets:
             sock.close(0)
         self._sockets = []
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        self.attach_reader(None)
 
     # ---- health ----
 
@@ -255,75 +272,26 @@ class ShardShell:
 
     def _handle(self, message: Message) -> None:
         now = time.monotonic_ns()
-        core = self.core
-        out: list[Message]
         if isinstance(message, BookTick):
             self.ticks_seen += 1
             self.last_tick_ns = now
-            out = self._on_tick(message, now)
-        elif isinstance(message, MatchEvent):
-            out = core.on_match_event(message, now)
-        elif isinstance(message, SourceHealth):
-            out = core.on_source_health(message, now)
-        elif isinstance(message, MarketResolved):
-            out = core.on_market_resolved(message, now)
+        out = self.core.handle(message, now)  # the one entry point, shared with the replay
+        if isinstance(message, MarketResolved):
             log.info("market_resolved", "the venue resolved the market",
                      market_id=message.market_id, winning_token_id=message.winning_token_id)
-        elif isinstance(message, ExecutionReport):
-            out = core.on_execution_report(message, now)
-        elif isinstance(message, RiskState):
-            out = core.on_risk_state(message, now)
-        elif isinstance(message, IntentAck):
-            out = core.on_intent_ack(message, now)
         elif isinstance(message, StateSnapshot):
-            out = core.on_state_snapshot(message, now)
             log.info("state_rebuilt", "rebuilt from the engine's snapshot",
                      positions=len(message.positions), open_orders=len(message.open_orders),
                      halted=list(message.halted_markets), kill_switch=message.kill_switch)
-        else:
-            metrics.bad_input.labels("shard", "unexpected_message").inc()
-            return
         self._dispatch(out)
 
-    def _on_tick(self, tick: BookTick, now: int) -> list[Message]:
-        market = self.core.markets.get(tick.market_id)
-        if market is None or self.reader is None:
-            metrics.bad_input.labels("shard", "tick_unusable").inc()
-            return []
-        try:
-            outcome = market.ref.outcome_of(tick.token_id)
-            other = market.ref.token_for(outcome.other)
-            reader = self.reader
-            slot = reader.slot_of(tick.token_id)
-            if slot != tick.slot:
-                metrics.bad_input.labels("shard", "tick_slot_mismatch").inc()
-                return []
-            book = self._read_book(reader, slot)
-            other_book = self._read_book(reader, reader.slot_of(other))
-        except (KeyError, ShmBookError) as exc:
-            metrics.bad_input.labels("shard", "book_read_failed").inc()
-            log.warning("book_read_failed", str(exc), market_id=tick.market_id)
-            return []
-        self.core.refresh_book(tick.market_id, other, other_book)
-        out = self.core.on_book(tick.market_id, tick.token_id, book, now, tick.t_recv_ns)
-        # Carry the tick's gateway stamps so tick-to-intent splits into stages (bench latency).
-        return [msgspec.structs.replace(m, t_parsed_ns=tick.t_parsed_ns, t_shm_ns=tick.t_shm_ns)
-                if isinstance(m, OrderIntent) else m for m in out]
-
-    def _read_book(self, reader: BookReader, slot: int) -> BookSnapshot:
-        """``slot``'s newest book: the previous copy when the slot's seq did not move since
-        (one aligned load instead of a 32-level copy; every shm write bumps the seq), else a
-        fresh consistent copy. The cache belongs to one reader: a reattached store starts over.
-        """
-        if reader is not self._cached_reader:
-            self._book_cache.clear()
-            self._cached_reader = reader
-        cached = self._book_cache.get(slot)
-        if cached is not None and cached.seq == reader.seq(slot):
-            return cached
-        book = reader.snapshot(slot, self._levels)
-        self._book_cache[slot] = book
-        return book
+    def attach_reader(self, reader: BookReader | None) -> None:
+        """Read BookTicks' books through ``reader`` (closing the previous one); None detaches."""
+        if self.reader is not None and self.reader is not reader:
+            self.reader.close()
+        self.reader = reader
+        self.core.attach_books(None if reader is None
+                               else ShmTickBooks(reader, self.config.shm.levels))
 
     def _dispatch(self, out: Sequence[Message]) -> None:
         for message in out:
@@ -372,11 +340,9 @@ class ShardShell:
         if time.monotonic() - self._last_attach_try < 1.0 and self._last_attach_try:
             return
         self._last_attach_try = time.monotonic()
-        if self.reader is not None:
-            self.reader.close()
-            self.reader = None
+        self.attach_reader(None)
         try:
-            self.reader = BookReader.attach(self.config.shm.segment_name, timeout_s=0.2)
+            self.attach_reader(BookReader.attach(self.config.shm.segment_name, timeout_s=0.2))
         except ShmBookError as exc:
             log.warning("books_unavailable", str(exc), segment=self.config.shm.segment_name)
 

@@ -19,7 +19,7 @@ from polyloly import bus, messages
 from polyloly.config import Config, validate
 from polyloly.domain import MatchEventType, Outcome, SourceTier, Strategy
 from polyloly.messages import BookTick, MatchEvent, Message, OrderIntent, StateSnapshot
-from shards.main import ShardShell
+from shards.main import ShardShell, ShmTickBooks
 from shm import BookReader, BookWriter
 
 MARKET_A = "0x" + "a1" * 32
@@ -77,7 +77,7 @@ def make_shell(r: Rig) -> ShardShell:
     """A ready shell whose outputs go to ``r.sent`` and whose handled inputs to ``r.handled``."""
     shell = ShardShell(r.config, 0)
     r.shells.append(shell)
-    shell.reader = BookReader.attach(r.config.shm.segment_name, timeout_s=1.0)
+    shell.attach_reader(BookReader.attach(r.config.shm.segment_name, timeout_s=1.0))
     shell.core.start(0)
     shell.core.on_state_snapshot(StateSnapshot(shard_id=0, positions=(), open_orders=(),
                                                halted_markets=(), kill_switch=False, t_ns=0), 0)
@@ -212,17 +212,15 @@ def test_shard_coalescing_drains_the_socket_and_counts_undecodable_frames(rig: R
 
 def test_shard_book_copy_is_reused_only_while_the_slot_seq_stands_still(rig: Rig) -> None:
     shell = make_shell(rig)
-    reader = shell.reader
-    assert reader is not None
-    slot = reader.slot_of(A_YES)
-    first = shell._read_book(reader, slot)
-    assert shell._read_book(reader, slot) is first  # nothing written: the same copy
+    books = shell.core.books
+    assert isinstance(books, ShmTickBooks)
+    slot = books.slot_of(A_YES)
+    first = books.read(slot)
+    assert books.read(slot) is first  # nothing written: the same copy
     rig.writer.apply_changes(A_YES, [("SELL", 0.51, 20.0)], t_recv_ns=5, exchange_ts_ms=1)
-    fresh = shell._read_book(reader, slot)
+    fresh = books.read(slot)
     assert fresh is not first and fresh.seq == first.seq + 1 and fresh.best_ask == 0.51
-    other = BookReader.attach(rig.config.shm.segment_name, timeout_s=1.0)
-    try:
-        again = shell._read_book(other, slot)  # a reattached store starts a new cache
-        assert again is not fresh and again == fresh
-    finally:
-        other.close()
+    shell.attach_reader(BookReader.attach(rig.config.shm.segment_name, timeout_s=1.0))
+    again = shell.core.books
+    assert isinstance(again, ShmTickBooks) and again is not books  # a new store, a new cache
+    assert again.read(slot) is not fresh and again.read(slot) == fresh

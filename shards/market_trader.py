@@ -1,0 +1,475 @@
+"""One market's trader: its books, position, orders in flight, trading state and decisions.
+
+:class:`ShardCore` (shards/core.py) routes each input to the traders it concerns;
+:class:`MarketTrader` decides for one market (pair arbitrage, temporal arbitrage, rebalance,
+finalize, halts) and builds the intents. What every trader of a shard shares (config, shard
+id, kill switch, stale sources, refusal counts, the intent → market index) is one
+:class:`ShardContext`, owned by the core. Pure like the core: the time is an argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Final
+
+from polyloly import metrics
+from polyloly.config import Config, MarketConfig
+from polyloly.domain import (
+    MarketRef,
+    OrderType,
+    Outcome,
+    Side,
+    Strategy,
+    TradingAction,
+    TradingState,
+    TruthStatus,
+)
+from polyloly.messages import CancelIntent, ExecutionReport, MarketStatus, Message, OrderIntent
+from shards.pair_arb import LegQuote, PairPosition, plan_pair, plan_rebalance
+from shards.temporal_arb import LatencyTracker, implied_probability_yes, plan_temporal
+from shards.trading import MarketTrading, TradingTrigger
+from shards.truth import MatchTruth, SignalTime
+from shm import BookSnapshot, SlotFlags
+
+_NS_PER_MS: Final = 1_000_000
+_FILL_EPSILON: Final = 1e-9
+_REACTION_TIMEOUT_WINDOWS: Final = 10  # a reaction not seen in 10 windows is dropped
+_TRUTH_LIVE: Final = frozenset(
+    {TruthStatus.LIVE, TruthStatus.PENDING_CONFIRM, TruthStatus.FINAL}
+)
+_PAIR_STRATEGIES: Final = frozenset({Strategy.PAIR_ARB, Strategy.REBALANCE})
+# BookSnapshot.tradable as one int mask (the property builds an enum `|` on every call).
+UNTRADABLE_FLAGS: Final = int(
+    SlotFlags.STALE | SlotFlags.RESYNCING | SlotFlags.CROSSED | SlotFlags.NO_BOOK)
+
+
+@dataclass(slots=True)
+class InflightIntent:
+    """An intent sent and not yet finished (rejected, or its order terminal)."""
+
+    intent_id: str
+    strategy: Strategy
+    outcome: Outcome | None
+    sent_ns: int
+    acked: bool = False
+    order_id: str | None = None
+
+
+@dataclass(slots=True)
+class FillSeen:
+    """Cumulative fill of one order already counted into the position."""
+
+    shares: float = 0.0
+    notional_usdc: float = 0.0
+
+
+@dataclass(slots=True)
+class ReactionWatch:
+    """Waiting for the market to move halfway from its price at a signal to the implied one."""
+
+    signal: SignalTime
+    start_price: float
+    implied_yes: float
+
+
+@dataclass(slots=True)
+class ShardContext:
+    """What every trader of one shard shares; the core owns it and routes the inputs."""
+
+    config: Config
+    shard_id: int
+    ready: bool = False  # the engine's StateSnapshot arrived: trading may start
+    kill_switch: bool = False
+    stale_sources: set[tuple[str, str | None]] = field(default_factory=set)
+    refusals: Counter[str] = field(default_factory=Counter)
+    intent_market: dict[str, str] = field(default_factory=dict)  # intent id → market id
+
+    def refuse(self, reason: str) -> None:
+        """Count bad input (or a refused action) by reason, here and in the metrics."""
+        self.refusals[reason] += 1
+        metrics.bad_input.labels("shard", reason).inc()
+
+    def source_stale(self, truth: MatchTruth) -> bool:
+        """Is any source this match's truth has heard from stale (globally or for the match)?"""
+        return any((source, None) in self.stale_sources
+                   or (source, truth.match_id) in self.stale_sources
+                   for source in truth.sources_seen)
+
+
+def idempotency_key(
+    market_id: str, strategy: Strategy, outcome: Outcome, side: Side, price: float,
+    size: float, decision: int,
+) -> str:
+    """Deterministic key of one decision: same market, strategy, order and decision counter →
+    same key, so a restarted shard re-deciding the same thing is deduplicated by the engine."""
+    text = f"{market_id}|{strategy.value}|{outcome.value}|{side.value}|{price:.6f}|{size:.2f}|"
+    return hashlib.sha256(f"{text}{decision}".encode()).hexdigest()[:32]
+
+
+@dataclass(slots=True)
+class MarketTrader:
+    """Trades one market: state kept per market and the decisions on it."""
+
+    ctx: ShardContext
+    config: MarketConfig
+    ref: MarketRef
+    truth: MatchTruth  # shared with the other markets of the same match
+    trading: MarketTrading
+    latency: LatencyTracker
+    books: dict[Outcome, BookSnapshot] = field(default_factory=dict)
+    position: PairPosition = field(default_factory=PairPosition)
+    inflight: dict[str, InflightIntent] = field(default_factory=dict)
+    fills: dict[str, FillSeen] = field(default_factory=dict)
+    decisions: int = 0
+    last_pair_ns: int | None = None
+    last_temporal_ns: int | None = None
+    engine_halted: bool = False
+    truth_halted: bool = False
+    reaction: ReactionWatch | None = None
+    last_status: tuple[object, ...] = ()
+    venue_winner: Outcome | None = None  # the venue's resolution (None: 50-50 or unresolved)
+
+    @classmethod
+    def build(cls, ctx: ShardContext, market: MarketConfig, truth: MatchTruth) -> MarketTrader:
+        """A fresh trader of ``market`` (IDLE, flat, nothing in flight)."""
+        temporal = ctx.config.temporal_arb
+        return cls(ctx, market, market.ref(), truth, MarketTrading(market.market_id),
+                   LatencyTracker(temporal.latency_window, temporal.default_reaction_window_ms))
+
+    # ---- views -----------------------------------------------------------------------
+
+    @property
+    def halted(self) -> bool:
+        """Kill switch, an engine halt of this market, or a truth dispute after FINAL."""
+        return self.ctx.kill_switch or self.engine_halted or self.truth_halted
+
+    def implied_yes(self) -> float | None:
+        """Current implied probability of YES (None: no signal)."""
+        truth = self.truth
+        if truth.in_conflict:
+            return None
+        if truth.status is TruthStatus.LIVE and not truth.score_known:
+            return None  # e.g. a restarted shard before any event carried the series score
+        return implied_probability_yes(
+            truth.status, truth.confidence, truth.winner, truth.score, self.ref.game,
+            self.config.best_of, self.ctx.config.temporal_arb)
+
+    def market_status(self, now_ns: int) -> MarketStatus:
+        """The MarketStatus message of this market now."""
+        truth = self.truth
+        return MarketStatus(
+            shard_id=self.ctx.shard_id, market_id=self.ref.market_id, match_id=self.ref.match_id,
+            truth_status=truth.status, confidence=truth.confidence,
+            trading_state=self.trading.state, t_ns=now_ns,
+            implied_probability=self.implied_yes(), winner=truth.winner,
+        )
+
+    def status_details(self) -> dict[str, object]:
+        """What /status shows beyond MarketStatus: why the market may not trade, JSON-ready."""
+        truth = self.truth
+        venue = self.venue_winner
+        return {
+            "truth_disputed": truth.disputed, "truth_halted": self.truth_halted,
+            "engine_halted": self.engine_halted, "kill_switch": self.ctx.kill_switch,
+            "score_known": truth.score_known, "orders_in_flight": len(self.inflight),
+            "venue_winner": None if venue is None else venue.value,
+        }
+
+    def status_change(self, now_ns: int, out: list[Message], force: bool = False) -> None:
+        """Append this market's MarketStatus to ``out`` if its status changed (or ``force``)."""
+        truth = self.truth
+        key = (truth.status, round(truth.confidence, 4), self.trading.state, truth.winner)
+        if force or key != self.last_status:
+            self.last_status = key
+            out.append(self.market_status(now_ns))
+
+    # ---- decisions -------------------------------------------------------------------
+
+    def evaluate(self, now_ns: int, origin_ns: int) -> list[Message]:
+        """Decide what this market does now (nothing before the engine's snapshot)."""
+        if not self.ctx.ready:
+            return []
+        trading = self.trading
+        state = trading.state
+        truth = self.truth
+        if state in (TradingState.HALT, TradingState.RESOLVED):
+            return []
+        if state is TradingState.FINALIZING:
+            return []  # waits for the venue's resolution (ShardCore.on_market_resolved)
+        final = truth.status is TruthStatus.FINAL
+        if state is TradingState.BUILDING_PAIR:
+            if any(i.strategy in _PAIR_STRATEGIES for i in self.inflight.values()):
+                return []
+            if final and not self.temporal_window_open(now_ns):
+                return self.finalize(now_ns)
+            return self._settle_pair(now_ns, origin_ns)
+        if state is TradingState.TEMPORAL_ACTIVE:
+            if self.inflight:
+                return []
+            out = self._try_temporal(now_ns, origin_ns)
+            if out or trading.state is not TradingState.TEMPORAL_ACTIVE:
+                return out
+            if final and not self.temporal_window_open(now_ns):
+                return self.finalize(now_ns)
+            held = self.position.shares_yes > 0 or self.position.shares_no > 0
+            trading.trigger(TradingTrigger.SIGNAL_EXPIRED if held
+                            else TradingTrigger.SIGNAL_EXPIRED_FLAT)
+            return []
+        # IDLE or LOCKED_PAIR
+        if self.inflight:
+            return []
+        out = self._try_temporal(now_ns, origin_ns)
+        if out:
+            return out
+        if final:
+            if not self.temporal_window_open(now_ns):
+                return self.finalize(now_ns)
+            return []
+        return self._try_pair(now_ns, origin_ns)
+
+    def finalize(self, now_ns: int) -> list[Message]:
+        """Truth is FINAL and the edge window closed: FINALIZING, cancel what is open."""
+        self.trading.trigger(TradingTrigger.TRUTH_FINAL)
+        out: list[Message] = []
+        if self.inflight:
+            out.extend(self.cancel_all(now_ns, "truth_final"))
+        return out
+
+    def tradable_books(self) -> tuple[BookSnapshot, BookSnapshot] | None:
+        """(YES, NO) books when both are known and tradable."""
+        yes = self.books.get(Outcome.YES)
+        no = self.books.get(Outcome.NO)
+        if yes is None or no is None or (yes.flags | no.flags) & UNTRADABLE_FLAGS:
+            return None
+        return yes, no
+
+    def _try_pair(self, now_ns: int, origin_ns: int) -> list[Message]:
+        params = self.ctx.config.pair_arb
+        if not params.enabled or self.truth.in_conflict:
+            return []
+        books = self.tradable_books()
+        if books is None or _cooling(self.last_pair_ns, params.cooldown_ms, now_ns):
+            return []
+        plan = plan_pair(books[0], books[1], params, self.config.taker_fee_rate,
+                         self.config.min_order_size, self.position)
+        if isinstance(plan, str):
+            return []
+        self.trading.trigger(TradingTrigger.PAIR_OPPORTUNITY)
+        self.last_pair_ns = now_ns
+        out: list[Message] = []
+        edge = plan.edge_per_share
+        for quote, action in ((plan.yes, TradingAction.BUY_YES), (plan.no, TradingAction.BUY_NO)):
+            intent = self._intent(Strategy.PAIR_ARB, action, quote, now_ns, origin_ns,
+                                  params.order_type, f"pair cost {plan.cost_per_pair:.4f}", edge)
+            if intent is not None:
+                out.append(intent)
+        return out
+
+    def _settle_pair(self, now_ns: int, origin_ns: int) -> list[Message]:
+        position = self.position
+        params = self.ctx.config.pair_arb
+        min_size = self.config.min_order_size
+        if position.imbalance_shares >= min_size:
+            if _cooling(self.last_pair_ns, params.cooldown_ms, now_ns):
+                return []
+            lagging = Outcome.YES if position.shares_yes < position.shares_no else Outcome.NO
+            book = self.books.get(lagging)
+            if book is None or book.flags & UNTRADABLE_FLAGS:
+                return []
+            quote = plan_rebalance(book, position, params, self.config.taker_fee_rate,
+                                   min_size)
+            if isinstance(quote, str):
+                self.ctx.refuse(f"rebalance_{quote}")
+                self.last_pair_ns = now_ns
+                return []
+            self.last_pair_ns = now_ns
+            action = TradingAction.BUY_YES if lagging is Outcome.YES else TradingAction.BUY_NO
+            intent = self._intent(Strategy.REBALANCE, action, quote, now_ns, origin_ns,
+                                  params.order_type, "rebalance lagging leg", 0.0)
+            return [intent] if intent is not None else []
+        if position.shares_yes > 0 and position.shares_no > 0:
+            self.trading.trigger(TradingTrigger.PAIR_LOCKED)
+        else:
+            self.trading.trigger(TradingTrigger.PAIR_ABANDONED)
+        return []
+
+    def temporal_window_open(self, now_ns: int) -> bool:
+        """Is the temporal edge of the current signal still open (matching delay included)?"""
+        config = self.ctx.config
+        params = config.temporal_arb
+        truth = self.truth
+        if not params.enabled or truth.signal is None or truth.in_conflict:
+            return False
+        if self.ctx.source_stale(truth):
+            return False
+        delay_ms = config.polymarket.matching_delay_s * 1000.0
+        return self.latency.is_edge_available(
+            truth.signal.age_ms(now_ns), delay_ms, params.edge_window_buffer)
+
+    def _try_temporal(self, now_ns: int, origin_ns: int) -> list[Message]:
+        params = self.ctx.config.temporal_arb
+        if self.truth.status not in _TRUTH_LIVE or not self.temporal_window_open(now_ns):
+            return []
+        books = self.tradable_books()
+        if books is None or _cooling(self.last_temporal_ns, params.cooldown_ms, now_ns):
+            return []
+        implied = self.implied_yes()
+        if implied is None:
+            return []
+        favourite = Outcome.YES if implied > 0.5 else Outcome.NO
+        plan = plan_temporal(implied, books[0], books[1], params, self.config.taker_fee_rate,
+                             self.config.min_order_size, self.position.cost(favourite))
+        if isinstance(plan, str):
+            return []
+        if self.trading.state is not TradingState.TEMPORAL_ACTIVE:
+            if not self.trading.can(TradingTrigger.TEMPORAL_SIGNAL):
+                return []
+            self.trading.trigger(TradingTrigger.TEMPORAL_SIGNAL)
+        self.last_temporal_ns = now_ns
+        intent = self._intent(
+            Strategy.TEMPORAL_ARB, TradingAction.BUY_WINNER, plan.quote, now_ns,
+            origin_ns, params.order_type,
+            f"implied {plan.implied_probability:.4f} edge {plan.edge:.4f}", plan.edge)
+        return [intent] if intent is not None else []
+
+    def _intent(
+        self, strategy: Strategy, action: TradingAction, quote: LegQuote, now_ns: int,
+        origin_ns: int, order_type: str, reason: str, edge: float,
+    ) -> OrderIntent | None:
+        if not self.trading.allows(action):
+            metrics.shard_actions_refused.labels(self.trading.state.value, action.value).inc()
+            self.ctx.refuse("action_not_allowed")
+            return None
+        self.decisions += 1
+        ref = self.ref
+        shard_id = self.ctx.shard_id
+        price = round(quote.limit_price, 6)
+        key = idempotency_key(ref.market_id, strategy, quote.outcome, Side.BUY, price,
+                              quote.shares, self.decisions)
+        intent_id = f"s{shard_id}-{key}"
+        self.inflight[intent_id] = InflightIntent(intent_id, strategy, quote.outcome, now_ns)
+        self.ctx.intent_market[intent_id] = ref.market_id
+        return OrderIntent(
+            intent_id=intent_id, idempotency_key=key, shard_id=shard_id,
+            market_id=ref.market_id, token_id=ref.token_for(quote.outcome),
+            outcome=quote.outcome, side=Side.BUY, price=price, size=quote.shares,
+            order_type=OrderType(order_type), strategy=strategy, t_origin_ns=origin_ns,
+            t_decision_ns=now_ns, t_sent_ns=now_ns, reason=reason,
+            expected_edge=round(edge, 6), expected_price=round(quote.effective_price, 6),
+        )
+
+    def cancel_intent(self, now_ns: int, reason: str) -> CancelIntent:
+        """A CancelIntent of everything open in this market (counts as a decision)."""
+        self.decisions += 1
+        market_id = self.ref.market_id
+        return CancelIntent(
+            intent_id=f"s{self.ctx.shard_id}-cancel-{market_id}-{self.decisions}",
+            shard_id=self.ctx.shard_id, market_id=market_id, t_sent_ns=now_ns, reason=reason,
+        )
+
+    def cancel_all(self, now_ns: int, reason: str) -> list[Message]:
+        """Cancel everything open, if the current state allows it."""
+        if not self.trading.allows(TradingAction.CANCEL_ALL):
+            return []
+        return [self.cancel_intent(now_ns, reason)]
+
+    # ---- halts -----------------------------------------------------------------------
+
+    def apply_halt(self, now_ns: int, reason: str) -> list[Message]:
+        """HALT (from any state but RESOLVED); cancel what is open on entering it."""
+        if self.trading.state is TradingState.RESOLVED:
+            return []
+        already = self.trading.state is TradingState.HALT
+        self.trading.trigger(TradingTrigger.RISK_HALT)
+        if already:
+            return []
+        return self.cancel_all(now_ns, reason)
+
+    def release_truth_halt(self, now_ns: int) -> list[Message]:
+        """The truth dispute ended: leave HALT unless another halt still holds."""
+        self.truth_halted = False
+        if self.trading.state is not TradingState.HALT or self.halted:
+            return []
+        self.trading.trigger(TradingTrigger.RISK_RELEASE)
+        return self.evaluate(now_ns, now_ns)
+
+    def rebuilt_state(self) -> TradingState:
+        """The trading state implied by what the engine's snapshot rebuilt."""
+        current = self.trading.state
+        if current is TradingState.RESOLVED:
+            return current
+        if self.halted:
+            return TradingState.HALT
+        if current in (TradingState.FINALIZING, TradingState.RESOLVED):
+            return current
+        strategies = {i.strategy for i in self.inflight.values()}
+        position = self.position
+        if Strategy.TEMPORAL_ARB in strategies:
+            return TradingState.TEMPORAL_ACTIVE
+        if strategies & _PAIR_STRATEGIES:
+            return TradingState.BUILDING_PAIR
+        if position.imbalance_shares >= self.config.min_order_size:
+            return TradingState.BUILDING_PAIR
+        if position.shares_yes > 0 or position.shares_no > 0:
+            return TradingState.LOCKED_PAIR
+        return TradingState.IDLE
+
+    # ---- fills -----------------------------------------------------------------------
+
+    def set_leg(self, outcome: Outcome, shares: float, cost: float) -> None:
+        """Replace one leg of the position (shares held, total cost with fees)."""
+        position = self.position
+        if outcome is Outcome.YES:
+            self.position = PairPosition(shares, position.shares_no, cost, position.cost_no)
+        else:
+            self.position = PairPosition(position.shares_yes, shares, position.cost_yes, cost)
+
+    def count_fill(self, report: ExecutionReport) -> None:
+        """Add the report's new fill (by cumulative size: a duplicate adds nothing)."""
+        seen = self.fills.setdefault(report.order_id, FillSeen())
+        delta = report.filled_size - seen.shares
+        if delta <= _FILL_EPSILON:
+            return
+        if report.last_fill_size > 0 and abs(report.last_fill_size - delta) < 1e-6:
+            notional = delta * report.last_fill_price
+        else:
+            notional = max(0.0, report.avg_fill_price * report.filled_size - seen.notional_usdc)
+        seen.shares = report.filled_size
+        seen.notional_usdc += notional
+        self.set_leg(report.outcome, self.position.shares(report.outcome) + delta,
+                     self.position.cost(report.outcome) + notional + report.fee_usdc)
+
+    # ---- latency tracking ------------------------------------------------------------
+
+    def start_reaction_watch(self) -> None:
+        """A new signal: watch how long the market takes to move halfway to the implied price."""
+        implied = self.implied_yes()
+        book = self.books.get(Outcome.YES)
+        mid = book.mid if book is not None else None
+        signal = self.truth.signal
+        if implied is None or mid is None or signal is None:
+            self.reaction = None
+            return
+        if abs(implied - mid) < self.ctx.config.temporal_arb.min_edge_threshold:
+            self.reaction = None  # nothing to reprice: no reaction to measure
+            return
+        self.reaction = ReactionWatch(signal, mid, implied)
+
+    def watch_reaction(self, now_ns: int) -> None:
+        """A book moved: record the reaction time once the market went halfway."""
+        watch = self.reaction
+        book = self.books.get(Outcome.YES)
+        if watch is None or book is None or book.mid is None or book.flags & UNTRADABLE_FLAGS:
+            return
+        age_ms = watch.signal.age_ms(now_ns)
+        if abs(book.mid - watch.implied_yes) <= abs(watch.start_price - watch.implied_yes) / 2:
+            self.latency.record(age_ms)
+            self.reaction = None
+        elif age_ms > _REACTION_TIMEOUT_WINDOWS * self.latency.reaction_window_ms:
+            self.reaction = None
+
+
+def _cooling(last_ns: int | None, cooldown_ms: int, now_ns: int) -> bool:
+    return last_ns is not None and now_ns - last_ns < cooldown_ms * _NS_PER_MS
