@@ -16,14 +16,14 @@ from polyloly.config import TemporalArbConfig
 from polyloly.domain import Game, Outcome, TruthStatus
 from polyloly.fees import taker_fee_per_share
 from polyloly.venue_rules import MIN_NOTIONAL_USDC, floor_shares
-from shards.models import (
+from shards.pair_arb import LegQuote, quote_buy
+from shards.truth import GameScore
+from shards.win_probability import (
     cs2_map_probability,
     gold_lead_probability,
     live_series_probability,
     valorant_map_probability,
 )
-from shards.pair_arb import LegQuote, quote_buy
-from shards.truth import GameScore
 from shm import BookSnapshot
 
 PENDING_BASE: Final = 0.85  # SPEC §7.2: PENDING_CONFIRM → 0.85 + confidence × 0.10

@@ -8,13 +8,6 @@ from hypothesis import strategies as st
 
 from polyloly.config import TemporalArbConfig
 from polyloly.domain import Game, TruthStatus
-from shards.models import (
-    cs2_map_probability,
-    gold_lead_probability,
-    live_series_probability,
-    series_probability,
-    valorant_map_probability,
-)
 from shards.temporal_arb import (
     LatencyTracker,
     TemporalPlan,
@@ -23,6 +16,13 @@ from shards.temporal_arb import (
     plan_temporal,
 )
 from shards.truth import GameScore
+from shards.win_probability import (
+    cs2_map_probability,
+    gold_lead_probability,
+    live_series_probability,
+    series_probability,
+    valorant_map_probability,
+)
 from shm import BookSnapshot
 
 probabilities = st.floats(0.0, 1.0)

@@ -18,7 +18,6 @@ from engine.executors.base import (
     VenueOrders,
     VenueTrades,
 )
-from engine.order_record import TRANSITIONS, can_transition
 from polyloly.domain import OrderStatus, RejectReason, Side
 from tests.unit.test_engine_fixtures import MARKET_A, YES_A, Harness, intent, make_config
 
@@ -127,12 +126,3 @@ def test_fills_are_applied_once_and_parked_until_the_order_id_is_known(tmp_path:
     assert record.filled_size == pytest.approx(5.0)
     assert record.status is OrderStatus.PARTIALLY_FILLED
     assert harness.core.ledger.position(YES_A).shares == pytest.approx(5.0)
-
-
-@pytest.mark.parametrize("current", list(OrderStatus))
-@pytest.mark.parametrize("target", list(OrderStatus))
-def test_transition_table_is_enforced(current: OrderStatus, target: OrderStatus) -> None:
-    allowed = current is target or target in TRANSITIONS[current]
-    assert can_transition(current, target) is allowed
-    if current.is_terminal and current is not target:
-        assert not can_transition(current, target)
