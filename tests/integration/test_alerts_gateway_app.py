@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import tempfile
 import time
 import uuid
@@ -23,6 +22,7 @@ from polyloly.clock import SystemClock
 from polyloly.config import Config, deep_merge, load_raw, validate
 from polyloly.domain import SourceTier
 from polyloly.resilience import CircuitBreaker
+from tests.helpers.ports import held_port
 
 
 async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
@@ -34,9 +34,7 @@ async def _until(predicate: Callable[[], bool], timeout_s: float) -> None:
 
 
 def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return held_port()  # from the OS, held for the session: nothing else can take it
 
 
 def test_a_session_that_cannot_reconnect_alerts_once_per_streak() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from polyloly.config import load_config
 from polyloly.domain import OrderStatus, OrderType, Outcome, Side, Strategy
 from polyloly.messages import ExecutionReport, IntentAck, OrderIntent, RiskState, decode, encode
 from shm.writer import BookWriter
+from tests.helpers.ports import held_port
 
 TOKEN = "987654:SECRET-bot-token-for-alert-tests"
 TOKEN_ENV = "POLYLOLY_TEST_TELEGRAM_TOKEN"
@@ -105,9 +105,7 @@ def bot_api() -> Iterator[BotApi]:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return held_port()  # from the OS, held for the session: nothing else can take it
 
 
 def _alerts_overlay(api: BotApi) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from polyloly.config import load_config
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason, Side, Strategy
 from polyloly.messages import ExecutionReport, IntentAck, OrderIntent, RiskState, decode, encode
 from shm.writer import BookWriter
+from tests.helpers.ports import held_port
 
 FAKE_KEY = "0x" + "4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d"
 MARKET = "0x" + "c" * 64
@@ -31,9 +31,7 @@ YES, NO = "3001", "3002"
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return held_port()  # from the OS, held for the session: nothing else can take it
 
 
 @pytest.fixture
