@@ -27,7 +27,8 @@ from polyloly.domain import (
     TruthStatus,
 )
 from polyloly.messages import CancelIntent, ExecutionReport, MarketStatus, Message, OrderIntent
-from shards.pair_arb import LegQuote, PairPosition, plan_pair, plan_rebalance
+from shards.pair_arb import PairPosition, plan_pair, plan_rebalance
+from shards.quoting import LegQuote
 from shards.temporal_arb import LatencyTracker, implied_probability_yes, plan_temporal
 from shards.trading import MarketTrading, TradingTrigger
 from shards.truth import MatchTruth, SignalTime

@@ -16,7 +16,7 @@ from polyloly.config import TemporalArbConfig
 from polyloly.domain import Game, Outcome, TruthStatus
 from polyloly.fees import taker_fee_per_share
 from polyloly.venue_rules import MIN_NOTIONAL_USDC, floor_shares
-from shards.pair_arb import LegQuote, quote_buy
+from shards.quoting import LegQuote, quote_buy
 from shards.truth import GameScore
 from shards.win_probability import (
     cs2_map_probability,
