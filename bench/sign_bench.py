@@ -1,6 +1,7 @@
 """``polyloly bench sign``: order build + EIP-712 sign time per order, two paths, one run.
 
-* **executor** — the real executor's path (:class:`engine.executors.real_signing.OrderSigner`):
+* **executor** — the real executor's path
+  (:class:`engine.executors.polymarket.signing.OrderSigner`):
   the client's amount rounding, fixed-layout struct hash, libsecp256k1 via coincurve;
 * **client** — py-clob-client-v2's default path: ``OrderBuilder.build_order`` with tick size
   and neg-risk passed in (what ``ClobClient.create_order`` runs once its caches are warm:
@@ -34,7 +35,7 @@ from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrde
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2
 from py_clob_client_v2.signer import Signer
 
-from engine.executors.real_signing import OrderSigner, OrderTerms
+from engine.executors.polymarket.signing import OrderSigner, OrderTerms
 from engine.secrets import PrivateKey
 from polyloly.domain import OrderType, Side
 

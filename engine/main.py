@@ -93,8 +93,10 @@ def check_live_prerequisites(config: Config, environ: dict[str, str]) -> None:
 async def build_executor(config: Config, core_books: Any, clock: SystemClock) -> Executor:
     """The paper executor, or the real one (imported only when configured)."""
     if config.execution.executor == "real":
-        real = importlib.import_module("engine.executors.real")
-        executor: Executor = await real.RealExecutor.create(config, clock=clock)
+        # imported here: py-clob-client-v2 and the signing stack load only for live trading
+        from engine.executors.polymarket.executor import RealExecutor
+
+        executor: Executor = await RealExecutor.create(config, clock=clock)
         return executor
     return PaperExecutor(core_books, config.markets, clock, config.polymarket.matching_delay_s,
                          latency_ms=config.execution.paper_latency_ms)

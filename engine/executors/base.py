@@ -1,7 +1,8 @@
 """The executor interface: what the order manager needs from a venue (SPEC §8).
 
 Two executors implement it: ``engine.executors.paper.PaperExecutor`` (default; deterministic
-fills against the shm books) and ``engine.executors.real.RealExecutor`` (py-clob-client-v2).
+fills against the shm books) and ``engine.executors.polymarket.executor.RealExecutor``
+(py-clob-client-v2).
 The order manager never talks to a venue any other way.
 
 Contract, in short (specs/07_EXECUTION_SPEC.md has the long form):

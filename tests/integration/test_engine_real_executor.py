@@ -19,7 +19,7 @@ from engine.executors.base import (
     VenueFill,
     VenueOrderUpdate,
 )
-from engine.executors.real import RealExecutor, RealExecutorError
+from engine.executors.polymarket.executor import RealExecutor, RealExecutorError
 from polyloly.config import Config, validate
 from polyloly.domain import OrderStatus, OrderType, RejectReason, Side
 from sim.venue.testing import SampleMarket, ThreadedVenue

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from py_clob_client_v2.exceptions import PolyApiException
 
-from engine.executors.real_errors import VenueTransportError, classify, classify_message
-from engine.executors.real_signing import OrderBuildError
+from engine.executors.polymarket.errors import VenueTransportError, classify, classify_message
+from engine.executors.polymarket.signing import OrderBuildError
 from polyloly.domain import RejectReason
 
 

@@ -14,7 +14,7 @@ from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order
 from py_clob_client_v2.order_utils.model.signature_type_v2 import SignatureTypeV2
 from py_clob_client_v2.signer import Signer
 
-from engine.executors.real_signing import OrderBuildError, OrderSigner, OrderTerms
+from engine.executors.polymarket.signing import OrderBuildError, OrderSigner, OrderTerms
 from engine.secrets import PrivateKey
 from polyloly.domain import OrderType, Side
 

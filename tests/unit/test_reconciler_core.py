@@ -16,7 +16,7 @@ from engine.executors.base import (
     VenueTrades,
     VenueUnavailable,
 )
-from engine.executors.real_reports import Identity, fills_of_ours, trade_from_rest
+from engine.executors.polymarket.reports import Identity, fills_of_ours, trade_from_rest
 from engine.reconciler import (
     IncompleteReconciliation,
     LocalOrder,

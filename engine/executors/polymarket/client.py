@@ -4,7 +4,7 @@ Three changes, all by overriding the client's private transport hooks, none by e
 
 * requests go through one ``httpx.Client`` of ours with explicit timeouts (the library's is a
   module-wide client with httpx defaults), and a failure without an HTTP answer raises
-  :class:`~engine.executors.real_errors.VenueTransportError` saying whether the request can
+  :class:`~engine.executors.polymarket.errors.VenueTransportError` saying whether the request can
   have reached the venue (the library folds every such failure into one "Request exception!");
 * ``post_order``/``post_orders`` return the venue's answer at once: the library would poll
   ``/data/trades`` for up to 30 s to fill in transaction hashes we do not need;
@@ -22,7 +22,7 @@ from py_clob_client_v2.client import ClobClient
 from py_clob_client_v2.endpoints import ORDERS, TRADES
 from py_clob_client_v2.exceptions import PolyApiException
 
-from engine.executors.real_errors import VenueTransportError
+from engine.executors.polymarket.errors import VenueTransportError
 
 _HEADERS = {
     "User-Agent": "py_clob_client_v2",

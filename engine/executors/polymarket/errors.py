@@ -20,7 +20,7 @@ from typing import Any, Final, Literal
 
 from py_clob_client_v2.exceptions import PolyApiException, PolyException
 
-from engine.executors.real_signing import OrderBuildError
+from engine.executors.polymarket.signing import OrderBuildError
 from polyloly.domain import RejectReason
 
 TransportPhase = Literal["connect", "response"]

@@ -1,11 +1,11 @@
 """The real executor: signed CLOB V2 orders through py-clob-client-v2 (ARCHITECTURE §6, issue 7).
 
-* Signing is local and warm (:mod:`engine.executors.real_signing`): tick size and neg-risk come
-  with the order, so building and signing make no HTTP call; the signed order's EIP-712 hash
-  is the venue's order id, known before sending.
+* Signing is local and warm (:mod:`engine.executors.polymarket.signing`): tick size and
+  neg-risk come with the order, so building and signing make no HTTP call; the signed order's
+  EIP-712 hash is the venue's order id, known before sending.
 * The client is synchronous: each call runs in a thread pool under ``asyncio.wait_for``; our
-  transport (:mod:`engine.executors.real_client`) says whether a failed request can have
-  reached the venue. Failures become reason codes (:mod:`engine.executors.real_errors`),
+  transport (:mod:`engine.executors.polymarket.client`) says whether a failed request can have
+  reached the venue. Failures become reason codes (:mod:`engine.executors.polymarket.errors`),
   never exceptions out of :meth:`RealExecutor.submit`.
 * Retries (429, a 5xx the CLOB answered, connection refused) re-post the *same signed order*
   after a backoff, so even a wrong guess cannot make two orders: the venue answers
@@ -15,7 +15,8 @@
   shows it, or ``execution.unknown_order_timeout_s`` passes with no trace (then REJECTED).
 * Fills come from the gateway's user channel (:meth:`RealExecutor.on_user_update`), with
   ``GET /data/trades`` polling as the fallback; fill ids are ``<trade id>:<order id>`` from
-  both, so the order manager applies each once. Attribution: :mod:`real_reports`.
+  both, so the order manager applies each once. Attribution:
+  :mod:`engine.executors.polymarket.reports`.
 * While live, the venue heartbeat (:mod:`engine.venue_heartbeat`) runs; when it fails,
   :meth:`healthy` is False and submits are refused with ``HEARTBEAT_UNHEALTHY``.
 """
@@ -58,9 +59,9 @@ from engine.executors.base import (
     VenueTrades,
     VenueUnavailable,
 )
-from engine.executors.real_client import ExecutorClobClient
-from engine.executors.real_errors import VenueFailure, classify, classify_message, error_text
-from engine.executors.real_reports import (
+from engine.executors.polymarket.client import ExecutorClobClient
+from engine.executors.polymarket.errors import VenueFailure, classify, classify_message, error_text
+from engine.executors.polymarket.reports import (
     FILL_DUST_SHARES,
     Identity,
     ReportError,
@@ -71,7 +72,12 @@ from engine.executors.real_reports import (
     trade_from_message,
     trade_from_rest,
 )
-from engine.executors.real_signing import OrderBuildError, OrderSigner, OrderTerms, SignedOrder
+from engine.executors.polymarket.signing import (
+    OrderBuildError,
+    OrderSigner,
+    OrderTerms,
+    SignedOrder,
+)
 from engine.secrets import SecretError, load_private_key
 from engine.venue_heartbeat import VenueHeartbeat
 from polyloly import metrics
