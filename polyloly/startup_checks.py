@@ -96,7 +96,11 @@ async def _timed(name: str, coro: Awaitable[CheckResult], timeout_s: float) -> C
         return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
 
 
-async def _clock_skew(session: aiohttp.ClientSession, rest: str, config: Config) -> CheckResult:
+async def venue_clock_check(
+    session: aiohttp.ClientSession, rest: str, config: Config
+) -> CheckResult:
+    """The venue's ``/time`` against ours: off by more than ``run.max_clock_skew_s`` fails a
+    live config and warns a paper one."""
     limit = config.run.max_clock_skew_s
     before = time.time()
     async with session.get(f"{rest}/time") as response:
@@ -229,7 +233,7 @@ async def run_checks(
     runner = ntp_runner or system_runner()
     async with aiohttp.ClientSession(timeout=timeout) as session:
         tasks = [
-            _timed("clock_skew", _clock_skew(session, rest, config), timeout_s),
+            _timed("clock_skew", venue_clock_check(session, rest, config), timeout_s),
             _timed("polymarket_rest", _rest(session, rest), timeout_s),
             _timed("polymarket_market_ws", _market_ws(config), timeout_s),
             _timed("market_mappings", _mappings(session, config), timeout_s * 2),
