@@ -67,7 +67,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy  # what it checks, and how strictly: [tool.mypy] in pyproject.toml
 
-# Re-pin after a dependency change in pyproject.toml (docs/DECISIONS.md D11: why uv).
+# Re-pin after a dependency change in pyproject.toml (docs/DECISIONS.md, "Pins": why uv).
 lock: $(BIN)/python
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --annotation-style line \
