@@ -46,7 +46,7 @@ STATUS_OF_EVENT: Final[dict[OrderEvent, OrderStatus]] = {
     e: status for status, e in EVENT_OF_STATUS.items()
 }
 
-# Forward moves (seed §8.1): status → statuses it may move to.
+# Forward moves (SPEC §8.1): status → statuses it may move to.
 _FORWARD: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     S.PENDING: frozenset({S.SUBMITTED, S.DELAYED, S.LIVE, S.PARTIALLY_FILLED, S.FILLED,
                           S.REJECTED, S.UNKNOWN, S.CANCELLED}),
@@ -63,7 +63,7 @@ _FORWARD: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
 # user channel, its REST answers and our cancel calls are not ordered with each other.
 _STAYS: Final[dict[OrderStatus, frozenset[OrderEvent]]] = {
     # fills are the venue's truth: a fill after a cancel or expiry raced it and is booked,
-    # the order stays closed (seed §14 "late fill after cancel"); a placement message (LIVE,
+    # the order stays closed (SPEC §14 "late fill after cancel"); a placement message (LIVE,
     # DELAYED) older than the cancel changes nothing
     S.CANCELLED: frozenset({E.PARTIAL_FILL, E.FILL, E.ACCEPT, E.DELAY}),
     S.EXPIRED: frozenset({E.PARTIAL_FILL, E.FILL, E.ACCEPT, E.DELAY}),
