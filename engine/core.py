@@ -30,7 +30,7 @@ from engine.orders import OrderManager, Sleep
 from engine.persistence.port import EnginePersistence, PersistenceError
 from engine.pnl.daily import DailyPnl
 from engine.pnl.ledger import Ledger
-from engine.reconciler import reconcile_periodically
+from engine.reconciler import EngineView, Reconciler
 from engine.risk.circuit import Halt
 from engine.risk.manager import RiskManager
 from engine.scheduling import SubmitScheduler
@@ -132,6 +132,7 @@ class EngineCore:
         self.risk = RiskManager(config)
         self.orders = OrderManager(config, store, executor, self.ledger, self.risk, clock, sleep,
                                    alert=alert)
+        self.reconciler = Reconciler(EngineView(self))  # start-up and periodic runs
         self.daily = DailyPnl()
         self.ready = False
         self._last_seq: dict[str, int] = {}  # token → book seq of its last volatility sample
@@ -538,14 +539,14 @@ class EngineCore:
         return self.executor.name != "paper"
 
     def start_periodic_reconcile(self, send: Send) -> Awaitable[Any] | None:
-        """Start one background reconciliation (``engine.reconciler.reconcile_periodically``)
+        """Start one background reconciliation (``Reconciler.periodically``)
         unless the executor is the paper one, intake is closed or one is still running;
         return what to await for its plan (None when it failed or was skipped). The scheduler
         pauses new submits and waits (bounded) for those in flight first — a venue order we
         have not heard back about yet would look foreign."""
         if not self.reconciles_periodically or not self.ready:
             return None
-        return self.scheduler.reconcile(lambda: reconcile_periodically(self), SUBMIT_WAIT_S,
+        return self.scheduler.reconcile(self.reconciler.periodically, SUBMIT_WAIT_S,
                                         settle=lambda: self._settle(send))
 
     # --- periodic -----------------------------------------------------------------------------

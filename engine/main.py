@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import signal
 import sys
@@ -103,38 +102,9 @@ async def build_executor(config: Config, core_books: Any, clock: SystemClock) ->
 
 
 async def reconcile(core: EngineCore) -> None:
-    """Reconcile with the venue before intake: ``engine.reconciler.reconcile_on_start(core)``
-    when the reconciler is installed, else resolve our own UNKNOWN/SUBMITTED orders."""
-    try:
-        module = importlib.import_module("engine.reconciler")
-    except ModuleNotFoundError:
-        module = None
-    hook = getattr(module, "reconcile_on_start", None) if module is not None else None
-    if hook is not None:
-        await hook(core)
-    else:
-        await core.orders.resolve_pending(min_age_ms=0)
-
-
-class BookPoll:
-    """The live feed of :meth:`EngineCore.on_book_change` from the shm seq counters: the
-    executor's watched tokens at every call, every configured token when ``sample`` is set."""
-
-    def __init__(self, core: EngineCore, books: BookSource) -> None:
-        self.core = core
-        self._watched = SeqWatch(books)
-        self._sampled = SeqWatch(books)
-
-    async def poll(self, send: Any, *, sample: bool = False) -> bool:
-        """Feed the core the tokens whose seq moved; return whether it was called (nothing
-        moved and nothing due costs two calls)."""
-        moved = set(self._watched.moved(self.core.executor.watched_tokens()))
-        if sample:
-            moved.update(self._sampled.moved(self.core.token_ids))
-        if not moved and not self.core.executor_due():
-            return False
-        await self.core.on_book_change(sorted(moved), send)
-        return True
+    """Reconcile with the venue before intake (:meth:`engine.reconciler.Reconciler.on_start`:
+    retried until the venue's answer is complete, else the engine refuses to start)."""
+    await core.reconciler.on_start()
 
 
 class EngineShell:

@@ -23,23 +23,29 @@ engine refuses to start (or keeps the last state and retries) until a complete a
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from engine.alerting import position_mismatch_alert
 from engine.executors.base import (
+    CancelResult,
+    ExecutorEvent,
     IncompleteVenueAnswer,
     VenueFill,
     VenueOrder,
     VenueOrders,
+    VenueOrderUpdate,
     VenueTrades,
     VenueUnavailable,
 )
 from polyloly import metrics
 from polyloly.domain import OrderStatus, Side
 from polyloly.logs import get_logger
+from polyloly.messages import RiskState
+
+if TYPE_CHECKING:  # engine.core imports this module
+    from engine.core import EngineCore
 
 DUST_SHARES: Final = 0.01
 """Differences below one venue lot (0.01 share) are not mismatches."""
@@ -306,7 +312,7 @@ async def reconcile_until_complete(
     run: Callable[[], Awaitable[ReconcilePlan]],
     attempts: int,
     delay_s: float,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> ReconcilePlan:
     """Call ``run`` until it returns a plan; after ``attempts`` incomplete answers raise the
     last :class:`IncompleteReconciliation` (the engine then refuses to start)."""
@@ -345,11 +351,182 @@ def log_plan(plan: ReconcilePlan) -> None:
     )
 
 
-# --- the engine's start-up hook -------------------------------------------------------------
+# --- the runner: the engine's start-up and periodic reconciliation --------------------------
 
 START_ATTEMPTS: Final = 5
 START_RETRY_DELAY_S: Final = 2.0
 TRADES_LOOKBACK_MS: Final = 86_400_000
+
+
+class ReconcileVenue(VenueQueries, Protocol):
+    """What the runner needs from the executor beyond the queries."""
+
+    async def cancel(self, venue_order_id: str) -> CancelResult: ...
+
+    def drain_events(self) -> list[ExecutorEvent]: ...
+
+
+class ReconcileEngine(Protocol):
+    """What the runner needs from the engine: its view of orders and positions, and the ways
+    to act on a plan. :class:`EngineView` adapts an :class:`engine.core.EngineCore`."""
+
+    @property
+    def venue(self) -> ReconcileVenue: ...
+
+    def wall_ms(self) -> int: ...
+
+    def market_of_token(self) -> Mapping[str, str]: ...
+
+    def local_orders(self) -> list[LocalOrder]:
+        """Our open orders that have a venue id."""
+        ...
+
+    def positions(self) -> dict[str, float]:
+        """Our holdings, token → shares."""
+        ...
+
+    def has_fill(self, fill_id: str) -> bool: ...
+
+    def is_settled(self, market_id: str) -> bool:
+        """Whether the market resolved and we booked its payout."""
+        ...
+
+    def balances(self) -> BalanceQuery | None:
+        """The venue's balance query (None when the executor has none, e.g. paper)."""
+        ...
+
+    def adopt(self, venue_order_id: str) -> None:
+        """Let the executor track a venue order we did not know (its fills reach us)."""
+        ...
+
+    def apply_event(self, event: ExecutorEvent) -> None:
+        """Apply a fill or an order correction through the order manager."""
+        ...
+
+    def correct_position(self, market_id: str, token_id: str, venue_shares: float,
+                         reason: str) -> None: ...
+
+    def halt_market(self, market_id: str, reason: str) -> bool:
+        """Halt the market (publish RiskState, alert); False when it was already halted."""
+        ...
+
+
+class Reconciler:
+    """Runs reconciliations of one engine: at start (retried until complete) and periodically
+    (single attempts, position mismatches acted on only when two in a row agree)."""
+
+    def __init__(self, engine: ReconcileEngine) -> None:
+        self._engine = engine
+        # tokens whose last periodic reconciliation found a mismatch not yet acted on
+        self._suspects: dict[str, float] = {}
+
+    @property
+    def suspects(self) -> Mapping[str, float]:
+        """Token → venue shares of position mismatches awaiting confirmation."""
+        return self._suspects
+
+    async def on_start(
+        self, attempts: int = START_ATTEMPTS, delay_s: float = START_RETRY_DELAY_S,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> ReconcilePlan:
+        """Reconcile before intake opens (``engine.main`` calls this). Retries incomplete
+        answers, then raises :class:`IncompleteReconciliation` (the engine refuses to start).
+        Applies the plan: adopted fills and order corrections go through the order manager;
+        markets with a position mismatch or unknown venue orders are halted; foreign orders
+        are cancelled."""
+        engine = self._engine
+        local = engine.local_orders()
+        positions = engine.positions()
+        market_of_token = engine.market_of_token()
+        since_ms = engine.wall_ms() - TRADES_LOOKBACK_MS
+
+        async def run() -> ReconcilePlan:
+            return await reconcile_with_venue(
+                engine.venue, local, positions, _AppliedFills(engine.has_fill),
+                market_of_token, since_ms, self._balances(),
+            )
+
+        plan = await reconcile_until_complete(run, attempts, delay_s, sleep)
+        await self.apply(plan)
+        return plan
+
+    async def periodically(self) -> ReconcilePlan | None:
+        """One periodic reconciliation of a running engine (every
+        ``execution.reconcile_interval_s`` in live mode; the core pauses submits around it).
+        An incomplete venue answer concludes nothing and returns None. Our positions and
+        orders are read *after* the venue answered, so fills applied meanwhile are not taken
+        for a mismatch. A position mismatch seen twice with the same venue figure halts the
+        market and sets the position to the venue's."""
+        engine = self._engine
+        market_of_token = engine.market_of_token()
+        since_ms = engine.wall_ms() - TRADES_LOOKBACK_MS
+        try:
+            snapshot = await fetch_snapshot(engine.venue, engine.local_orders(), since_ms,
+                                            sorted(market_of_token), self._balances())
+        except IncompleteReconciliation as exc:
+            metrics.bad_input.labels(component="engine", reason="reconcile_incomplete").inc()
+            _log.warning("reconcile_incomplete", "periodic reconciliation skipped",
+                         error=str(exc))
+            return None
+        for event in engine.venue.drain_events():
+            engine.apply_event(event)
+        plan = reconcile(engine.local_orders(), engine.positions(),
+                         _AppliedFills(engine.has_fill), snapshot, market_of_token)
+        plan, self._suspects = confirm_position_mismatches(plan, self._suspects)
+        if self._suspects:
+            _log.warning("position_mismatch_suspected", "acting if the next reconciliation "
+                         "agrees", tokens=sorted(self._suspects))
+        for order in plan.adopt_orders:
+            engine.adopt(order.venue_order_id)
+        log_plan(plan)
+        await self.apply(plan)
+        return plan
+
+    async def apply(self, plan: ReconcilePlan) -> None:
+        """Apply a plan: fills and order corrections, position corrections, halts (adopted
+        unknown orders halt their market for review), cancels of foreign orders."""
+        engine = self._engine
+        now_ms = engine.wall_ms()
+        for fill in plan.adopt_fills:
+            engine.apply_event(fill)
+        for correction in plan.order_corrections:
+            engine.apply_event(VenueOrderUpdate(
+                correction.venue_order_id, correction.status, correction.size_matched, now_ms,
+                correction.reason,
+            ))
+        for position in plan.position_corrections:
+            engine.correct_position(
+                position.market_id, position.token_id, position.venue_shares,
+                f"reconciliation: ours {position.local_shares:.4f}, venue "
+                f"{position.venue_shares:.4f}")
+        halts = {h.market_id: h.reason for h in plan.halts}
+        for order in plan.adopt_orders:
+            halts.setdefault(
+                order.market_id, f"unknown venue order {order.venue_order_id} adopted: review"
+            )
+        for market_id, reason in halts.items():
+            if engine.halt_market(market_id, reason):
+                _log.critical("market_halted", reason, market_id=market_id)
+        for order in plan.foreign_orders:
+            result = await engine.venue.cancel(order.venue_order_id)
+            _log.warning("foreign_order_cancelled", "cancelled an order outside our markets",
+                         venue_order_id=order.venue_order_id, ok=result.ok)
+
+    def _balances(self) -> BalanceQuery | None:
+        """The venue's balance query without the tokens of settled markets (we book their
+        payout at resolution; the venue keeps the tokens until they are redeemed)."""
+        balances = self._engine.balances()
+        if balances is None:
+            return None
+        engine = self._engine
+        market_of_token = engine.market_of_token()
+
+        async def query(token_ids: Sequence[str]) -> Mapping[str, float]:
+            answer = await balances(token_ids)
+            return {t: s for t, s in answer.items()
+                    if t not in market_of_token or not engine.is_settled(market_of_token[t])}
+
+        return query
 
 
 class _AppliedFills:
@@ -358,29 +535,6 @@ class _AppliedFills:
 
     def __contains__(self, item: object) -> bool:
         return isinstance(item, str) and self._has_fill(item)
-
-
-async def reconcile_on_start(core: Any) -> ReconcilePlan:
-    """Reconcile an :class:`engine.core.EngineCore` with its executor before intake opens
-    (``engine.main`` calls this). Retries incomplete answers, then raises
-    :class:`IncompleteReconciliation` (the engine refuses to start). Applies the plan: adopted
-    fills and order corrections go through the order manager; markets with a position mismatch
-    or unknown venue orders are halted (RiskState published); foreign orders are cancelled."""
-    executor = core.executor
-    market_of_token = _market_of_token(core)
-    local = _local_orders(core)
-    positions = {p.token_id: p.shares for p in core.ledger.positions()}
-    since_ms = core.clock.wall_ms() - TRADES_LOOKBACK_MS
-
-    async def run() -> ReconcilePlan:
-        return await reconcile_with_venue(
-            executor, local, positions, _AppliedFills(core.store.has_fill), market_of_token,
-            since_ms, _balances(core),
-        )
-
-    plan = await reconcile_until_complete(run, START_ATTEMPTS, START_RETRY_DELAY_S)
-    await apply_plan(core, plan)
-    return plan
 
 
 def confirm_position_mismatches(
@@ -409,125 +563,78 @@ def confirm_position_mismatches(
     return replace(plan, position_corrections=tuple(confirmed), halts=halts), deferred
 
 
-async def reconcile_periodically(core: Any) -> ReconcilePlan | None:
-    """One periodic reconciliation of a running core (every ``execution.reconcile_interval_s``
-    in live mode; :meth:`engine.core.EngineCore.start_periodic_reconcile` pauses submits around
-    it). A single attempt: an incomplete venue answer concludes nothing and returns None (the
-    next interval tries again). Our positions and orders are read *after* the venue answered,
-    so fills applied meanwhile are not mistaken for a mismatch. The plan is applied like at
-    start: a position mismatch halts the market and sets the position to the venue's."""
-    executor = core.executor
-    market_of_token = _market_of_token(core)
-    since_ms = core.clock.wall_ms() - TRADES_LOOKBACK_MS
-    try:
-        snapshot = await fetch_snapshot(
-            executor, _local_orders(core), since_ms, sorted(market_of_token), _balances(core)
-        )
-    except IncompleteReconciliation as exc:
-        metrics.bad_input.labels(component="engine", reason="reconcile_incomplete").inc()
-        _log.warning("reconcile_incomplete", "periodic reconciliation skipped", error=str(exc))
-        return None
-    for event in executor.drain_events():
-        core.orders.apply_event(event)
-    positions = {p.token_id: p.shares for p in core.ledger.positions()}
-    plan = reconcile(
-        _local_orders(core), positions, _AppliedFills(core.store.has_fill), snapshot,
-        market_of_token,
-    )
-    plan, suspects = confirm_position_mismatches(plan, _suspects.get(core, {}))
-    _suspects[core] = suspects
-    if suspects:
-        _log.warning("position_mismatch_suspected", "acting if the next reconciliation agrees",
-                     tokens=sorted(suspects))
-    adopt = getattr(executor, "adopt", None)
-    if callable(adopt):
-        for order in plan.adopt_orders:
-            adopt(order.venue_order_id)
-    log_plan(plan)
-    await apply_plan(core, plan)
-    return plan
+class EngineView:
+    """:class:`ReconcileEngine` over an :class:`engine.core.EngineCore` (its order manager,
+    ledger, persistence, risk layers and executor)."""
+
+    def __init__(self, core: EngineCore) -> None:
+        self._core = core
+
+    @property
+    def venue(self) -> ReconcileVenue:
+        return self._core.executor
+
+    def wall_ms(self) -> int:
+        return self._core.clock.wall_ms()
+
+    def market_of_token(self) -> Mapping[str, str]:
+        return {token: market.market_id
+                for market in self._core.config.markets for token in market.token_ids}
+
+    def local_orders(self) -> list[LocalOrder]:
+        return [
+            LocalOrder(r.venue_order_id, r.market_id, r.token_id, r.side, r.price, r.size,
+                       r.filled_size, r.status)
+            for r in self._core.orders.open_orders() if r.venue_order_id
+        ]
+
+    def positions(self) -> dict[str, float]:
+        return {p.token_id: p.shares for p in self._core.ledger.positions()}
+
+    def has_fill(self, fill_id: str) -> bool:
+        return self._core.store.has_fill(fill_id)
+
+    def is_settled(self, market_id: str) -> bool:
+        return self._core.ledger.is_settled(market_id)
+
+    def balances(self) -> BalanceQuery | None:
+        # only the real executor can ask the venue for balances
+        executor = self._core.executor
+        return executor.positions if isinstance(executor, BalanceSource) else None
+
+    def adopt(self, venue_order_id: str) -> None:
+        executor = self._core.executor
+        if isinstance(executor, AdoptingVenue):  # the real executor tracks adopted orders
+            executor.adopt(venue_order_id)
+
+    def apply_event(self, event: ExecutorEvent) -> None:
+        self._core.orders.apply_event(event)
+
+    def correct_position(self, market_id: str, token_id: str, venue_shares: float,
+                         reason: str) -> None:
+        self._core.correct_position(market_id, token_id, venue_shares, reason)
+
+    def halt_market(self, market_id: str, reason: str) -> bool:
+        core = self._core
+        if core.risk.breakers.halt(market_id, "reconcile_mismatch", core.clock.wall_ms()) is None:
+            return False
+        core.orders.outbox.append(RiskState(
+            halted=True, kill_switch=core.risk.kill.engaged, reason=reason,
+            t_ns=core.clock.monotonic_ns(), market_id=market_id,
+        ))
+        core.alert(position_mismatch_alert(market_id, reason))  # SPEC §14: critical
+        return True
 
 
-_suspects: weakref.WeakKeyDictionary[Any, dict[str, float]] = weakref.WeakKeyDictionary()
-"""Per running core: tokens whose last periodic reconciliation found a mismatch not yet acted on."""
+@runtime_checkable
+class BalanceSource(Protocol):
+    """An executor that can read the venue's token balances (the real one)."""
+
+    async def positions(self, token_ids: Sequence[str]) -> dict[str, float]: ...
 
 
-def _market_of_token(core: Any) -> dict[str, str]:
-    return {
-        token: market.market_id for market in core.config.markets for token in market.token_ids
-    }
+@runtime_checkable
+class AdoptingVenue(Protocol):
+    """An executor that can track a venue order it did not place (the real one)."""
 
-
-def _local_orders(core: Any) -> list[LocalOrder]:
-    return [
-        LocalOrder(
-            r.venue_order_id, r.market_id, r.token_id, r.side, r.price, r.size,
-            r.filled_size, r.status,
-        )
-        for r in core.orders.open_orders() if r.venue_order_id
-    ]
-
-
-def _balances(core: Any) -> BalanceQuery | None:
-    """The executor's balance query, without the tokens of settled markets (we book their
-    payout at resolution; the venue keeps the tokens until they are redeemed)."""
-    balances = getattr(core.executor, "positions", None)
-    if not callable(balances):
-        return None
-    is_settled = getattr(core.ledger, "is_settled", None)
-    market_of_token = _market_of_token(core)
-
-    async def query(token_ids: Sequence[str]) -> Mapping[str, float]:
-        answer: Mapping[str, float] = await balances(token_ids)
-        if not callable(is_settled):
-            return answer
-        return {t: s for t, s in answer.items()
-                if t not in market_of_token or not is_settled(market_of_token[t])}
-
-    return query
-
-
-async def apply_plan(core: Any, plan: ReconcilePlan) -> None:
-    """Apply a plan to an engine core (see :func:`reconcile_on_start`)."""
-    from engine.executors.base import VenueOrderUpdate
-    from polyloly.messages import RiskState
-
-    now_ms = core.clock.wall_ms()
-    for fill in plan.adopt_fills:
-        core.orders.apply_event(fill)
-    for correction in plan.order_corrections:
-        core.orders.apply_event(
-            VenueOrderUpdate(
-                correction.venue_order_id, correction.status, correction.size_matched,
-                now_ms, correction.reason,
-            )
-        )
-    correct = getattr(core, "correct_position", None)  # test doubles without a ledger: halt only
-    if callable(correct):
-        for position in plan.position_corrections:
-            correct(position.market_id, position.token_id, position.venue_shares,
-                    f"reconciliation: ours {position.local_shares:.4f}, venue "
-                    f"{position.venue_shares:.4f}")
-    halts = {h.market_id: h.reason for h in plan.halts}
-    for order in plan.adopt_orders:
-        halts.setdefault(
-            order.market_id, f"unknown venue order {order.venue_order_id} adopted: review"
-        )
-    for market_id, reason in halts.items():
-        if core.risk.breakers.halt(market_id, "reconcile_mismatch", now_ms) is not None:
-            core.orders.outbox.append(
-                RiskState(
-                    halted=True, kill_switch=core.risk.kill.engaged, reason=reason,
-                    t_ns=core.clock.monotonic_ns(), market_id=market_id,
-                )
-            )
-            _log.critical("market_halted", reason, market_id=market_id)
-            alert = getattr(core, "alert", None)  # SPEC §14 "position mismatch": critical
-            if callable(alert):
-                alert(position_mismatch_alert(market_id, reason))
-    for order in plan.foreign_orders:
-        result = await core.executor.cancel(order.venue_order_id)
-        _log.warning(
-            "foreign_order_cancelled", "cancelled an order outside our markets",
-            venue_order_id=order.venue_order_id, ok=result.ok,
-        )
+    def adopt(self, venue_order_id: str) -> None: ...

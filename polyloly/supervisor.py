@@ -26,7 +26,8 @@ import orjson
 
 from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
-from polyloly.config import Config, ConfigError, load_config
+from polyloly.config import Config
+from polyloly.config_errors import check_config_file
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ops import fetch_json
 from polyloly.startup_checks import run_checks
@@ -241,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     if args.shards is not None:
         env["POLYLOLY__SHARDS__COUNT"] = str(args.shards)
-    try:
-        config = load_config(args.config, env)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    # every config error at once, as `polyloly doctor` lists them
+    config, errors = check_config_file(args.config, env)
+    if config is None:
+        print(f"{args.config}: {len(errors)} error(s)", *errors, sep="\n  ", file=sys.stderr)
         return 2
     setup_logging(config.logging.level, file=config.logging.file)
     if not args.skip_checks:

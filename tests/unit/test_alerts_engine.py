@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from engine.alerting import market_halt_alert
 from engine.executors.base import SubmitOutcome, SubmitResult
-from engine.reconciler import MarketHalt, ReconcilePlan, apply_plan
+from engine.reconciler import EngineView, MarketHalt, ReconcilePlan, Reconciler
 from polyloly.alerts import Alert, Severity
-from polyloly.clock import ManualClock
 from polyloly.domain import OrderType, RejectReason
 from polyloly.messages import RiskState
 from tests.unit.test_engine_fixtures import MARKET_A, YES_A, Harness, intent, make_config
@@ -131,28 +129,18 @@ def test_the_engines_own_daily_loss_kill_is_not_reported_again_as_a_hand_pull(
     assert [a.key for a in alerts] == ["kill_switch:daily_loss"]
 
 
-def test_a_position_mismatch_halts_the_market_and_alerts_critical() -> None:
-    alerts: list[Alert] = []
-    halted: dict[str, str] = {}
-
-    def halt(market_id: str, reason: str, now_ms: int) -> object | None:
-        if market_id in halted:
-            return None
-        halted[market_id] = reason
-        return object()
-
-    core = SimpleNamespace(
-        clock=ManualClock(), orders=SimpleNamespace(outbox=[], apply_event=lambda e: None),
-        risk=SimpleNamespace(breakers=SimpleNamespace(halt=halt),
-                             kill=SimpleNamespace(engaged=False)),
-        executor=None, alert=alerts.append,
-    )
+def test_a_position_mismatch_halts_the_market_and_alerts_critical(tmp_path: Path) -> None:
+    harness, alerts = _harness(tmp_path)
+    reconciler = Reconciler(EngineView(harness.core))
     plan = ReconcilePlan(halts=(MarketHalt(MARKET_A, "position mismatch on token 1"),))
-    asyncio.run(apply_plan(core, plan))
-    asyncio.run(apply_plan(core, plan))  # already halted: no second alert
+    asyncio.run(reconciler.apply(plan))
+    asyncio.run(reconciler.apply(plan))  # already halted: no second alert
     (alert,) = alerts
     assert alert.severity is Severity.CRITICAL and alert.key == f"position_mismatch:{MARKET_A}"
     assert "position mismatch on token 1" in alert.text
+    assert harness.core.risk.breakers.halted(MARKET_A) is not None
+    halts = [m for m in harness.core.orders.outbox if isinstance(m, RiskState) and m.halted]
+    assert [m.market_id for m in halts] == [MARKET_A]
 
 
 def test_a_rate_limited_submit_is_retried_and_only_logged(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.reconciler import reconcile_on_start
 from polyloly.domain import Outcome
 from polyloly.messages import MarketResolved, RiskState
 from tests.unit.test_engine_fixtures import MARKET_A, MARKET_B, NO_A, YES_A, intent, make_config
@@ -28,7 +27,7 @@ def test_start_reconciliation_sets_the_position_to_the_venue_and_halts(tmp_path:
     rig = Rig(config, LivePaper)
     _bought_20_yes(rig)
     rig.executor.balance_override = {YES_A: 25.0}
-    plan = asyncio.run(reconcile_on_start(rig.core))
+    plan = asyncio.run(rig.core.reconciler.on_start())
     assert [(c.token_id, c.venue_shares) for c in plan.position_corrections] == [(YES_A, 25.0)]
     position = rig.core.ledger.position(YES_A)
     assert position.shares == pytest.approx(25)
@@ -60,7 +59,7 @@ def test_fewer_shares_at_the_venue_realize_the_difference_at_the_mid(tmp_path: P
     _bought_20_yes(rig)
     realized_before = rig.core.ledger.realized_usdc
     rig.executor.balance_override = {YES_A: 15.0}
-    asyncio.run(reconcile_on_start(rig.core))
+    asyncio.run(rig.core.reconciler.on_start())
     position = rig.core.ledger.position(YES_A)
     assert position.shares == pytest.approx(15)
     assert position.cost_usdc == pytest.approx(15 * 0.50)
@@ -75,7 +74,7 @@ def test_a_later_fill_after_a_correction_replays_in_the_same_order(tmp_path: Pat
     rig = Rig(config, LivePaper)
     _bought_20_yes(rig)
     rig.executor.balance_override = {YES_A: 30.0}
-    asyncio.run(reconcile_on_start(rig.core))
+    asyncio.run(rig.core.reconciler.on_start())
     rig.core.risk.breakers.release(MARKET_A)
     rig.executor.balance_override = {}
     asyncio.run(rig.send(intent(price=0.50, size=10)))
@@ -154,7 +153,7 @@ def test_a_settled_market_is_not_corrected_by_unredeemed_venue_tokens(tmp_path: 
     asyncio.run(rig.send(MarketResolved(market_id=MARKET_A, winning_token_id=YES_A,
                                         t_exchange_ms=1, t_recv_ns=1)))
     assert rig.core.ledger.position(YES_A).shares == 0  # paid out; the venue still holds 20
-    plan = asyncio.run(reconcile_on_start(rig.core))
+    plan = asyncio.run(rig.core.reconciler.on_start())
     assert not plan.position_corrections and not plan.halts
     assert rig.core.ledger.position(YES_A).shares == 0
     rig.close()

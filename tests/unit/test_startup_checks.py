@@ -278,3 +278,13 @@ def test_config_check_prints_every_error(
     assert config_main(["check", _bad_file(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "7 error(s)" in err and "  run.mode: expected one of 'paper', 'live'" in err
+
+
+def test_polyloly_run_lists_every_config_error_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from polyloly.supervisor import main as run_main
+
+    assert run_main(["--config", _bad_file(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "7 error(s)" in err and "  risk.bogus: unknown key" in err
