@@ -21,8 +21,9 @@ from polyloly.domain import Strategy
 from replay.outputs import build_summary, jsonl_bytes
 from replay.recording import IssueLog, read_recording
 from replay.session import ReplayResult, ReplaySession
+from tests.helpers.fixtures import replay
 
-V1 = Path(__file__).resolve().parents[1] / "fixtures" / "replay" / "demo_short_v1"
+V1 = replay("demo_short_v1")
 DOTA = "0xd02f3e0278f42288f5dfd46b1a76822a7726e2f7932b2cc8bc2d441031920171"
 DOTA_YES = "24044221305920686242374144930621881078401054103090308793107014855127645445607"
 DOTA_NO = "13034136166092882168210913808554188800469309958856248696487098008827797431511"
