@@ -119,3 +119,12 @@ def test_the_fixture_helper_refuses_unknown_and_outside_names_clearly() -> None:
         fixture_path("polymarket", "nope.json")
     with pytest.raises(ValueError, match="outside tests/fixtures"):
         fixture_path("..", "helpers", "fixtures.py")
+
+
+def test_tests_reach_fixtures_only_through_the_helper() -> None:
+    own_paths = re.compile(r"""["']fixtures["']|["'/]tests/fixtures""")
+    helper = "tests/helpers/fixtures.py"
+    offenders = [name for name in tracked_files()
+                 if name.startswith("tests/") and name.endswith(".py")
+                 and name not in (helper, THIS) and own_paths.search(_text(name) or "")]
+    assert not offenders, f"use {helper} (polymarket/esports/replay) in: {offenders}"
