@@ -107,6 +107,27 @@ async def reconcile(core: EngineCore) -> None:
     await core.reconciler.on_start()
 
 
+class BookPoll:
+    """The live feed of :meth:`EngineCore.on_book_change` from the shm seq counters: the
+    executor's watched tokens at every call, every configured token when ``sample`` is set."""
+
+    def __init__(self, core: EngineCore, books: BookSource) -> None:
+        self.core = core
+        self._watched = SeqWatch(books)
+        self._sampled = SeqWatch(books)
+
+    async def poll(self, send: Any, *, sample: bool = False) -> bool:
+        """Feed the core the tokens whose seq moved; return whether it was called (nothing
+        moved and nothing due costs two calls)."""
+        moved = set(self._watched.moved(self.core.executor.watched_tokens()))
+        if sample:
+            moved.update(self._sampled.moved(self.core.token_ids))
+        if not moved and not self.core.executor_due():
+            return False
+        await self.core.on_book_change(sorted(moved), send)
+        return True
+
+
 class EngineShell:
     """Sockets, timers, signals, the shm book poll and the kill file around one
     :class:`EngineCore`."""
