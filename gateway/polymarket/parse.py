@@ -295,7 +295,7 @@ def parse_user_frame(raw: bytes | str, t_recv_ns: int) -> ParsedUserFrame:
     shim = ParsedFrame()
     try:
         decoded = S.user_frame_decoder.decode(data)
-        items: list[object] = decoded if isinstance(decoded, list) else [decoded]
+        items: list[object] = list(decoded) if isinstance(decoded, list) else [decoded]
         raws = [data] * len(items)
     except (msgspec.DecodeError, msgspec.ValidationError):
         items, raws = [], []
