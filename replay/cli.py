@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -104,8 +105,12 @@ def record_main(argv: Sequence[str] | None = None) -> int:
     write_config_snapshot(config, out_dir)
     import uvloop
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_record(recording_config(config, out_dir), out_dir, args.duration))
+    recorder_config = recording_config(config, out_dir)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_record(recorder_config, out_dir, args.duration))
+    finally:  # the recorder's private run dir (ipc sockets) is its own: never left behind
+        shutil.rmtree(recorder_config.run.run_dir, ignore_errors=True)
     get_logger("replay.record").info("recording_stopped", "recording stopped", out=str(out_dir))
     return 0
 

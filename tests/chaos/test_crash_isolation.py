@@ -5,6 +5,7 @@ Then SIGTERM stops everything within the bound, with nothing lost from the datab
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -62,8 +63,8 @@ def test_killing_one_shard_leaves_the_other_untouched(tmp_path: Path) -> None:
     scenario = load_scenario("demo_short")
     sim, endpoints = start_simulator("demo_short", 1.0, None, tmp_path / "sim.log")
     supervisor: Supervisor | None = None
+    run_id = f"chaos{os.getpid()}"
     try:
-        run_id = f"chaos{os.getpid()}"
         overlay = demo_config(scenario, endpoints, run_id, tmp_path, 2, "paper")
         for index, market in enumerate(overlay["markets"]):
             market["shard"] = index % 2  # both shards own markets
@@ -144,3 +145,4 @@ def test_killing_one_shard_leaves_the_other_untouched(tmp_path: Path) -> None:
             sim.wait(timeout=10)
         except subprocess.TimeoutExpired:
             sim.kill()
+        shutil.rmtree(f"/tmp/polyloly-{run_id}", ignore_errors=True)  # demo_config's run dir

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "0x" + "ab" * 32
+KEY = "0x" + "5c" * 32  # registered as a secret when loaded: not a value other tests use as an id
 MARKETS = """\
 markets:
   - market_id: "0x{mid}"
