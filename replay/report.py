@@ -1,4 +1,4 @@
-"""The backtest report: one self-contained HTML file (polyloly/report.py charts, no server).
+"""The backtest report: one self-contained HTML file (ops/report.py charts, no server).
 
 Charts: equity curve, drawdown, P&L per market, each market's prices with our entries and
 exits, edge captured against decision latency; tables: summary, input issues, intents, and
@@ -11,9 +11,9 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from ops.report import Marker, Section, bar_chart, line_chart, render_html, table
 from polyloly.config import Config
 from polyloly.domain import Outcome, Side
-from polyloly.report import Marker, Section, bar_chart, line_chart, render_html, table
 from replay.session import ReplayResult
 
 _NS_PER_MS = 1_000_000

@@ -1,8 +1,8 @@
 """Record a simulator session: ``polyloly sim`` + ``polyloly record``, for benchmarks, tests and
 ``scripts/pnl_simulation.py``.
 
-The simulator and its config overlay are the demo's own (:func:`polyloly.demo.start_simulator`,
-:func:`polyloly.demo.demo_config`), so a simulated recording looks exactly like a demo one.
+The simulator and its config overlay are the demo's own (:func:`ops.demo.start_simulator`,
+:func:`ops.demo.demo_config`), so a simulated recording looks exactly like a demo one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from polyloly.demo import demo_config, start_simulator
+from ops.demo import demo_config, start_simulator
 
 RECORD_GRACE_S = 30.0
 
@@ -41,7 +41,7 @@ def record_simulator(scenario: str, out_dir: str | Path, *, seconds: float, spee
         config_path = out / "record-config.yaml"
         config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
         done = subprocess.run(
-            [sys.executable, "-m", "polyloly.cli", "record", "--config", str(config_path),
+            [sys.executable, "-m", "ops.cli", "record", "--config", str(config_path),
              "--out", str(out), "--duration", str(seconds)],
             capture_output=True, text=True, timeout=seconds + RECORD_GRACE_S, check=False)
         if done.returncode != 0:

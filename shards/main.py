@@ -167,7 +167,7 @@ class ShardShell:
                 "books_attached": self.reader is not None, "markets": len(self.core.markets)}
 
     def status(self) -> dict[str, Any]:
-        """/status body, as ``polyloly status`` (polyloly/ops.py) reads it: ``{"shard", "ready",
+        """/status body, as ``polyloly status`` (ops/commands.py) reads it: ``{"shard", "ready",
         "markets": [latest MarketStatus of each market as JSON: market_id, match_id,
         truth_status, confidence, trading_state, implied_probability, winner, t_ns]}``, in
         config order; a market not yet reported is left out."""

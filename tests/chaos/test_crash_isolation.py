@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from ops.commands import fetch_json
+from ops.demo import demo_config, start_simulator
+from ops.supervisor import Supervisor, SupervisorPolicy, build_children
 from polyloly.config import load_config
-from polyloly.demo import demo_config, start_simulator
 from polyloly.eventlog import parse_envelope
-from polyloly.ops import fetch_json
-from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children
 from sim.scenario import load_scenario
 
 BASELINE_S = 8.0

@@ -19,11 +19,11 @@ import yaml
 import zmq
 from eth_account import Account
 
+from ops.commands import fetch_json
 from polyloly import bus
 from polyloly.config import load_config
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason, Side, Strategy
 from polyloly.messages import ExecutionReport, IntentAck, OrderIntent, decode, encode
-from polyloly.ops import fetch_json
 from shm.writer import BookWriter
 from sim.venue.testing import SampleMarket, ThreadedVenue
 from tests.integration.test_engine_process import _free_port, _wait_healthy

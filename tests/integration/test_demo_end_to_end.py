@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_demo_trades_both_strategies_with_consistent_pnl(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     result = subprocess.run(
-        [sys.executable, "-m", "polyloly.cli", "demo", "--no-ui", "--scenario", "demo_short",
+        [sys.executable, "-m", "ops.cli", "demo", "--no-ui", "--scenario", "demo_short",
          "--shards", "2", "--speed", "2", "--runs-dir", str(runs)],
         cwd=ROOT, capture_output=True, text=True, timeout=220,
     )
@@ -52,7 +52,7 @@ def test_demo_rehearses_the_live_path_with_the_real_executor(tmp_path: Path) -> 
     runs = tmp_path / "runs"
     env = {k: v for k, v in os.environ.items() if k != "POLYMARKET_PRIVATE_KEY"}
     result = subprocess.run(
-        [sys.executable, "-m", "polyloly.cli", "demo", "--no-ui", "--scenario", "demo_short",
+        [sys.executable, "-m", "ops.cli", "demo", "--no-ui", "--scenario", "demo_short",
          "--speed", "3", "--executor", "real", "--runs-dir", str(runs)],
         cwd=ROOT, capture_output=True, text=True, timeout=220, env=env,
     )

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from polyloly.demo import demo_config, start_simulator
-from polyloly.ntp_status import CommandOutput
-from polyloly.ops import doctor_main, health_main, status_main
+from ops.commands import doctor_main, health_main, status_main
+from ops.demo import demo_config, start_simulator
+from ops.ntp_status import CommandOutput
 from sim.scenario import load_scenario
 
 

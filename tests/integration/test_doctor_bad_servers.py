@@ -18,9 +18,9 @@ import orjson
 import pytest
 from aiohttp import web
 
+from ops.feed_checks import check_feed
+from ops.startup_checks import venue_clock_check
 from polyloly.config import Config, validate
-from polyloly.feed_checks import check_feed
-from polyloly.startup_checks import venue_clock_check
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("polyloly", "shm", "gateway", "shards", "engine", "sim", "bench", "replay")
+# The packages the wheel holds, as pyproject names them (one list, not a copy of it).
+_FIND = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+PACKAGES = tuple(pattern.rstrip("*") for pattern in _FIND["find"]["include"])
 INSTALL_TIMEOUT_S = 600  # a cold pip cache downloads ~60 pinned wheels
 DEMO_SECONDS = 20
 

@@ -16,7 +16,7 @@ OUTPUTS = ("intents.jsonl", "orders.jsonl", "fills.jsonl", "truth.jsonl", "summa
 
 
 def _replay(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "polyloly.cli", "replay", *args],
+    return subprocess.run([sys.executable, "-m", "ops.cli", "replay", *args],
                           capture_output=True, text=True, timeout=60, check=False)
 
 

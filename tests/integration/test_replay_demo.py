@@ -16,7 +16,7 @@ pytestmark = pytest.mark.timeout(240)
 def test_a_recorded_demo_session_replays_to_the_live_intents(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     demo = subprocess.run(
-        [sys.executable, "-m", "polyloly.cli", "demo", "--no-ui", "--speed", "10",
+        [sys.executable, "-m", "ops.cli", "demo", "--no-ui", "--speed", "10",
          "--scenario", "demo_short", "--runs-dir", str(runs)],
         capture_output=True, text=True, timeout=180, check=False)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
@@ -24,7 +24,7 @@ def test_a_recorded_demo_session_replays_to_the_live_intents(tmp_path: Path) -> 
     recording = run / "recording"
     lines = sum(len(p.read_bytes().splitlines()) for p in recording.glob("raw-*.jsonl"))
     done = subprocess.run(
-        [sys.executable, "-m", "polyloly.cli", "replay", str(recording), "--out",
+        [sys.executable, "-m", "ops.cli", "replay", str(recording), "--out",
          str(tmp_path / "out")], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

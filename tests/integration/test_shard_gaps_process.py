@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ops.commands import render_status
 from polyloly import bus, messages
 from polyloly.domain import TradingState
 from polyloly.messages import MarketResolved, MarketStatus, StateQuery, StateSnapshot
-from polyloly.ops import render_status
 from tests.helpers.shard_process import (  # noqa: F401 (run_dir is a fixture)
     DEADLINE_S,
     MARKET,

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
+from ops.cli import available_commands, main
 from polyloly import metrics
-from polyloly.cli import available_commands, main
 from polyloly.clock import ManualClock
 from polyloly.httpserve import ObservabilityServer
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.config_cli import main as config_main
 from polyloly.config import ConfigError, load_config, masked, validate
-from polyloly.config_cli import main as config_main
 
 MARKET = {
     "market_id": "0x" + "1" * 64,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polyloly.report import (
+from ops.report import (
     Marker,
     Section,
     bar_chart,

@@ -12,23 +12,23 @@ from typing import Any
 import pytest
 import yaml
 
-from polyloly.config import validate
-from polyloly.config_cli import main as config_main
-from polyloly.config_errors import all_errors, check_config_file
-from polyloly.ntp_status import (
+from ops.commands import doctor_main
+from ops.config_cli import main as config_main
+from ops.config_errors import all_errors, check_config_file
+from ops.ntp_status import (
     CommandOutput,
     NtpStatus,
     parse_chronyc_tracking,
     parse_timedatectl_show,
     read_ntp_status,
 )
-from polyloly.ops import doctor_main
-from polyloly.startup_checks import (
+from ops.startup_checks import (
     CheckResult,
     StartupReport,
     live_requirement_errors,
     ntp_check,
 )
+from polyloly.config import validate
 
 CHRONY_SYNCED = """\
 Reference ID    : A29FC87B (time.cloudflare.com)
@@ -283,7 +283,7 @@ def test_config_check_prints_every_error(
 def test_polyloly_run_lists_every_config_error_before_starting_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from polyloly.supervisor import main as run_main
+    from ops.supervisor import main as run_main
 
     assert run_main(["--config", _bad_file(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.supervisor import Child, Supervisor, SupervisorPolicy
 from polyloly.config import validate
-from polyloly.supervisor import Child, Supervisor, SupervisorPolicy
 
 
 def _wait(predicate: object, timeout_s: float = 10.0) -> None:

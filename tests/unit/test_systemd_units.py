@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polyloly.systemd_render import main as render_main
-from polyloly.systemd_render import render_units
+from ops.systemd_render import main as render_main
+from ops.systemd_render import render_units
 
 UNITS = Path(__file__).resolve().parents[2] / "config" / "systemd"
 SERVICES = ("polyloly-engine.service", "polyloly-gateway.service", "polyloly-shard@.service")

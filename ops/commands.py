@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
+from ops.ntp_status import CommandRunner
+from ops.startup_checks import run_doctor
 from polyloly.config import Config, ConfigError, load_config
-from polyloly.ntp_status import CommandRunner
-from polyloly.startup_checks import run_doctor
 
 
 def _load(path: str) -> Config | None:

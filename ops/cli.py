@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 
 # name → ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "config": ("polyloly.config_cli:main", "check a config file: print it merged, or the errors"),
+    "config": ("ops.config_cli:main", "check a config file: print it merged, or the errors"),
     "sim": ("sim.cli:main", "run the local Polymarket venue and esports feeds"),
     "book": ("shm.cli:main", "print one order book as a shared-memory reader sees it"),
-    "run": ("polyloly.supervisor:main", "run gateway, shards and engine as separate processes"),
-    "demo": ("polyloly.demo:main", "simulator + the whole system, paper trading, with a report"),
-    "systemd": ("polyloly.systemd_render:main", "write the systemd units for N shards"),
-    "doctor": ("polyloly.ops:doctor_main", "run the startup checks and print a report"),
-    "health": ("polyloly.ops:health_main", "check every process's health endpoint"),
-    "status": ("polyloly.ops:status_main", "markets, states, positions and P&L"),
+    "run": ("ops.supervisor:main", "run gateway, shards and engine as separate processes"),
+    "demo": ("ops.demo:main", "simulator + the whole system, paper trading, with a report"),
+    "systemd": ("ops.systemd_render:main", "write the systemd units for N shards"),
+    "doctor": ("ops.commands:doctor_main", "run the startup checks and print a report"),
+    "health": ("ops.commands:health_main", "check every process's health endpoint"),
+    "status": ("ops.commands:status_main", "markets, states, positions and P&L"),
     "kill": ("engine.cli:kill_main", "pull (or release) the global kill switch by hand"),
     "record": ("replay.cli:record_main", "record market data and feeds to versioned JSONL"),
     "replay": ("replay.cli:replay_main", "replay a recording through the cores (backtest)"),

@@ -7,8 +7,8 @@ import sys
 
 import orjson
 
+from ops.config_errors import check_config_file
 from polyloly.config import masked
-from polyloly.config_errors import check_config_file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,11 +9,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ops.report import Marker, Section, bar_chart, histogram, line_chart, render_html, table
 from polyloly import messages
 from polyloly.config import Config
 from polyloly.eventlog import EnvelopeError, parse_envelope
 from polyloly.messages import MessageDecodeError, OrderIntent
-from polyloly.report import Marker, Section, bar_chart, histogram, line_chart, render_html, table
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -15,10 +15,10 @@ import aiohttp
 import orjson
 import websockets
 
+from ops.config_errors import check_config_file
+from ops.feed_checks import check_feed
+from ops.ntp_status import CommandRunner, NtpStatus, read_ntp_status, system_runner
 from polyloly.config import Config
-from polyloly.config_errors import check_config_file
-from polyloly.feed_checks import check_feed
-from polyloly.ntp_status import CommandRunner, NtpStatus, read_ntp_status, system_runner
 
 
 @dataclass(frozen=True, slots=True)

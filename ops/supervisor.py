@@ -24,13 +24,13 @@ from pathlib import Path
 
 import orjson
 
+from ops.commands import fetch_json
+from ops.config_errors import check_config_file
+from ops.startup_checks import run_checks
 from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
 from polyloly.config import Config
-from polyloly.config_errors import check_config_file
 from polyloly.logs import get_logger, setup_logging
-from polyloly.ops import fetch_json
-from polyloly.startup_checks import run_checks
 
 log = get_logger("supervisor")
 

@@ -27,14 +27,14 @@ from typing import Any
 import orjson
 import yaml
 
+from ops.commands import fetch_json, process_ports, render_status
+from ops.demo_observer import Observer
+from ops.demo_summary import build_summary, write_report
+from ops.startup_checks import run_checks
+from ops.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
 from polyloly.config import Config, ConfigError, load_config
-from polyloly.demo_observer import Observer
-from polyloly.demo_summary import build_summary, write_report
 from polyloly.logs import get_logger, setup_logging
-from polyloly.ops import fetch_json, process_ports, render_status
 from polyloly.ports import PortReservation, reserve_ports
-from polyloly.startup_checks import run_checks
-from polyloly.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
 from shm.writer import reclaim_stale_store
 
 log = get_logger("demo")
