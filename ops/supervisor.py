@@ -31,6 +31,7 @@ from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
 from polyloly.config import Config
 from polyloly.logs import get_logger, setup_logging
+from polyloly.sdnotify import Readiness, SdNotify
 
 log = get_logger("supervisor")
 
@@ -96,6 +97,9 @@ def fetch_health(port: int, timeout_s: float = 1.0) -> dict[str, object] | None:
     return body if status == 200 and body.get("healthy") else None
 
 
+SYSTEMD_NOTIFY_VARS = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+
+
 class Supervisor:
     """Start, watch, restart and stop the children; write ``supervisor.json`` in the run dir."""
 
@@ -106,7 +110,10 @@ class Supervisor:
         self.config = config
         self.log_dir = log_dir
         self.children = children
-        self.env = env
+        # systemd's notify variables are the supervisor's own: a child that inherited them would
+        # notify as if it were the main process, and systemd rejects (and logs) those datagrams.
+        self.env = {key: value for key, value in env.items() if key not in SYSTEMD_NOTIFY_VARS}
+        self.readiness = Readiness("supervisor", self.health, SdNotify.from_env(env))
         self.policy = policy or SupervisorPolicy()
         self.alerter = build_alerter(config, component="supervisor")
         self._stopping = False
@@ -149,6 +156,12 @@ class Supervisor:
                     f"{self.policy.health_timeout_s:.0f}s (exit code {code})"
                 )
 
+    def health(self) -> dict[str, object]:
+        """Healthy while every child runs (READY=1 for systemd once all started healthy)."""
+        running = sum(1 for child in self.children if child.alive)
+        return {"healthy": running == len(self.children), "children": len(self.children),
+                "running": running}
+
     def request_stop(self, *_: object) -> None:
         self._stopping = True
 
@@ -189,11 +202,13 @@ class Supervisor:
     def run_until_stopped(self, deadline: float | None = None) -> None:
         while not self._stopping and (deadline is None or time.monotonic() < deadline):
             self.watch_once(time.monotonic())
+            self.readiness.poll()
             time.sleep(0.05)
 
     def stop(self) -> None:
         """SIGTERM shards, then gateway, then engine; SIGKILL what outlives the bound."""
         self._stopping = True
+        self.readiness.stopping()
         order = [c for c in self.children if c.name.startswith("shard-")]
         order += [c for c in self.children if c.name == "gateway"]
         order += [c for c in self.children if c.name == "engine"]
