@@ -46,15 +46,16 @@ def fetch_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, dict[
 
 
 def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | None = None) -> int:
-    """Print the startup report. Without ``--strict`` it is a report (exit 0); with
-    ``--strict`` (systemd's ``ExecStartPre``) exit 1 when any check failed, so the unit does
-    not start. ``ntp_runner``: tests inject the chronyc/timedatectl runner."""
+    """Print the startup report; exit 1 when a check failed. ``--strict`` (systemd's
+    ``ExecStartPre``) also exits 1 on a warning, so a unit never starts on a check that could not
+    pass (clock state unknown, a feed that could not be asked). ``ntp_runner``: tests inject the
+    chronyc/timedatectl runner."""
     parser = argparse.ArgumentParser(prog="polyloly doctor", description="run startup checks")
     parser.add_argument("--config", required=True)
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds each check may take (default 5)")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 if any check failed (warnings pass); for ExecStartPre")
+                        help="also exit 1 on a warning, not only on a failed check; for ExecStartPre")
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         print(f"polyloly doctor: --timeout: expected a positive number of seconds, "
@@ -62,7 +63,10 @@ def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | No
         return 2
     report = asyncio.run(run_doctor(args.config, args.timeout, ntp_runner=ntp_runner))
     print(report.render())
-    if args.strict and not report.passed:
+    if not report.passed or (args.strict and report.warnings):
+        if args.strict and report.passed:
+            print("--strict: warnings count as failures: "
+                  + ", ".join(check.name for check in report.warnings))
         return 1
     return 0
 

@@ -42,6 +42,11 @@ class StartupReport:
     def failed(self) -> tuple[CheckResult, ...]:
         return tuple(check for check in self.checks if not check.ok and check.fatal)
 
+    @property
+    def warnings(self) -> tuple[CheckResult, ...]:
+        """Checks that did not pass but do not stop a start (e.g. NTP state unknown)."""
+        return tuple(check for check in self.checks if not check.ok and not check.fatal)
+
     def render(self) -> str:
         lines = []
         for check in self.checks:

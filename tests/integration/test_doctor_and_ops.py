@@ -74,15 +74,17 @@ def test_doctor_passes_against_the_simulator_in_paper_mode(
     assert "PAPER TRADING" in out and "all checks passed" in out
 
 
-def test_doctor_paper_warns_on_an_unsynchronised_clock_and_still_passes_strict(
+def test_doctor_paper_warns_on_an_unsynchronised_clock_and_strict_refuses_the_warning(
     simulator: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, endpoints = simulator
-    assert doctor_main(["--config", _config(root, endpoints), "--strict"],
-                       ntp_runner=ntp("no")) == 0
+    path = _config(root, endpoints)
+    assert doctor_main(["--config", path], ntp_runner=ntp("no")) == 0  # a warning passes
     out = capsys.readouterr().out
     assert "[warn] clock_ntp" in out and "not synchronised" in out
     assert "all checks passed" in out
+    assert doctor_main(["--config", path, "--strict"], ntp_runner=ntp("no")) == 1
+    assert "--strict: warnings count as failures: clock_ntp" in capsys.readouterr().out
 
 
 def test_doctor_live_fails_strict_on_an_unsynchronised_clock(
@@ -132,8 +134,8 @@ def test_doctor_reports_an_unreachable_venue_and_fails_when_strict(
                        ntp_runner=ntp("yes")) == 1
     out = capsys.readouterr().out
     assert "[FAIL] polymarket_rest" in out and "startup checks FAILED" in out
-    # without --strict the same report is printed and the exit is 0 (a report, not a gate)
-    assert doctor_main(["--config", path, "--timeout", "2"], ntp_runner=ntp("yes")) == 0
+    # without --strict a failed check fails the command too
+    assert doctor_main(["--config", path, "--timeout", "2"], ntp_runner=ntp("yes")) == 1
     assert "[FAIL] polymarket_rest" in capsys.readouterr().out
 
 

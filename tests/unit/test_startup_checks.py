@@ -251,17 +251,17 @@ def _bad_file(tmp_path: Path) -> str:
     return str(path)
 
 
-def test_doctor_reports_every_config_error_and_fails_only_when_strict(
+def test_doctor_reports_every_config_error_and_fails(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _bad_file(tmp_path)
-    assert doctor_main(["--config", path]) == 0  # a report
+    assert doctor_main(["--config", path]) == 1  # a failed check fails the command
     out = capsys.readouterr().out
     assert "[FAIL] config" in out and "7 error(s)" in out
     assert "risk.max_daily_loss_usdc: expected a positive number, was -3" in out
     assert "markets[1].token_ids: expected decimal token ids, was 'abc'" in out
     assert "[warn] other_checks" in out and "startup checks FAILED: config" in out
-    assert doctor_main(["--config", path, "--strict"]) == 1  # a gate
+    assert doctor_main(["--config", path, "--strict"]) == 1
 
 
 def test_doctor_refuses_a_non_positive_timeout_in_one_line(
