@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from gateway.esports import build_adapters
-from gateway.esports.common import ParseResult
+from gateway.esports.events import ParseResult
 from gateway.esports.transport import AdapterBase, AdapterIO, ParseFn
 from polyloly import metrics
 from polyloly.clock import Clock

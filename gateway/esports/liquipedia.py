@@ -19,20 +19,10 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.common import (
-    SIDE_A,
-    SIDE_B,
-    EventStamp,
-    MatchDirectory,
-    MatchState,
-    MatchStates,
-    ParseResult,
-    as_int,
-    as_list,
-    as_object,
-    build_events,
-    load_json,
-)
+from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory
+from gateway.esports.json_fields import as_int, as_list, as_object, load_json
+from gateway.esports.match_state import MatchState, MatchStates
 from gateway.esports.transport import (
     AdapterIO,
     ObserveFn,

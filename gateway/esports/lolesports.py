@@ -25,23 +25,18 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.common import (
-    SIDE_A,
-    SIDE_B,
-    EventStamp,
-    MatchDirectory,
-    MatchState,
-    MatchStates,
-    ParseResult,
+from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory
+from gateway.esports.json_fields import (
     as_int,
     as_list,
     as_number,
     as_object,
-    build_events,
     iso_to_ms,
     load_json,
     object_or_empty,
 )
+from gateway.esports.match_state import MatchState, MatchStates
 from gateway.esports.transport import (
     AdapterIO,
     ObserveFn,

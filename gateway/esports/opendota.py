@@ -24,21 +24,10 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.common import (
-    EventStamp,
-    MatchDirectory,
-    MatchState,
-    ParseError,
-    ParseResult,
-    as_int,
-    as_list,
-    as_number,
-    as_object,
-    build_events,
-    load_json,
-    normalize_team_name,
-    other_side,
-)
+from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.ids import MatchDirectory, normalize_team_name, other_side
+from gateway.esports.json_fields import ParseError, as_int, as_list, as_number, as_object, load_json
+from gateway.esports.match_state import MatchState
 from gateway.esports.transport import (
     AdapterIO,
     ObserveFn,

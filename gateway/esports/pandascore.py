@@ -25,22 +25,10 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from gateway.esports.common import (
-    SIDE_A,
-    SIDE_B,
-    EventStamp,
-    MatchDirectory,
-    MatchState,
-    MatchStates,
-    ParseError,
-    ParseResult,
-    as_int,
-    as_number,
-    as_object,
-    build_events,
-    load_json,
-    other_side,
-)
+from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory, other_side
+from gateway.esports.json_fields import ParseError, as_int, as_number, as_object, load_json
+from gateway.esports.match_state import MatchState, MatchStates
 from gateway.esports.transport import (
     AdapterBase,
     AdapterIO,

@@ -24,20 +24,10 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.common import (
-    SIDE_A,
-    SIDE_B,
-    EventStamp,
-    MatchDirectory,
-    MatchState,
-    ParseError,
-    ParseResult,
-    SeriesProgress,
-    build_events,
-    iso_to_ms,
-    load_json,
-    other_side,
-)
+from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory, other_side
+from gateway.esports.json_fields import ParseError, iso_to_ms, load_json
+from gateway.esports.match_state import MatchState, SeriesProgress
 from gateway.esports.transport import (
     AdapterBase,
     AdapterIO,

@@ -26,7 +26,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from gateway.esports.common import EventStamp, MatchDirectory, ParseError, ParseResult
+from gateway.esports.events import EventStamp, ParseResult
+from gateway.esports.ids import MatchDirectory
+from gateway.esports.json_fields import ParseError
 from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
 from polyloly import metrics
 from polyloly.clock import Clock

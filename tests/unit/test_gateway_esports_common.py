@@ -8,14 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.esports.common import (
-    EventStamp,
-    MatchDirectory,
-    SeriesProgress,
-    TeamSides,
-    TrackedMatch,
-    normalize_team_name,
-)
+from gateway.esports.events import EventStamp
+from gateway.esports.ids import MatchDirectory, TeamSides, TrackedMatch, normalize_team_name
+from gateway.esports.match_state import SeriesProgress
 from polyloly.config import MarketConfig, ProviderIds
 from polyloly.domain import Game, MatchEventType, SourceTier
 from polyloly.messages import MatchEvent

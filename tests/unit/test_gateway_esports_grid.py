@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from gateway.esports.common import MatchDirectory, ParseError
 from gateway.esports.grid import GridParser
+from gateway.esports.ids import MatchDirectory
+from gateway.esports.json_fields import ParseError
 from polyloly.domain import Game, SourceTier
 from tests.unit.test_gateway_esports_common import (
     fixture_bytes,

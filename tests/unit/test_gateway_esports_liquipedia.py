@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.esports.common import MatchDirectory
+from gateway.esports.ids import MatchDirectory
 from gateway.esports.liquipedia import LiquipediaParser, conditions_for
 from polyloly.domain import Game, SourceTier
 from tests.unit.test_gateway_esports_common import fixture_json, market, stamp, summary

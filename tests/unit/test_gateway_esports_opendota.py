@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from gateway.esports.common import MatchDirectory, ParseError
+from gateway.esports.ids import MatchDirectory
+from gateway.esports.json_fields import ParseError
 from gateway.esports.opendota import OpenDotaParser
 from polyloly.domain import Game
 from tests.unit.test_gateway_esports_common import (

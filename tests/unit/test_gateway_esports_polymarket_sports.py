@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from gateway.esports.common import MatchDirectory, ParseError
+from gateway.esports.ids import MatchDirectory
+from gateway.esports.json_fields import ParseError
 from gateway.esports.lead import LeadTracker
 from gateway.esports.polymarket_sports import PolymarketSportsParser, SportsScore, parse_score
 from polyloly import metrics
