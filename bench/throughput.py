@@ -78,7 +78,7 @@ def decoders(frames: Sequence[bytes]) -> dict[str, float]:
 def gateway_core(tokens: int, frames: Sequence[bytes], model: LoadModel,
                  messages_per_frame: int) -> dict[str, float]:
     """Drive ``GatewayApp._on_market_frame`` over ``frames``; messages/s and µs per frame."""
-    from gateway.app import GatewayApp
+    from gateway.main import GatewayApp
     from polyloly.config import load_config
 
     workdir = Path(tempfile.mkdtemp(prefix="plbt", dir="/tmp"))

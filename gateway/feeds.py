@@ -7,8 +7,9 @@ every socket to the other processes; the adapter owns only its provider connecti
 Contract, for the authors of ``gateway/esports/``:
 
 * ``gateway.esports.build_adapters(config, clock) -> list[FeedAdapter]`` builds one adapter per
-  enabled provider in ``config.providers`` (the shell calls it once at start-up; a provider
-  that cannot be built raises ``ValueError`` naming it, and the shell logs it and goes on).
+  enabled provider in ``config.providers``; the shell (:mod:`gateway.main`) imports it plainly
+  and calls it once at start-up. A provider that cannot be built raises ``ValueError`` naming
+  it (config validation refuses an enabled provider without a URL first).
 * The shell runs every adapter's :meth:`FeedAdapter.run` as one asyncio task on the gateway's
   event loop and sets ``stop`` at shutdown; ``run`` must return within ~2 s of ``stop``.
 * ``emit(event)`` publishes one :class:`MatchEvent` on the gateway PUB socket. It never drops
@@ -33,17 +34,11 @@ or an emitted event) against ``config.providers[source].stale_threshold_ms`` and
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from polyloly.clock import Clock
-from polyloly.config import Config
 from polyloly.domain import SourceTier
 from polyloly.messages import MatchEvent
-
-ESPORTS_PACKAGE = "gateway.esports"
 
 EmitFn = Callable[[MatchEvent], None]
 """Publish one normalized match event (never dropped)."""
@@ -74,38 +69,3 @@ class FeedAdapter(Protocol):
         """Poll or stream the provider until ``stop`` is set; emit events, record payloads."""
         ...
 
-
-BuildAdaptersFn = Callable[[Config, Clock], list[FeedAdapter]]
-
-
-def esports_available() -> bool:
-    """Whether the ``gateway.esports`` package (the adapters) is installed."""
-    try:
-        return importlib.util.find_spec(ESPORTS_PACKAGE) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def load_esports_adapters(config: Config, clock: Clock) -> list[FeedAdapter]:
-    """Build the configured esports adapters, or none when ``gateway.esports`` is absent.
-
-    Raises ``TypeError`` when the package exists but does not export a callable
-    ``build_adapters`` or returns something that is not a list of :class:`FeedAdapter`.
-    """
-    if not esports_available():
-        return []
-    module = importlib.import_module(ESPORTS_PACKAGE)
-    build = getattr(module, "build_adapters", None)
-    if not callable(build):
-        raise TypeError(f"{ESPORTS_PACKAGE}.build_adapters: expected a function, was {build!r}")
-    adapters = build(config, clock)
-    if not isinstance(adapters, list):
-        raise TypeError(
-            f"{ESPORTS_PACKAGE}.build_adapters: expected a list, was {type(adapters).__name__}"
-        )
-    for adapter in adapters:
-        if not isinstance(adapter, FeedAdapter):
-            raise TypeError(
-                f"{ESPORTS_PACKAGE}.build_adapters: {adapter!r} lacks name/tier/run"
-            )
-    return adapters

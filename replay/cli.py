@@ -1,7 +1,7 @@
 """``polyloly record`` and ``polyloly replay``.
 
 ``polyloly record --config FILE --out DIR [--duration S]`` runs the gateway's market-data and
-esports parts (:class:`gateway.app.GatewayApp`, no user channel, no trading) with recording on,
+esports parts (:class:`gateway.main.GatewayApp`, no user channel, no trading) with recording on,
 writes the merged config to ``DIR/config.yaml`` and stops on SIGINT/SIGTERM or after ``S``.
 
 ``polyloly replay DIR [--config FILE] [--params FILE] [--report OUT] [--out OUTDIR]`` replays
@@ -70,7 +70,7 @@ def recording_config(config: Config, out_dir: Path) -> Config:
 
 
 async def _record(config: Config, out_dir: Path, duration_s: float | None) -> None:
-    from gateway.app import GatewayApp
+    from gateway.main import GatewayApp
 
     app = GatewayApp(config, record_dir=out_dir, credentials=None)
     stop = asyncio.Event()

@@ -3,7 +3,7 @@
 Wiring, all in one process and one thread, on a :class:`ReplayClock`:
 
 * market-channel frames → :func:`parse_market_frame` → :class:`BookKeeper` writing a real
-  in-process shm store (:class:`ShmBookStore`) → BookTicks; REST ``/book`` answers →
+  in-process shm store (:class:`shm.BookWriter`) → BookTicks; REST ``/book`` answers →
   :meth:`BookKeeper.apply_rest_snapshot` (as the gateway's resync does);
 * provider payloads → the esports adapters' parsers (:class:`EsportsReplayer`) → MatchEvents;
   source staleness → :class:`SourceHealthTracker` at the gateway's housekeeping cadence;
@@ -44,9 +44,8 @@ from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
 from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
-from gateway.book_keeper import BookKeeper, KeeperOutput
+from gateway.polymarket.book_keeper import BookKeeper, KeeperOutput
 from gateway.polymarket.parse import parse_market_frame, parse_rest_book
-from gateway.shm_store import ShmBookStore
 from gateway.source_health import SourceHealthTracker, SourceRule
 from polyloly import bus
 from polyloly.config import Config, ConfigError
@@ -72,10 +71,10 @@ from replay.clock import ReplayClock
 from replay.esports import EsportsReplayer
 from replay.recording import ESPORTS_PREFIX, MARKET_WS, REST_BOOK, USER_WS, RecordedMessage
 from shards.main import ShardShell
-from shm import BookReader
+from shm import BookReader, BookWriter
 
 _NS_PER_MS: Final = 1_000_000
-GATEWAY_HOUSEKEEPING_NS: Final = 50 * _NS_PER_MS  # gateway.app.HOUSEKEEPING_INTERVAL_S
+GATEWAY_HOUSEKEEPING_NS: Final = 50 * _NS_PER_MS  # gateway.main.HOUSEKEEPING_INTERVAL_S
 ENGINE_TICK_NS: Final = 50 * _NS_PER_MS  # engine.main._TICK_INTERVAL_S
 ENGINE_RESOLVE_NS: Final = 2_000 * _NS_PER_MS  # engine.main._RESOLVE_INTERVAL_S
 SAMPLE_INTERVAL_NS: Final = 1_000 * _NS_PER_MS  # equity and price samples for the report
@@ -163,9 +162,9 @@ class ReplaySession:
         token_markets = {t: m.market_id for m in config.markets for t in m.token_ids}
         if not token_markets:
             raise ConfigError(["markets: the config has no markets; nothing to replay"])
-        self.store = ShmBookStore.create(config.shm.segment_name, list(token_markets),
-                                         levels=config.shm.levels,
-                                         tick_size=config.markets[0].tick_size)
+        self.store = BookWriter.create(config.shm.segment_name, list(token_markets),
+                                       levels=config.shm.levels,
+                                       tick_size=config.markets[0].tick_size)
         for market in config.markets:
             for token in market.token_ids:
                 self.store.set_tick_size(token, market.tick_size)

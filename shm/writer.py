@@ -55,6 +55,10 @@ class BookWrite:
     seq: int
     flags: int
     t_shm_ns: int  # CLOCK_MONOTONIC ns right after the seqlock counter went even
+    # The top this write published (NaN: empty side), so the writer's owner knows it without
+    # reading its own write back from shm.
+    best_bid: float
+    best_ask: float
 
 
 class _SideBook:
@@ -501,7 +505,7 @@ class BookWriter(MappedStore):
                 i[ii + 1] = n
         q[ci] = counter + 2  # even: published
         return BookWrite(slot=slot, seq=(counter + 2) >> 1, flags=flags,
-                         t_shm_ns=time.monotonic_ns())
+                         t_shm_ns=time.monotonic_ns(), best_bid=best_bid, best_ask=best_ask)
 
 
 def _tick_key(price: float, tick: float) -> float | None:

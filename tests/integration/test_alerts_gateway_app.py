@@ -14,9 +14,9 @@ from typing import Any
 
 import zmq
 
-from gateway.app import GatewayApp
 from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
-from gateway.ws_session import SessionSettings, WsSession
+from gateway.main import GatewayApp
+from gateway.polymarket.ws_session import SessionSettings, WsSession
 from polyloly.alerts import Alert, Severity
 from polyloly.clock import SystemClock
 from polyloly.config import Config, deep_merge, load_raw, validate

@@ -18,10 +18,10 @@ from typing import Any
 import zmq
 from websockets.asyncio.server import ServerConnection, serve
 
-from gateway.app import GatewayApp
 from gateway.feeds import DeadLetterFn, EmitFn, RecordFn
+from gateway.main import GatewayApp
+from gateway.polymarket.ws_session import SessionSettings, WsSession
 from gateway.recorder import read_recording
-from gateway.ws_session import SessionSettings, WsSession
 from polyloly import bus, messages, metrics
 from polyloly.clock import SystemClock
 from polyloly.config import Config, deep_merge, load_raw, validate

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 import zmq
 
-from gateway.app import GatewayApp
+from gateway.main import GatewayApp
 from polyloly import bus, messages
 from polyloly.config import Config, deep_merge, load_raw, validate
 from polyloly.messages import BookTick
@@ -105,7 +105,7 @@ def _mismatches(app: GatewayApp, sim: ThreadedVenue) -> list[str]:
     venue_books = sim.call(lambda: {t: sim.venue.book(t) for t in app.token_markets})
     bad = []
     for token, (venue_bids, venue_asks) in venue_books.items():
-        bids, asks = app.store.writer.full_book(token)
+        bids, asks = app.store.full_book(token)
         if bids != venue_bids or asks != venue_asks:
             bad.append(token)
     return bad
@@ -225,7 +225,7 @@ def test_gateway_rebuilds_a_silently_diverged_book_from_rest(
         await _until(lambda: not _mismatches(app, sim), CATCH_UP_S)
         victim = tokens[0]
         # Corrupt our copy behind the keeper's back: drop our whole bid side.
-        bids, asks = app.store.writer.full_book(victim)
+        bids, asks = app.store.full_book(victim)
         app.store.apply_snapshot(victim, [], asks, t_recv_ns=time.monotonic_ns(),
                                  exchange_ts_ms=0)
         assert _mismatches(app, sim) == [victim]

@@ -13,29 +13,45 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.book_keeper import BookKeeper, KeeperOutput
 from gateway.dead_letters import DeadLetterQueue, raw_bytes
+from gateway.polymarket.book_keeper import BookKeeper, KeeperOutput
 from gateway.polymarket.parse import BookSnapshot, LevelChanges, parse_market_frame
-from gateway.shm_store import ShmBookStore
 from polyloly import metrics
 from polyloly.clock import ManualClock
 from polyloly.domain import Side
 from polyloly.messages import BookTick, TradePrint
-from shm import SlotFlags
+from shm import BookReader, BookWriter, SlotFlags
 
 TOKENS = ("1001", "1002")
 MARKET = "0xmarket"
 
 
 @pytest.fixture()
-def store() -> Iterator[ShmBookStore]:
-    book_store = ShmBookStore.create(f"plgk_{uuid.uuid4().hex[:10]}", TOKENS, levels=8,
-                                     tick_size=0.001)
+def store() -> Iterator[BookWriter]:
+    book_store = BookWriter.create(f"plgk_{uuid.uuid4().hex[:10]}", TOKENS, levels=8,
+                                   tick_size=0.001)
     yield book_store
     book_store.close()
 
 
-def _keeper(store: ShmBookStore, connected: bool = True) -> BookKeeper:
+@pytest.fixture()
+def reader(store: BookWriter) -> Iterator[BookReader]:
+    """A real shm reader of the keeper's store, as a shard or the engine attaches one."""
+    book_reader = BookReader.attach(store.name, timeout_s=1.0)
+    yield book_reader
+    book_reader.close()
+
+
+def _assert_known_top_is_published(keeper: BookKeeper, reader: BookReader) -> None:
+    """The top the keeper checks the venue against is exactly what shm readers see."""
+    for token, state in keeper.tokens.items():
+        bid, ask = reader.best_bid_ask(state.slot)
+        known = (None if math.isnan(state.best_bid) else state.best_bid,
+                 None if math.isnan(state.best_ask) else state.best_ask)
+        assert known == (bid, ask), token
+
+
+def _keeper(store: BookWriter, connected: bool = True) -> BookKeeper:
     keeper = BookKeeper(store, dict.fromkeys(TOKENS, MARKET))
     if connected:
         keeper.mark_connected(TOKENS)
@@ -70,7 +86,7 @@ def _apply(keeper: BookKeeper, raw: bytes, t: int = 1) -> KeeperOutput:
     return keeper.apply_frame(parse_market_frame(raw), raw, t, t + 1)
 
 
-def test_snapshot_then_changes_give_the_exact_book_and_ticks(store: ShmBookStore) -> None:
+def test_snapshot_then_changes_give_the_exact_book_and_ticks(store: BookWriter) -> None:
     keeper = _keeper(store)
     out = _apply(keeper, _book_frame("1001", [("0.48", "30"), ("0.49", "20")],
                                      [("0.52", "25"), ("0.53", "60")]))
@@ -79,13 +95,13 @@ def test_snapshot_then_changes_give_the_exact_book_and_ticks(store: ShmBookStore
     assert isinstance(tick, BookTick) and tick.flags == 0 and tick.market_id == MARKET
     out = _apply(keeper, _change_frame("1001", "0.5", "10", "BUY", "0.5", "0.52"))
     assert out.resync_tokens == [] and out.dead_letters == []
-    assert store.writer.full_book("1001") == (
+    assert store.full_book("1001") == (
         [(0.5, 10.0), (0.49, 20.0), (0.48, 30.0)], [(0.52, 25.0), (0.53, 60.0)])
     tick2 = out.messages[0]
     assert isinstance(tick2, BookTick) and tick2.seq > tick.seq
 
 
-def test_last_trade_price_becomes_a_trade_print(store: ShmBookStore) -> None:
+def test_last_trade_price_becomes_a_trade_print(store: BookWriter) -> None:
     keeper = _keeper(store)
     raw = orjson.dumps({"event_type": "last_trade_price", "asset_id": "1002", "market": MARKET,
                         "price": "0.456", "side": "BUY", "size": "219.2", "timestamp": "77"})
@@ -112,11 +128,11 @@ BAD_FRAMES = {
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FRAMES))
-def test_bad_frame_goes_to_the_dlq_and_changes_no_book(name: str, store: ShmBookStore,
+def test_bad_frame_goes_to_the_dlq_and_changes_no_book(name: str, store: BookWriter,
                                                        tmp_path: Path) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
-    before = (store.writer.full_book("1001"), keeper.tokens["1001"].seq,
+    before = (store.full_book("1001"), keeper.tokens["1001"].seq,
               keeper.tokens["1001"].flags)
     dlq = DeadLetterQueue(tmp_path / "dlq.jsonl", ManualClock())
     raw = BAD_FRAMES[name]
@@ -134,12 +150,12 @@ def test_bad_frame_goes_to_the_dlq_and_changes_no_book(name: str, store: ShmBook
     assert envelope["event_type"] == "dead_letter"
     assert envelope["payload"]["reason"] == dead.reason and envelope["payload"]["error"]
     assert raw_bytes(envelope["payload"]) in (raw, dead.raw)
-    after = (store.writer.full_book("1001"), keeper.tokens["1001"].seq,
+    after = (store.full_book("1001"), keeper.tokens["1001"].seq,
              keeper.tokens["1001"].flags)
     assert after == before
 
 
-def test_changes_before_any_snapshot_are_dead_letters(store: ShmBookStore) -> None:
+def test_changes_before_any_snapshot_are_dead_letters(store: BookWriter) -> None:
     keeper = _keeper(store)
     out = _apply(keeper, _change_frame("1001", "0.5", "10", "BUY"))
     assert [d.reason for d in out.dead_letters] == ["book_no_snapshot"]
@@ -147,7 +163,7 @@ def test_changes_before_any_snapshot_are_dead_letters(store: ShmBookStore) -> No
 
 
 def test_disconnect_flags_stale_and_fresh_snapshot_after_reconnect_clears(
-        store: ShmBookStore) -> None:
+        store: BookWriter) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
     out = keeper.mark_disconnected(["1001"], 10)
@@ -163,9 +179,10 @@ def test_disconnect_flags_stale_and_fresh_snapshot_after_reconnect_clears(
 
 
 def test_divergent_venue_top_requests_one_resync_and_rest_snapshot_plus_buffer_fixes_it(
-        store: ShmBookStore) -> None:
+        store: BookWriter, reader: BookReader) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
+    _assert_known_top_is_published(keeper, reader)
     # the venue says the best bid is 0.49, but we never saw that level: diverged
     out = _apply(keeper, _change_frame("1001", "0.47", "5", "BUY", "0.49", "0.52"))
     assert out.resync_tokens == ["1001"]
@@ -173,35 +190,67 @@ def test_divergent_venue_top_requests_one_resync_and_rest_snapshot_plus_buffer_f
     # more changes while the REST request is in flight: applied, buffered, no second request
     out = _apply(keeper, _change_frame("1001", "0.51", "7", "SELL", "0.49", "0.51", ts=2100))
     assert out.resync_tokens == []
+    _assert_known_top_is_published(keeper, reader)
     rest = BookSnapshot("1001", MARKET, bids=((0.49, 3.0), (0.48, 30.0), (0.47, 5.0)),
                         asks=((0.52, 25.0),), exchange_ts_ms=2050, book_hash="r")
     out = keeper.apply_rest_snapshot(rest, b"{}", 50, 51)
     assert out.dead_letters == [] and out.resync_tokens == []
-    assert store.writer.full_book("1001") == (
+    _assert_known_top_is_published(keeper, reader)
+    assert reader.best_bid_ask(keeper.tokens["1001"].slot) == (0.49, 0.51)
+    assert store.full_book("1001") == (
         [(0.49, 3.0), (0.48, 30.0), (0.47, 5.0)], [(0.51, 7.0), (0.52, 25.0)])
     assert keeper.tokens["1001"].flags == 0
     assert keeper.tokens["1001"].resyncs == 1
 
 
-def test_ws_book_during_a_resync_wins_over_the_late_rest_answer(store: ShmBookStore) -> None:
+def test_a_book_changed_behind_the_keepers_back_is_caught_by_the_next_write(
+        store: BookWriter, reader: BookReader) -> None:
+    """The known top comes from each write's result (the writer's book), not from the
+    keeper's own bookkeeping: a book altered by another write is still compared truly."""
+    keeper = _keeper(store)
+    _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
+    store.apply_snapshot("1001", [], [(0.52, 25.0)], t_recv_ns=2, exchange_ts_ms=1)
+    # the venue's top still has our old bid: 0.48 is gone from our book, so this diverges
+    out = _apply(keeper, _change_frame("1001", "0.53", "1", "SELL", "0.48", "0.52"))
+    assert out.resync_tokens == ["1001"]
+    assert keeper.tokens["1001"].divergences == 1
+    _assert_known_top_is_published(keeper, reader)
+
+
+def test_an_empty_side_agrees_only_with_a_venue_that_says_empty(
+        store: BookWriter, reader: BookReader) -> None:
+    keeper = _keeper(store)
+    _apply(keeper, _book_frame("1001", [], [("0.52", "25")]))
+    _assert_known_top_is_published(keeper, reader)
+    assert math.isnan(keeper.tokens["1001"].best_bid)
+    # the venue sends "0" for an empty side (parsed as NaN): agrees
+    out = _apply(keeper, _change_frame("1001", "0.53", "4", "SELL", "0", "0.52"))
+    assert out.resync_tokens == []
+    # the venue names a bid we do not have: diverged
+    out = _apply(keeper, _change_frame("1001", "0.54", "4", "SELL", "0.4", "0.52", ts=2001))
+    assert out.resync_tokens == ["1001"]
+    _assert_known_top_is_published(keeper, reader)
+
+
+def test_ws_book_during_a_resync_wins_over_the_late_rest_answer(store: BookWriter) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
     assert keeper.request_resync("1001", 1).resync_tokens == ["1001"]
     _apply(keeper, _book_frame("1001", [("0.40", "1")], [("0.60", "2")], ts=3000))
     stale_rest = BookSnapshot("1001", MARKET, ((0.48, 30.0),), ((0.52, 25.0),), 2000, "r")
     keeper.apply_rest_snapshot(stale_rest, b"{}", 5, 6)
-    assert store.writer.full_book("1001") == ([(0.4, 1.0)], [(0.6, 2.0)])
+    assert store.full_book("1001") == ([(0.4, 1.0)], [(0.6, 2.0)])
     assert keeper.tokens["1001"].flags == 0
 
 
-def test_unrequested_rest_book_is_a_dead_letter(store: ShmBookStore) -> None:
+def test_unrequested_rest_book_is_a_dead_letter(store: BookWriter) -> None:
     keeper = _keeper(store)
     snap = BookSnapshot("1001", MARKET, ((0.48, 30.0),), (), 1, "")
     out = keeper.apply_rest_snapshot(snap, b"{}", 1, 2)
     assert [d.reason for d in out.dead_letters] == ["unrequested_book"]
 
 
-def test_failed_resync_can_be_requested_again(store: ShmBookStore) -> None:
+def test_failed_resync_can_be_requested_again(store: BookWriter) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.48", "30")], [("0.52", "25")]))
     assert keeper.request_resync("1001", 1).resync_tokens == ["1001"]
@@ -211,7 +260,7 @@ def test_failed_resync_can_be_requested_again(store: ShmBookStore) -> None:
     assert keeper.request_resync("1001", 3).resync_tokens == ["1001"]
 
 
-def test_tick_size_change_with_off_tick_levels_requests_a_resync(store: ShmBookStore) -> None:
+def test_tick_size_change_with_off_tick_levels_requests_a_resync(store: BookWriter) -> None:
     keeper = _keeper(store)
     _apply(keeper, _book_frame("1001", [("0.481", "30")], [("0.52", "25")]))
     raw = orjson.dumps({"event_type": "tick_size_change", "asset_id": "1001",
@@ -243,7 +292,8 @@ def _model_top(model: dict[Side, dict[float, float]]) -> tuple[float, float]:
        initial_asks=st.dictionaries(prices, sizes, max_size=10),
        batches=changes_strategy)
 def test_property_book_equals_venue_model_after_any_updates(
-        store: ShmBookStore, initial_bids: dict[float, float], initial_asks: dict[float, float],
+        store: BookWriter, reader: BookReader, initial_bids: dict[float, float],
+        initial_asks: dict[float, float],
         batches: list[list[tuple[Side, float, float]]]) -> None:
     keeper = _keeper(store)
     snap = BookSnapshot("1001", MARKET, tuple(initial_bids.items()),
@@ -261,7 +311,8 @@ def test_property_book_equals_venue_model_after_any_updates(
         out = KeeperOutput()
         keeper.apply(event, b"", 2, 2, out)
         assert out.dead_letters == [] and out.resync_tokens == []
-    bids, asks = store.writer.full_book("1001")
+        _assert_known_top_is_published(keeper, reader)
+    bids, asks = store.full_book("1001")
     assert bids == sorted(((p, s) for p, s in model[Side.BUY].items() if s > 0), reverse=True)
     assert asks == sorted((p, s) for p, s in model[Side.SELL].items() if s > 0)
 
@@ -269,7 +320,7 @@ def test_property_book_equals_venue_model_after_any_updates(
 @settings(max_examples=40, deadline=None, suppress_health_check=_FIXTURE_OK)
 @given(before=changes_strategy, during=changes_strategy, cut=st.integers(0, 40))
 def test_property_rest_resync_with_buffer_replay_converges_to_the_venue_book(
-        store: ShmBookStore, before: list[list[tuple[Side, float, float]]],
+        store: BookWriter, reader: BookReader, before: list[list[tuple[Side, float, float]]],
         during: list[list[tuple[Side, float, float]]], cut: int) -> None:
     """The REST snapshot may be taken at any point of the stream after the request."""
     keeper = _keeper(store)
@@ -282,6 +333,7 @@ def test_property_rest_resync_with_buffer_replay_converges_to_the_venue_book(
             model[side][price] = size
         keeper.apply(LevelChanges("1001", MARKET, tuple(batch), 5, ""), b"", 2, 2,
                      KeeperOutput())
+        _assert_known_top_is_published(keeper, reader)
 
     for batch in before:
         feed(batch)
@@ -300,7 +352,8 @@ def test_property_rest_resync_with_buffer_replay_converges_to_the_venue_book(
         tuple((p, s) for p, s in rest_model[Side.SELL].items() if s > 0), 6, "")
     result = keeper.apply_rest_snapshot(snap, b"", 9, 9)
     assert result.dead_letters == []
-    bids, asks = store.writer.full_book("1001")
+    _assert_known_top_is_published(keeper, reader)
+    bids, asks = store.full_book("1001")
     assert bids == sorted(((p, s) for p, s in model[Side.BUY].items() if s > 0), reverse=True)
     assert asks == sorted((p, s) for p, s in model[Side.SELL].items() if s > 0)
     assert not keeper.tokens["1001"].flags & SlotFlags.RESYNCING

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import orjson
 
-from gateway.book_keeper import BookKeeper
+from gateway.polymarket.book_keeper import BookKeeper
 from gateway.polymarket.parse import parse_market_frame
 from gateway.recorder import Recorder, read_recording
-from gateway.shm_store import ShmBookStore
 from polyloly.clock import ManualClock
+from shm import BookWriter
 
 TOKENS = ("2001", "2002")
 
@@ -32,15 +32,15 @@ def _frames() -> list[bytes]:
 
 
 def _replay(frames: list[bytes]) -> dict[str, object]:
-    store = ShmBookStore.create(f"plgr_{uuid.uuid4().hex[:10]}", TOKENS, levels=8,
-                                tick_size=0.01)
+    store = BookWriter.create(f"plgr_{uuid.uuid4().hex[:10]}", TOKENS, levels=8,
+                              tick_size=0.01)
     try:
         keeper = BookKeeper(store, dict.fromkeys(TOKENS, "0xm"))
         keeper.mark_connected(TOKENS)
         dead = 0
         for raw in frames:
             dead += len(keeper.apply_frame(parse_market_frame(raw), raw, 1, 2).dead_letters)
-        return {t: store.writer.full_book(t) for t in TOKENS} | {"dead": dead}
+        return {t: store.full_book(t) for t in TOKENS} | {"dead": dead}
     finally:
         store.close()
 

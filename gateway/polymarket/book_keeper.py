@@ -1,5 +1,8 @@
 """The gateway's market-data core: parsed Polymarket events in, book writes and messages out.
 
+The keeper is the shm store's one writer (:class:`shm.BookWriter`) and remembers the top of
+book each write published (:attr:`shm.BookWrite.best_bid`/``best_ask``), so checking the
+venue's top costs no read of its own write back from shm.
 No sockets and no clock: the shell passes receive/parse times (CLOCK_MONOTONIC ns) and the
 keeper returns what to publish (:class:`BookTick`, :class:`TradePrint`), which tokens need a
 REST ``/book`` resync, and the dead letters. The replay backtester drives the same class.
@@ -20,9 +23,9 @@ Book lifecycle of one token (flags are the shm slot flags):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
 import msgspec
 
@@ -38,9 +41,8 @@ from gateway.polymarket.parse import (
     TopOfBook,
 )
 from polyloly import messages
-from polyloly.domain import Side
 from polyloly.messages import BookTick, TradePrint
-from shm import BookUpdateError, BookWrite, SlotFlags
+from shm import BookUpdateError, BookWrite, BookWriter, SlotFlags
 
 MARKET_SOURCE: Final = "polymarket.market_ws"
 REST_SOURCE: Final = "polymarket.rest_book"
@@ -50,27 +52,6 @@ _PRICE_TOLERANCE: Final = 1e-9
 _STALE: Final = int(SlotFlags.STALE)
 _RESYNCING: Final = int(SlotFlags.RESYNCING)
 _NO_BOOK: Final = int(SlotFlags.NO_BOOK)
-
-
-class BookStore(Protocol):
-    """What the keeper needs from the book store (:class:`gateway.shm_store.ShmBookStore`)."""
-
-    def slot_of(self, token_id: str) -> int: ...
-
-    def top(self, token_id: str) -> tuple[float | None, float | None]: ...
-
-    def apply_snapshot(self, token_id: str, bids: Iterable[tuple[float, float]],
-                       asks: Iterable[tuple[float, float]], *, t_recv_ns: int,
-                       exchange_ts_ms: int, book_hash: str = "") -> BookWrite: ...
-
-    def apply_changes(self, token_id: str, changes: Sequence[tuple[Side, float, float]], *,
-                      t_recv_ns: int, exchange_ts_ms: int, book_hash: str = "") -> BookWrite: ...
-
-    def set_tick_size(self, token_id: str, tick_size: float) -> BookWrite: ...
-
-    def mark_stale(self, token_id: str, stale: bool = True) -> BookWrite: ...
-
-    def mark_resyncing(self, token_id: str, resyncing: bool = True) -> BookWrite: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +91,14 @@ class TokenState:
     buffer_overflowed: bool = False
     divergences: int = 0
     resyncs: int = 0
+    best_bid: float = math.nan  # the top the last write published (NaN: empty side)
+    best_ask: float = math.nan
 
 
 class BookKeeper:
-    """Apply Polymarket market events to the book store and say what to publish."""
+    """Apply Polymarket market events to the shm books and say what to publish."""
 
-    def __init__(self, store: BookStore, token_markets: Mapping[str, str]) -> None:
+    def __init__(self, store: BookWriter, token_markets: Mapping[str, str]) -> None:
         """``token_markets`` maps every subscribed token id to its market (condition) id."""
         self._store = store
         self._tokens: dict[str, TokenState] = {
@@ -196,9 +179,9 @@ class BookKeeper:
 
     def _apply_changes(self, state: TokenState, event: LevelChanges, t_recv_ns: int,
                        t_parsed_ns: int, out: KeeperOutput) -> None:
-        write = self._store.apply_changes(event.token_id, event.changes, t_recv_ns=t_recv_ns,
-                                          exchange_ts_ms=event.exchange_ts_ms,
-                                          book_hash=event.book_hash)
+        write = _wrote(state, self._store.apply_changes(
+            event.token_id, event.changes, t_recv_ns=t_recv_ns,
+            exchange_ts_ms=event.exchange_ts_ms, book_hash=event.book_hash))
         state.last_update_ns = t_recv_ns
         state.last_exchange_ts_ms = event.exchange_ts_ms
         if state.resync_in_flight:
@@ -208,7 +191,7 @@ class BookKeeper:
                 state.buffer_overflowed = True
         self._tick(state, event.token_id, write, event.exchange_ts_ms, t_recv_ns, t_parsed_ns,
                    out)
-        if not self._top_agrees(event):
+        if not _top_agrees(state, event):
             state.divergences += 1
             self._request_resync(state, event.token_id, t_recv_ns, t_parsed_ns, out)
 
@@ -241,7 +224,7 @@ class BookKeeper:
 
     def _apply_tick_size(self, state: TokenState, event: TickSizeChange, t_recv_ns: int,
                          t_parsed_ns: int, out: KeeperOutput) -> None:
-        write = self._store.set_tick_size(event.token_id, event.tick_size)
+        write = _wrote(state, self._store.set_tick_size(event.token_id, event.tick_size))
         self._tick(state, event.token_id, write, event.exchange_ts_ms, t_recv_ns, t_parsed_ns,
                    out)
         if write.flags & _RESYNCING:  # levels of the old tick epoch: rebuild from a snapshot
@@ -257,8 +240,8 @@ class BookKeeper:
             if state is None:
                 continue
             state.connected = False
-            self._store.mark_stale(token, True)
-            write = self._store.mark_resyncing(token, True)
+            _wrote(state, self._store.mark_stale(token, True))
+            write = _wrote(state, self._store.mark_resyncing(token, True))
             self._tick(state, token, write, state.last_exchange_ts_ms, t_ns, t_ns, out)
         return out
 
@@ -306,9 +289,9 @@ class BookKeeper:
         try:
             self._snapshot(state, snapshot, t_recv_ns)
             for change in buffered:
-                self._store.apply_changes(token, change.changes, t_recv_ns=t_recv_ns,
-                                          exchange_ts_ms=change.exchange_ts_ms,
-                                          book_hash=change.book_hash)
+                _wrote(state, self._store.apply_changes(
+                    token, change.changes, t_recv_ns=t_recv_ns,
+                    exchange_ts_ms=change.exchange_ts_ms, book_hash=change.book_hash))
         except BookUpdateError as exc:
             out.dead_letters.append(
                 DeadLetter(REST_SOURCE, f"book_{exc.reason.value.lower()}", str(exc), raw))
@@ -317,7 +300,7 @@ class BookKeeper:
         state.resyncs += 1
         write = self._clear_stale_if_connected(state, token)
         self._tick(state, token, write, snapshot.exchange_ts_ms, t_recv_ns, t_parsed_ns, out)
-        if overflowed or (buffered and not self._top_agrees(buffered[-1])):
+        if overflowed or (buffered and not _top_agrees(state, buffered[-1])):
             self._request_resync(state, token, t_recv_ns, t_parsed_ns, out)
         return out
 
@@ -338,27 +321,21 @@ class BookKeeper:
         state.resync_superseded = False
         state.buffered, state.buffer_overflowed = [], False
         if not state.flags & _RESYNCING:
-            write = self._store.mark_resyncing(token, True)
+            write = _wrote(state, self._store.mark_resyncing(token, True))
             self._tick(state, token, write, state.last_exchange_ts_ms, t_recv_ns, t_parsed_ns,
                        out)
         out.resync_tokens.append(token)
 
     def _snapshot(self, state: TokenState, event: BookSnapshot, t_recv_ns: int) -> None:
-        self._store.apply_snapshot(event.token_id, event.bids, event.asks, t_recv_ns=t_recv_ns,
-                                   exchange_ts_ms=event.exchange_ts_ms,
-                                   book_hash=event.book_hash)
+        _wrote(state, self._store.apply_snapshot(
+            event.token_id, event.bids, event.asks, t_recv_ns=t_recv_ns,
+            exchange_ts_ms=event.exchange_ts_ms, book_hash=event.book_hash))
         state.last_update_ns = t_recv_ns
         state.last_exchange_ts_ms = event.exchange_ts_ms
 
     def _clear_stale_if_connected(self, state: TokenState, token: str) -> BookWrite:
         # One more header write, so the tick carries the final flags.
-        return self._store.mark_stale(token, not state.connected)
-
-    def _top_agrees(self, event: LevelChanges) -> bool:
-        if event.expected_best_bid is None and event.expected_best_ask is None:
-            return True
-        bid, ask = self._store.top(event.token_id)
-        return _same(bid, event.expected_best_bid) and _same(ask, event.expected_best_ask)
+        return _wrote(state, self._store.mark_stale(token, not state.connected))
 
     def _tick(self, state: TokenState, token: str, write: BookWrite, exchange_ts_ms: int,
               t_recv_ns: int, t_parsed_ns: int, out: KeeperOutput) -> None:
@@ -370,12 +347,25 @@ class BookKeeper:
             t_shm_ns=write.t_shm_ns, flags=write.flags))
 
 
-def _same(ours: float | None, venue: float | None) -> bool:
+def _wrote(state: TokenState, write: BookWrite) -> BookWrite:
+    """Remember the top ``write`` published: it is exactly what shm readers now see."""
+    state.best_bid = write.best_bid
+    state.best_ask = write.best_ask
+    return write
+
+
+def _top_agrees(state: TokenState, event: LevelChanges) -> bool:
+    return (_same(state.best_bid, event.expected_best_bid)
+            and _same(state.best_ask, event.expected_best_ask))
+
+
+def _same(ours: float, venue: float | None) -> bool:
+    """``ours`` is NaN for an empty side, ``venue`` NaN when the venue says it is empty."""
     if venue is None:
         return True
-    if math.isnan(venue):  # the venue says the side is empty
-        return ours is None
-    return ours is not None and abs(ours - venue) <= _PRICE_TOLERANCE
+    if math.isnan(venue):
+        return math.isnan(ours)
+    return not math.isnan(ours) and abs(ours - venue) <= _PRICE_TOLERANCE
 
 
 def _dead(source: str, error: FrameError) -> DeadLetter:
