@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kill": ("engine.cli:kill_main", "pull (or release) the global kill switch by hand"),
     "record": ("replay.cli:record_main", "record market data and feeds to versioned JSONL"),
     "replay": ("replay.cli:replay_main", "replay a recording through the cores (backtest)"),
+    "evaluate": ("ops.evaluate:main", "scenarios × seeds scored against the simulator's truth"),
     "bench": ("bench.cli:main", "latency, throughput, signing, isolation and shm benchmarks"),
 }
 
