@@ -7,8 +7,9 @@ SUB sockets would hand it:
 * **pairs**: the two legs of a pair-arb (YES then NO BUY FAK, both marketable) arriving
   together. Per intent: µs from the frames being received to its ``IntentAck`` sent
   (``ack_us``) and to its venue submit done (``submit_us``); the first and second leg apart.
-  The engine is driven the way the shell drives it: ``EngineCore.handle_frames`` with every
-  ready frame when the core has it, else ``handle_frame`` one frame at a time (older engines).
+  The engine is driven the way the shell drives it (:class:`~engine.driver.EngineDriver`):
+  ``handle_frames`` with every ready frame when it has it, else ``handle_frame`` one frame at a
+  time (older engines).
 * **ticks**: µs of engine CPU per book tick at full rate, 20 ticks per drain: the one book
   entry (``EngineCore.on_book_change`` with the drain's changed tokens, as the live shm seq
   poll feeds it) when the core has it, else one ``handle_frame`` decode per tick.
@@ -33,6 +34,7 @@ from typing import Any
 
 from engine.books import ShmBookSource
 from engine.core import EngineCore, Outbound
+from engine.driver import EngineDriver
 from engine.executors.base import OrderRequest, SubmitResult
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
@@ -129,14 +131,14 @@ async def _run_once(pairs: int, ticks: int) -> dict[str, Any]:
             store = EngineStore(config.data_path(config.storage.sqlite_file))
             journal = EventJournal(JsonlWriter(config.data_path(config.storage.events_dir),
                                                "engine", config.storage.rotate_bytes), clock)
-            core = EngineCore(config, SqlitePersistence(store, journal), executor, books, clock,
-                              sleep=asyncio.sleep)
+            core = EngineCore(config, SqlitePersistence(store, journal), executor, books, clock)
+            driver = EngineDriver(core, executor, probe.send, sleep=asyncio.sleep)
             core.start()
             core.mark_ready()
             try:
-                result = await _drive(core, writer, probe, pairs, ticks)
+                result = await _drive(driver, writer, probe, pairs, ticks)
             finally:
-                await core.drain(2.0)
+                await driver.drain(2.0)
                 journal.close()
                 store.close()
                 books.close()
@@ -145,9 +147,9 @@ async def _run_once(pairs: int, ticks: int) -> dict[str, Any]:
     return result
 
 
-async def _drive(core: EngineCore, writer: BookWriter, probe: _Probe, pairs: int,
+async def _drive(driver: EngineDriver, writer: BookWriter, probe: _Probe, pairs: int,
                  ticks: int) -> dict[str, Any]:
-    batched = hasattr(core, "handle_frames")
+    batched = hasattr(driver, "handle_frames")
     first_ack: list[float] = []  # µs from frame to IntentAck, first leg of each pair
     second_ack: list[float] = []
     first_sub: list[float] = []  # µs from frame to venue submit
@@ -159,10 +161,10 @@ async def _drive(core: EngineCore, writer: BookWriter, probe: _Probe, pairs: int
         frames = [(identity, encode(intent)) for intent in legs]
         t0 = time.perf_counter_ns()
         if batched:
-            await core.handle_frames(frames, probe.send)
+            await driver.handle_frames(frames)
         else:
             for ident, payload in frames:
-                await core.handle_frame(ident, payload, probe.send)
+                await driver.handle_frame(ident, payload)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         for leg, acks, subs in ((0, first_ack, first_sub), (1, second_ack, second_sub)):
@@ -171,15 +173,16 @@ async def _drive(core: EngineCore, writer: BookWriter, probe: _Probe, pairs: int
             order_id = probe.accepted.get(intent_id)
             if order_id is not None and order_id in probe.submits:
                 subs.append((probe.submits[order_id] - t0) / 1000)
-    tick_us = await _drive_ticks(core, writer, probe, ticks)
+    tick_us = await _drive_ticks(driver, writer, probe, ticks)
     return {"first_ack_us": _summary(first_ack), "second_ack_us": _summary(second_ack),
             "first_submit_us": _summary(first_sub), "second_submit_us": _summary(second_sub),
             "tick_us": tick_us, "batched": batched}
 
 
-async def _drive_ticks(core: EngineCore, writer: BookWriter, probe: _Probe, ticks: int) -> float:
+async def _drive_ticks(driver: EngineDriver, writer: BookWriter, probe: _Probe,
+                       ticks: int) -> float:
     """Engine CPU (µs) per book tick, ``_TICKS_PER_DRAIN`` ticks per socket drain."""
-    coalesced = hasattr(core, "on_book_change")
+    coalesced = hasattr(driver, "on_book_change")
     spent = 0
     sent = 0
     while sent < ticks:
@@ -197,10 +200,10 @@ async def _drive_ticks(core: EngineCore, writer: BookWriter, probe: _Probe, tick
             changed.add(token)
         t0 = time.perf_counter_ns()
         if coalesced:
-            await core.on_book_change(changed, probe.send)
+            await driver.on_book_change(changed)
         else:
             for _, payload in drain:
-                await core.handle_frame(None, payload, probe.send)
+                await driver.handle_frame(None, payload)
         spent += time.perf_counter_ns() - t0
         sent += len(drain)
     return spent / sent / 1000

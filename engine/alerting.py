@@ -9,6 +9,7 @@
 | daily loss exceeded (kill switch pulled by the engine) | :mod:`engine.core` | CRITICAL |
 | kill switch pulled by hand / released | :mod:`engine.core` | CRITICAL / INFO |
 | API rate limit (429, retried), partial fills | :mod:`engine.orders` | log only |
+| venue report the order lifecycle forbids (dead-lettered) | :mod:`engine.core` | WARNING |
 
 The builders are pure; the cores hand what they build to an injected :data:`AlertFn`
 (``Alerter.send`` in ``engine.main``, :func:`no_alert` by default, so replays never alert).
@@ -80,4 +81,14 @@ def kill_release_alert(reason: str, by: str) -> Alert:
     return Alert(
         Severity.INFO, "kill_switch:released",
         f"kill switch released{who}: {reason or 'no reason given'}; trading may resume",
+    )
+
+
+def invalid_transition_alert(order_id: str, status: str, reported: str) -> Alert:
+    """The WARNING for a venue report the order lifecycle table forbids (dead-lettered in the
+    journal, the order left as it was): one per (status, report) pair, deduplicated."""
+    return Alert(
+        Severity.WARNING, f"invalid_transition:{status}:{reported}",
+        f"order {order_id}: venue reported {reported} while {status}; report dead-lettered "
+        "(engine journal, event dead_letter), order kept as it was; check the venue's state",
     )

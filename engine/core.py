@@ -1,39 +1,62 @@
 """The engine core: intake → risk → order manager → reports, with P&L and the kill switch.
 
-Sans-I/O (docs/DECISIONS.md D11, specs/07 "The core's inputs and outputs"): no sockets, no
-files, no SQLite, no event loop of its own. The shell (``engine/main.py``), the replay and the
-tests feed it the same inputs — decoded bus frames (:meth:`EngineCore.handle_frames`), book
-changes read from shm (:meth:`EngineCore.on_book_change`), the periodic :meth:`EngineCore.tick`
-with the kill file's content — and it answers with :class:`Outbound` messages through ``send``
-and with effects for the shell (:meth:`EngineCore.take_effects`). State is written through the
-:class:`~engine.persistence.port.EnginePersistence` port; submits, cancels and reconciliations
-run through the :class:`~engine.scheduling.SubmitScheduler` it is given.
+Sans-I/O (docs/DECISIONS.md D11, specs/07 "The core's inputs, outputs and effects"), as h11
+is for HTTP: no sockets, no files, no SQLite, no event loop, nothing awaited. Inputs are
+decoded bus frames (:meth:`EngineCore.handle_frames`), book changes read from shm
+(:meth:`EngineCore.on_book_change`), the executor's events and answers
+(:meth:`EngineCore.on_executor_events`, :meth:`EngineCore.on_submit_answer`,
+:meth:`EngineCore.on_cancel_answer`, ...), the periodic :meth:`EngineCore.tick` with the kill
+file's content, and the clock it is given. Outputs are :class:`Outbound` messages through the
+caller's ``send`` and :mod:`engine.effects` for the shell (:meth:`EngineCore.take_effects`):
+submit, cancel, resolve, reconcile, persist the kill switch. The shell
+(:class:`engine.driver.EngineDriver`) carries them out with the executor. State is written
+through the synchronous :class:`~engine.persistence.port.EnginePersistence` port (the ack of an
+intent depends on its claim's commit, so the write is a call, not an effect). The core calls
+only the executor's synchronous, non-I/O members (``name``, ``healthy``, ``on_user_update``,
+``next_due_ms``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from engine.alerting import (
     AlertFn,
     daily_loss_alert,
+    invalid_transition_alert,
     kill_release_alert,
     manual_kill_alert,
     no_alert,
 )
 from engine.books import BookSource, top_mid
-from engine.executors.base import Executor
-from engine.kill_switch import EngageKillFile, KillFile
-from engine.orders import OrderManager, Sleep
+from engine.effects import (
+    CancelAll,
+    CancelAnswer,
+    CancelOrders,
+    Effect,
+    ExecutorEvents,
+    Reconcile,
+    ResolvePending,
+    SubmitAnswer,
+    SubmitOrder,
+)
+from engine.executors.base import (
+    CancelResult,
+    Executor,
+    ExecutorEvent,
+    OrderRequest,
+    VenueOrder,
+    VenueOrders,
+    VenueTrades,
+)
+from engine.kill_switch import EngageKillFile, KillFile, KillSwitch
+from engine.orders import OrderManager
 from engine.persistence.port import EnginePersistence, PersistenceError
 from engine.pnl.daily import DailyPnl
 from engine.pnl.ledger import Ledger
-from engine.reconciler import EngineView, Reconciler
 from engine.risk.circuit import Halt
 from engine.risk.manager import RiskManager
-from engine.scheduling import SubmitScheduler
 from engine.status import (
     EngineStatus,
     KillSwitchView,
@@ -46,6 +69,7 @@ from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
 from polyloly.domain import Outcome, RejectReason, TruthStatus
+from polyloly.fsm import InvalidTransition
 from polyloly.logs import get_logger
 from polyloly.messages import (
     CancelIntent,
@@ -67,7 +91,8 @@ from polyloly.messages import (
 
 _LOG = get_logger("engine.core")
 SUBMIT_WAIT_S = 5.0
-"""Longest wait (s) for submits in flight before the kill switch cancels everything."""
+"""Longest wait (s) for submits in flight before the kill switch cancels everything (and
+before a periodic reconciliation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +104,6 @@ class Outbound:
 
 
 Send = Callable[[Outbound], None]
-Effect = EngageKillFile
-"""What the core asks the shell to do besides sending messages."""
 
 _BAD_INPUT_REASONS = frozenset((RejectReason.UNKNOWN_MARKET, RejectReason.UNKNOWN_TOKEN,
                                 RejectReason.NON_POSITIVE_SIZE, RejectReason.PRICE_OUT_OF_RANGE,
@@ -110,13 +133,13 @@ class EngineCore:
         books: BookSource,
         clock: Clock,
         *,
-        sleep: Sleep,
-        scheduler: SubmitScheduler | None = None,
+        kill_switch: KillSwitch | None = None,
         alert: AlertFn = no_alert,
     ) -> None:
-        """``store`` is the persistence port; ``sleep`` paces the order manager's retry
-        backoff; ``scheduler`` runs the venue calls (one per core by default); ``alert``
-        receives the SPEC §14 alerts (:mod:`engine.alerting`), none by default."""
+        """``store`` is the persistence port; ``executor`` is consulted for its name, health
+        and due time only (the shell makes its venue calls); ``kill_switch`` is the global
+        switch (a fresh released one by default); ``alert`` receives the SPEC §14 alerts
+        (:mod:`engine.alerting`), none by default."""
         self.config = config
         self.alert = alert
         self.store = store
@@ -127,12 +150,10 @@ class EngineCore:
         self.durable_claims = executor.name != "paper"
         self.books = books
         self.clock = clock
-        self.scheduler = scheduler or SubmitScheduler(config.execution.max_inflight_submits)
+        self.kill_switch = kill_switch if kill_switch is not None else KillSwitch()
         self.ledger = Ledger()
-        self.risk = RiskManager(config)
-        self.orders = OrderManager(config, store, executor, self.ledger, self.risk, clock, sleep,
-                                   alert=alert)
-        self.reconciler = Reconciler(EngineView(self))  # start-up and periodic runs
+        self.risk = RiskManager(config, self.kill_switch)
+        self.orders = OrderManager(config, store, self.ledger, self.risk, clock, alert=alert)
         self.daily = DailyPnl()
         self.ready = False
         self._last_seq: dict[str, int] = {}  # token → book seq of its last volatility sample
@@ -155,10 +176,7 @@ class EngineCore:
         self.store.save_positions(self.ledger.positions())
         self._restore_halts()
         if kill is not None:
-            if kill.engaged:
-                self.risk.kill.engaged = True
-                self.risk.kill.reason = kill.reason
-                self.risk.kill.since_ms = kill.t_ms
+            self.kill_switch.restore(kill)
             self._release_seen = dict(kill.released_markets)
             for market_id, released_ms in kill.released_markets.items():
                 halt = self.risk.breakers.halted(market_id)
@@ -186,23 +204,25 @@ class EngineCore:
         """Accept intents from now on (after reconciliation)."""
         self.ready = True
 
+    def stop_intake(self) -> None:
+        """Shutdown begins: intents are refused (``NOT_READY``) and queued submits dropped."""
+        self.ready = False
+
     def take_effects(self) -> list[Effect]:
-        """The effects asked for since the last call (the shell carries them out)."""
+        """The effects asked for since the last call, in order (the shell carries them out)."""
         effects, self._effects = self._effects, []
         return effects
 
     # --- intake -------------------------------------------------------------------------------
 
-    async def handle_frame(self, identity: bytes | None, payload: bytes, send: Send) -> None:
+    def handle_frame(self, identity: bytes | None, payload: bytes, send: Send) -> None:
         """Decode one frame from a shard (ROUTER) or the gateway (PULL/SUB) and act on it.
 
         Garbage is counted (``bad_input{reason=decode_error}``), logged and skipped.
         """
-        await self.handle_frames(((identity, payload),), send)
+        self.handle_frames(((identity, payload),), send)
 
-    async def handle_frames(
-        self, frames: Sequence[tuple[bytes | None, bytes]], send: Send
-    ) -> None:
+    def handle_frames(self, frames: Sequence[tuple[bytes | None, bytes]], send: Send) -> None:
         """Decode and act on every frame ready on a socket, in arrival order.
 
         Consecutive :class:`OrderIntent` frames are admitted as one batch (:meth:`_on_intents`:
@@ -228,27 +248,27 @@ class EngineCore:
                 if j > i:
                     run = [(ident, m) for ident, m in messages[i:j]
                            if isinstance(m, OrderIntent)]
-                    await self._on_intents(run, send)
+                    self._on_intents(run, send)
                     i = j
                     continue
                 identity, message = messages[i]
                 i += 1
-                await self.handle(identity, message, send)
+                self.handle(identity, message, send)
             except Exception as exc:  # one bad message must never stop the engine
                 i = max(i, j)
                 metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
                 _LOG.error("handler_error", repr(exc))
 
-    async def handle(self, identity: bytes | None, message: Message, send: Send) -> None:
+    def handle(self, identity: bytes | None, message: Message, send: Send) -> None:
         """Act on one decoded message. Books are not messages here: they reach the engine
         through :meth:`on_book_change` only (a ``BookTick`` is an unexpected kind)."""
         if isinstance(message, OrderIntent):
-            await self._on_intents([(identity, message)], send)
+            self._on_intents([(identity, message)], send)
             return
         source = (identity or b"gateway").decode("latin-1")
         self.store.journal(message, source)
         if isinstance(message, CancelIntent):
-            await self._on_cancel(message, send)
+            self._on_cancel(message)
         elif isinstance(message, StateQuery):
             if identity is not None:
                 send(Outbound(identity, self.snapshot(message)))
@@ -256,29 +276,29 @@ class EngineCore:
             if message.truth_status is TruthStatus.LIVE:
                 self.risk.set_market_open(message.market_id, self.clock.wall_ms())
         elif isinstance(message, UserOrderUpdate | UserTradeUpdate):
+            # the executor turns it into events (queued, no I/O); the shell drains them
             self.executor.on_user_update(message)
         elif isinstance(message, MarketResolved):
             self._on_resolved(message)
         else:
             metrics.bad_input.labels(component="engine", reason="unexpected_kind").inc()
             _LOG.warning("unexpected_message", f"{type(message).__name__} is not for the engine")
-        self._settle(send)
+        self.flush(send)
 
     # --- books --------------------------------------------------------------------------------
 
-    async def on_book_change(self, token_ids: Iterable[str], send: Send) -> None:
+    def on_book_change(self, token_ids: Iterable[str]) -> None:
         """The one book entry (live, replay, tests, bench): the books of ``token_ids`` changed
         since the engine last looked (the live shell's shm seq poll, the replay's book writes),
         or the executor has an order due. Record each token's mid once per book seq for the
-        volatility sizer (top of book only; unknown tokens and one-sided books are skipped),
-        then advance the executor once: resting orders match against the books as they are
-        now and delayed ones are released."""
+        volatility sizer (top of book only; unknown tokens and one-sided books are skipped).
+        The shell then advances the executor once (resting orders match against the books as
+        they are now, delayed ones are released) and hands its events to
+        :meth:`on_executor_events`."""
         for token_id in token_ids:
             top = top_mid(self.books, token_id)
             if top is not None:
                 self._observe_mid(token_id, top[0], top[1])
-        await self.executor.tick(self.clock.wall_ms())
-        self._settle(send)
 
     def executor_due(self) -> bool:
         """Whether the executor has an in-flight or delayed order due now (the shell then calls
@@ -304,12 +324,13 @@ class EngineCore:
 
     # --- intents ------------------------------------------------------------------------------
 
-    async def _on_intents(
+    def _on_intents(
         self, intents: Sequence[tuple[bytes | None, OrderIntent]], send: Send
     ) -> None:
         """Admit a batch of intents: journal each, check risk and claim each accepted one's
         idempotency key in **one** storage transaction, then — only once it committed — send
-        every ack in arrival order, publish the PENDING reports and start the submits.
+        every ack in arrival order, publish the PENDING reports and ask for the submits
+        (:class:`SubmitOrder` effects, in arrival order).
 
         If the transaction fails (disk full, I/O error), nothing of the batch is stored, no
         order exists, no ack is sent (``dead_letters{reason=store_error}``): the shards' ack
@@ -334,13 +355,9 @@ class EngineCore:
             self._ack(admission.identity, admission.intent, send, reason=admission.reason,
                       detail=admission.detail, order_id=admission.order_id)
         self.flush(send)
-        started = False
         for admission in admitted:
             if admission.submit and admission.order_id is not None:
-                self._start_submit(admission.order_id, admission.intent.market_id, send)
-                started = True
-        if started:
-            await self.scheduler.yield_turn()
+                self._effects.append(SubmitOrder(admission.order_id, admission.intent.market_id))
 
     def _admit(self, identity: bytes | None, intent: OrderIntent,
                now_ms: int) -> _Admission | None:
@@ -403,23 +420,26 @@ class EngineCore:
         if identity is not None:
             send(Outbound(identity, ack))
 
-    # --- submits and cancels (run by the scheduler) -------------------------------------------
+    # --- submits and cancels (carried out by the shell) --------------------------------------
 
-    def _start_submit(self, order_id: str, market_id: str, send: Send) -> None:
-        """Hand a stored, acknowledged order's venue submit to the scheduler."""
-        self.scheduler.submit(
-            order_id, market_id,
-            blocked=lambda: self._submit_blocked(market_id),
-            send=lambda: self.orders.submit(order_id),
-            abandon=lambda reason: self.orders.abandon_submit(order_id, reason),
-            settle=lambda: self._settle(send),
-        )
+    def begin_submit(self, order_id: str) -> OrderRequest | None:
+        """A :class:`SubmitOrder` reached the front of the shell's queue: the request to send
+        now, or None when it must not go out (the order is then CANCELLED unsent, see
+        :meth:`submit_blocked`, or it is no longer PENDING)."""
+        record = self.orders.get(order_id)
+        if record is None:
+            return None
+        reason = self.submit_blocked(record.market_id)
+        if reason:
+            self.orders.abandon_submit(order_id, reason)
+            return None
+        return self.orders.begin_submit(order_id)
 
-    def _submit_blocked(self, market_id: str) -> str:
+    def submit_blocked(self, market_id: str) -> str:
         """Why a queued submit must not go out now ("" when it may): the market halted, the
-        kill switch was pulled or the engine is stopping (the order is then CANCELLED unsent)."""
-        if self.risk.kill.engaged:
-            return f"kill switch engaged before the order was sent: {self.risk.kill.reason}"
+        kill switch was pulled or the engine is stopping."""
+        if self.kill_switch.engaged:
+            return f"kill switch engaged before the order was sent: {self.kill_switch.reason}"
         halt = self.risk.breakers.halted(market_id)
         if halt is not None:
             return f"market halted before the order was sent: {halt.reason}"
@@ -427,41 +447,136 @@ class EngineCore:
             return "engine stopping: order not sent"
         return ""
 
-    def submits_in_flight(self, market_id: str | None = None) -> int:
-        """Submits started or queued and not finished (of one market, or all)."""
-        return self.scheduler.in_flight(market_id)
+    def on_submit_answer(self, answer: SubmitAnswer) -> float | None:
+        """One submit attempt's answer: the backoff (s) before resending the same request when
+        the venue refused for now with sends left, else None (the answer is applied; events
+        parked for its venue id follow). The shell :meth:`settle`\ s after the last one."""
+        try:
+            return self.orders.on_submit_result(answer.order_id, answer.result,
+                                                answer.latency_s)
+        except InvalidTransition as exc:
+            self._refuse_report(exc, answer.order_id, "submit_answer", answer.result)
+            return None
 
-    async def wait_submits(self, timeout_s: float, market_id: str | None = None) -> bool:
-        """Wait up to ``timeout_s`` seconds for the current submits (of one market, or all) to
-        finish; return whether they all did."""
-        return await self.scheduler.wait(timeout_s, market_id)
+    def abandon_submit(self, order_id: str, reason: str) -> None:
+        """A submit that will not complete (interrupted at shutdown, or it raised): a PENDING
+        order never sent is CANCELLED, one maybe sent is UNKNOWN (resolved, never resent)."""
+        self.orders.abandon_submit(order_id, reason)
 
-    async def drain(self, timeout_s: float) -> int:
-        """At shutdown: wait up to ``timeout_s`` seconds for every background task (submits,
-        cancels, reconciliation), then cancel what is left; return how many were cancelled.
-        An interrupted submit leaves its order UNKNOWN (resolved at the next start)."""
-        return await self.scheduler.drain(timeout_s)
-
-    async def _on_cancel(self, cancel: CancelIntent, send: Send) -> None:
+    def _on_cancel(self, cancel: CancelIntent) -> None:
         """Cancel the orders of the market (token) that exist now, once the submits of that
         market in flight now have finished (so every target has its venue id)."""
-        wanted = {
+        wanted = frozenset(
             r.order_id for r in self.orders.open_orders(cancel.market_id)
             if cancel.token_id is None or r.token_id == cancel.token_id
-        }
+        )
+        self._effects.append(CancelOrders(cancel.reason or "cancel intent", cancel.market_id,
+                                          wanted))
 
-        async def run() -> None:
-            try:
-                targets = [r for r in self.orders.open_orders(cancel.market_id)
-                           if r.order_id in wanted]
-                await self.orders.cancel(targets, cancel.reason or "cancel intent")
-            finally:
-                self._settle(send)
+    def cancel_targets(self, cancel: CancelOrders) -> list[str]:
+        """The orders a :class:`CancelOrders` covers when the shell runs it (still open; every
+        open one for the kill switch), oldest first."""
+        return [r.order_id for r in self.orders.open_orders(cancel.market_id)
+                if cancel.order_ids is None or r.order_id in cancel.order_ids]
 
-        self.scheduler.after_submits(cancel.market_id, run)
-        await self.scheduler.yield_turn()
+    def begin_cancel(self, order_id: str, reason: str) -> str | None:
+        """The venue id to cancel for ``order_id`` now, or None when the venue need not be
+        asked (closed meanwhile; never sent: a PENDING order is CANCELLED here)."""
+        return self.orders.begin_cancel(order_id, reason)
 
-    # --- resolution and reconciliation ---------------------------------------------
+    def on_cancel_answer(self, answer: CancelAnswer) -> None:
+        """The venue's answer to one cancel (a failure counts in the circuit breakers)."""
+        try:
+            self.orders.on_cancel_result(answer.order_id, answer.venue_order_id, answer.result,
+                                         answer.reason)
+        except InvalidTransition as exc:
+            self._refuse_report(exc, answer.order_id, "cancel_answer", answer.result)
+
+    def shutdown_effect(self) -> CancelAll | None:
+        """At shutdown, after the drain: cancel everything at the venue when
+        ``execution.cancel_on_shutdown`` is set and orders are open."""
+        if self.config.execution.cancel_on_shutdown and self.orders.open_orders():
+            return CancelAll("shutdown")
+        return None
+
+    def on_cancel_all_answer(self, result: CancelResult, reason: str) -> bool:
+        """The venue's answer to :class:`CancelAll`; return whether it succeeded."""
+        return self.orders.on_cancel_all(result, reason)
+
+    # --- executor events and unknown outcomes -------------------------------------------------
+
+    def on_executor_events(self, events: ExecutorEvents, send: Send) -> None:
+        """Apply the executor's fills and order updates (each fill its own durable transaction:
+        a failing write never takes back a fill already stored and reported), then flush."""
+        for event in events.events:
+            self.apply_venue_event(event)
+        self.flush(send)
+
+    def apply_venue_event(self, event: ExecutorEvent) -> None:
+        """Apply one venue report. One the order lifecycle forbids is refused at this boundary
+        (:meth:`_refuse_report`): the engine goes on and the order keeps its state."""
+        try:
+            self.orders.apply_event(event)
+        except InvalidTransition as exc:
+            record = self.orders.by_venue_id(event.venue_order_id)
+            self._refuse_report(exc, record.order_id if record else "", type(event).__name__,
+                                event)
+
+    def resolve_effect(self) -> ResolvePending | None:
+        """The orders whose outcome to ask the venue about (UNKNOWN, or SUBMITTED and older
+        than 2 s), or None when there are none."""
+        order_ids = self.orders.to_resolve()
+        return ResolvePending(order_ids) if order_ids else None
+
+    def venue_order_id(self, order_id: str) -> str | None:
+        """The venue id of one order being resolved (None: not known yet)."""
+        record = self.orders.get(order_id)
+        return None if record is None else record.venue_order_id
+
+    def fills_since_ms(self, order_id: str, venue: VenueOrder) -> int | None:
+        """From when to fetch the venue's trades for fills of ``order_id`` we miss (None:
+        none missing)."""
+        return self.orders.fills_since_ms(order_id, venue)
+
+    def on_order_status(self, order_id: str, venue: VenueOrder | None,
+                        trades: VenueTrades | None = None) -> None:
+        """The venue's state of one order being resolved (and its trades when fetched)."""
+        try:
+            self.orders.on_order_status(order_id, venue, trades)
+        except InvalidTransition as exc:
+            self._refuse_report(exc, order_id, "order_status", venue)
+
+    def on_open_orders_listing(self, order_id: str, listing: VenueOrders) -> None:
+        """The venue's open orders, to find an UNKNOWN order that has no venue id."""
+        try:
+            self.orders.on_open_orders_listing(order_id, listing)
+        except InvalidTransition as exc:
+            self._refuse_report(exc, order_id, "open_orders", None)
+
+    def _refuse_report(self, exc: InvalidTransition, order_id: str, kind: str,
+                       report: object) -> None:
+        """A venue report the order table does not list: count it
+        (``invalid_transitions{transition}``), log it with the order and both statuses,
+        dead-letter the report in the journal and alert. The order keeps its state (the
+        table refuses before anything moves)."""
+        status, reported = exc.state.value, exc.trigger.value
+        metrics.invalid_transitions.labels(transition=f"{status}->{reported}").inc()
+        metrics.dead_letters.labels(source="engine", reason="invalid_transition").inc()
+        record = self.orders.get(order_id)
+        market_id = record.market_id if record is not None else None
+        _LOG.error("invalid_transition", str(exc), order_id=order_id, status=status,
+                   reported=reported, report_kind=kind)
+        try:
+            self.store.journal_event(
+                "dead_letter",
+                {"reason": "invalid_transition", "order_id": order_id, "status": status,
+                 "reported": reported, "report_kind": kind, "report": repr(report)},
+                market_id, "engine")
+        except PersistenceError as write_error:  # the log line above still has it all
+            _LOG.error("dead_letter_write_failed", repr(write_error), order_id=order_id)
+        self.alert(invalid_transition_alert(order_id, status, reported))
+
+    # --- resolution ---------------------------------------------------------------------------
 
     def _on_resolved(self, resolved: MarketResolved) -> None:
         market = self._markets.get(resolved.market_id)
@@ -538,33 +653,27 @@ class EngineCore:
         executor *is* the venue, so it is never inconsistent with itself."""
         return self.executor.name != "paper"
 
-    def start_periodic_reconcile(self, send: Send) -> Awaitable[Any] | None:
-        """Start one background reconciliation (``Reconciler.periodically``)
-        unless the executor is the paper one, intake is closed or one is still running;
-        return what to await for its plan (None when it failed or was skipped). The scheduler
-        pauses new submits and waits (bounded) for those in flight first — a venue order we
-        have not heard back about yet would look foreign."""
+    def reconcile_effect(self) -> Reconcile | None:
+        """One periodic reconciliation (``Reconciler.periodically``, run by the shell) unless
+        the executor is the paper one or intake is closed. The shell pauses new submits and
+        waits (bounded by ``SUBMIT_WAIT_S``) for those in flight first — a venue order we have
+        not heard back about yet would look foreign."""
         if not self.reconciles_periodically or not self.ready:
             return None
-        return self.scheduler.reconcile(self.reconciler.periodically, SUBMIT_WAIT_S,
-                                        settle=lambda: self._settle(send))
+        return Reconcile(SUBMIT_WAIT_S)
 
     # --- periodic -----------------------------------------------------------------------------
 
-    async def tick(self, send: Send, *, kill: KillFile | None = None,
-                   resolve_pending: bool = False) -> None:
-        """Advance the executor, apply its events, resolve pending orders when asked, take the
-        kill file's content ``kill`` when the shell read it, then update P&L and risk. When the
-        daily loss limit trips, the switch is pulled and an :class:`EngageKillFile` effect asks
-        the shell to persist it (the file is read before, so the engine's own pull is never
-        mistaken for a hand pull or undone by a stale read)."""
+    def tick(self, send: Send, *, kill: KillFile | None = None) -> None:
+        """The periodic step, after the shell advanced the executor (and resolved pending
+        orders when due): take the kill file's content ``kill`` when the shell read it, then
+        update P&L and risk. When the daily loss limit trips, the switch is pulled, an
+        :class:`EngageKillFile` effect asks the shell to persist it (the file is read before,
+        so the engine's own pull is never mistaken for a hand pull or undone by a stale read)
+        and a :class:`CancelOrders` effect cancels every open order."""
         now_ms = self.clock.wall_ms()
-        await self.executor.tick(now_ms)
-        self._apply_executor_events()
-        if resolve_pending:
-            await self.orders.resolve_pending()
         if kill is not None:
-            await self._on_kill_file(kill, now_ms, send)
+            self._on_kill_file(kill, now_ms, send)
         summary = self.ledger.summary(self.marks())
         self.daily.observe(summary.total_usdc, now_ms)
         metrics.pnl_realized.set(summary.realized_usdc)
@@ -577,18 +686,16 @@ class EngineCore:
             self._effects.append(EngageKillFile(reason, now_ms))
             self.alert(daily_loss_alert(self.daily.daily_usdc,
                                         self.config.risk.max_daily_loss_usdc))
-            await self._engage_kill(reason, now_ms, send)
+            self._engage_kill(reason, now_ms, "engine", send)
         self.flush(send)
 
-    async def _on_kill_file(self, content: KillFile, now_ms: int, send: Send) -> None:
+    def _on_kill_file(self, content: KillFile, now_ms: int, send: Send) -> None:
         """Follow the kill file: a pull by hand engages, a release by hand releases, and each
         new hand release of a halted market (stamped at or after its halt) lifts the halt."""
-        if content.engaged and not self.risk.kill.engaged:
+        if content.engaged and not self.kill_switch.engaged:
             self.alert(manual_kill_alert(content.reason, content.by))
-            await self._engage_kill(content.reason, now_ms, send)
-        elif not content.engaged and self.risk.kill.engaged:
-            self.risk.kill.engaged = False
-            self.risk.kill.reason = ""
+            self._engage_kill(content.reason, now_ms, content.by, send)
+        elif not content.engaged and self.kill_switch.release():
             self.store.record_risk_event("kill_release", None, content.reason, now_ms)
             metrics.kill_switch.set(0)
             _LOG.warning("kill_switch_released", content.reason or "released by hand")
@@ -604,34 +711,28 @@ class EngineCore:
             if halt is not None and released_ms >= halt.since_ms:
                 self.risk.breakers.release(market_id)  # recorded in risk_events by its listener
                 self.orders.outbox.append(RiskState(
-                    halted=False, kill_switch=self.risk.kill.engaged, reason="released by hand",
-                    t_ns=self.clock.monotonic_ns(), market_id=market_id))
+                    halted=False, kill_switch=self.kill_switch.engaged,
+                    reason="released by hand", t_ns=self.clock.monotonic_ns(),
+                    market_id=market_id))
 
-    async def _engage_kill(self, reason: str, now_ms: int, send: Send) -> None:
-        self.risk.kill.engaged = True
-        self.risk.kill.reason = reason
-        self.risk.kill.since_ms = now_ms
+    def _engage_kill(self, reason: str, now_ms: int, by: str, send: Send) -> None:
+        """Pull the switch, tell the shards, and ask the shell to cancel every open order once
+        the submits in flight finished (≤ ``SUBMIT_WAIT_S``; queued ones are not sent: the
+        switch is on)."""
+        self.kill_switch.pull(reason, now_ms, by)
         metrics.kill_switch.set(1)
         self.store.record_risk_event("kill", None, reason, now_ms)
         _LOG.critical("kill_switch_engaged", reason)
         self.orders.outbox.append(RiskState(
             halted=True, kill_switch=True, reason=reason, t_ns=self.clock.monotonic_ns()))
         self.flush(send)
-        await self.wait_submits(SUBMIT_WAIT_S)  # queued ones are not sent: the switch is on
-        await self.orders.cancel(self.orders.open_orders(), f"kill switch: {reason}")
-        self.flush(send)
+        self._effects.append(CancelOrders(f"kill switch: {reason}", None, None, SUBMIT_WAIT_S))
 
     # --- output -------------------------------------------------------------------------------
 
-    def _apply_executor_events(self) -> None:
-        """Apply the executor's pending events, each fill its own durable transaction (a
-        failing write never takes back a fill already stored and reported)."""
-        for event in self.executor.drain_events():
-            self.orders.apply_event(event)
-
-    def _settle(self, send: Send) -> None:
-        """After any step: apply what the executor reported meanwhile, then :meth:`flush`."""
-        self._apply_executor_events()
+    def settle(self, send: Send) -> None:
+        """After a step the shell carried out (a submit, a cancel, a reconciliation):
+        :meth:`flush`."""
         self.flush(send)
 
     def flush(self, send: Send) -> None:
@@ -672,7 +773,7 @@ class EngineCore:
                        if not wanted or h.market_id in wanted)
         return StateSnapshot(
             shard_id=query.shard_id, positions=positions, open_orders=open_orders,
-            halted_markets=halted, kill_switch=self.risk.kill.engaged,
+            halted_markets=halted, kill_switch=self.kill_switch.engaged,
             t_ns=self.clock.monotonic_ns(), resolved_markets=self._resolved_views(wanted),
         )
 
@@ -696,8 +797,8 @@ class EngineCore:
         return EngineStatus(
             ready=self.ready,
             executor=self.executor.name,
-            kill_switch=KillSwitchView(engaged=self.risk.kill.engaged,
-                                       reason=self.risk.kill.reason),
+            kill_switch=KillSwitchView(engaged=self.kill_switch.engaged,
+                                       reason=self.kill_switch.reason),
             halted_markets={h.market_id: h.reason for h in self.risk.breakers.halts()},
             pnl=PnlView(
                 realized_usdc=summary.realized_usdc,

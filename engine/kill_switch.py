@@ -9,6 +9,7 @@ markets: ``released_markets`` maps a market id to the wall time (ms) of its rele
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,43 @@ class EngageKillFile:
     by: str = "engine"
 
 
-def carry_out(kill_file: KillSwitchFile, effects: list[EngageKillFile]) -> None:
-    """Write the core's kill-switch effects to the file (the shell's job, not the core's)."""
+@dataclass(slots=True)
+class KillSwitch:
+    """The global kill switch's state in the running engine (the file above is its durable
+    copy, the shell's business). Pulled by hand (the kill file), by the daily loss limit, or
+    restored at start; released only by hand. The risk manager reads it for every intent; the
+    per-market halts are not here (they stay in the risk layer's circuit breakers)."""
+
+    engaged: bool = False
+    reason: str = ""
+    since_ms: int = 0
+    by: str = ""
+
+    def pull(self, reason: str, now_ms: int, by: str) -> bool:
+        """Engage with ``reason``; return False (and change nothing) when already engaged, so
+        the first reason and time stay the ones reported."""
+        if self.engaged:
+            return False
+        self.engaged, self.reason, self.since_ms, self.by = True, reason, now_ms, by
+        return True
+
+    def release(self) -> bool:
+        """Release (by hand only); return False when it was not engaged."""
+        if not self.engaged:
+            return False
+        self.engaged, self.reason, self.since_ms, self.by = False, "", 0, ""
+        return True
+
+    def restore(self, content: KillFile) -> None:
+        """Take the kill file's state at start (an engaged file stays engaged)."""
+        if content.engaged:
+            self.engaged, self.reason, self.since_ms = True, content.reason, content.t_ms
+            self.by = content.by
+
+
+def carry_out(kill_file: KillSwitchFile, effects: Sequence[object]) -> None:
+    """Write the core's kill-switch effects to the file (the shell's job, not the core's);
+    other effects are ignored here."""
     for effect in effects:
-        kill_file.engage(effect.reason, effect.t_ms, by=effect.by)
+        if isinstance(effect, EngageKillFile):
+            kill_file.engage(effect.reason, effect.t_ms, by=effect.by)

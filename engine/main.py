@@ -7,8 +7,9 @@ PUB (execution reports, risk states), PULL (user-channel updates from the gatewa
 gateway (market resolutions only). Books are read from shm, never ticked: every 2 ms the shm seq
 counters of the tokens with resting paper orders are read, every 50 ms those of every
 configured token; the tokens whose seq moved (or an executor order due) go to the core's one
-book entry, ``EngineCore.on_book_change``. The shell also reads the kill file (every second)
-and carries out the core's effects (the engine's own kill-switch pull). The ZeroMQ
+book entry, ``EngineCore.on_book_change``. The shell also reads the kill file (every second);
+the core's effects (venue submits, cancels, resolutions, reconciliation, the engine's own
+kill-switch pull) are carried out by :class:`engine.driver.EngineDriver`. The ZeroMQ
 sockets are polled without zmq.asyncio (ARCHITECTURE §9): a short blocking poll, then the loop
 gets a turn; venue submits run as tasks of that loop. A live executor is reconciled again
 every ``execution.reconcile_interval_s``. Shutdown (SIGINT/SIGTERM): stop intake, wait for
@@ -33,10 +34,11 @@ import zmq
 
 from engine.books import BookSource, LazyShmBookSource, SeqWatch
 from engine.core import EngineCore, Outbound
+from engine.driver import EngineDriver
 from engine.executors.base import Executor
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
-from engine.kill_switch import KillSwitchFile, carry_out
+from engine.kill_switch import KillSwitchFile
 from engine.persistence.sqlite import SqlitePersistence
 from engine.store import EngineStore
 from polyloly import bus, metrics
@@ -101,30 +103,26 @@ async def build_executor(config: Config, core_books: Any, clock: SystemClock) ->
                          latency_ms=config.execution.paper_latency_ms)
 
 
-async def reconcile(core: EngineCore) -> None:
-    """Reconcile with the venue before intake (:meth:`engine.reconciler.Reconciler.on_start`:
-    retried until the venue's answer is complete, else the engine refuses to start)."""
-    await core.reconciler.on_start()
-
-
 class BookPoll:
-    """The live feed of :meth:`EngineCore.on_book_change` from the shm seq counters: the
-    executor's watched tokens at every call, every configured token when ``sample`` is set."""
+    """The live feed of :meth:`EngineCore.on_book_change` (through the driver) from the shm seq
+    counters: the executor's watched tokens at every call, every configured token when
+    ``sample`` is set."""
 
-    def __init__(self, core: EngineCore, books: BookSource) -> None:
-        self.core = core
+    def __init__(self, driver: EngineDriver, books: BookSource) -> None:
+        self.driver = driver
         self._watched = SeqWatch(books)
         self._sampled = SeqWatch(books)
 
-    async def poll(self, send: Any, *, sample: bool = False) -> bool:
+    async def poll(self, *, sample: bool = False) -> bool:
         """Feed the core the tokens whose seq moved; return whether it was called (nothing
         moved and nothing due costs two calls)."""
-        moved = set(self._watched.moved(self.core.executor.watched_tokens()))
+        core = self.driver.core
+        moved = set(self._watched.moved(self.driver.executor.watched_tokens()))
         if sample:
-            moved.update(self._sampled.moved(self.core.token_ids))
-        if not moved and not self.core.executor_due():
+            moved.update(self._sampled.moved(core.token_ids))
+        if not moved and not core.executor_due():
             return False
-        await self.core.on_book_change(sorted(moved), send)
+        await self.driver.on_book_change(sorted(moved))
         return True
 
 
@@ -137,7 +135,9 @@ class EngineShell:
         self.config = config
         self.core = core
         self.kill_file = kill_file
-        self.book_poll = BookPoll(core, core.books)
+        self.driver = EngineDriver(core, core.executor, self.send, sleep=asyncio.sleep,
+                                   kill_file=kill_file)
+        self.book_poll = BookPoll(self.driver, core.books)
         hwm = config.bus.send_hwm
         self.router = bus.bind(ctx, zmq.ROUTER, config.endpoint("engine_router"), hwm)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
@@ -152,13 +152,10 @@ class EngineShell:
         self._status_cache: dict[str, Any] = {"ready": False}
 
     async def tick(self, *, read_kill_file: bool, resolve_pending: bool) -> None:
-        """The core's periodic tick, with the kill file's content when due; then carry out the
-        core's effects (persist its own kill-switch pull)."""
+        """The periodic tick, with the kill file's content when due (the driver carries out
+        the core's effects, its own kill-switch pull included)."""
         kill = self.kill_file.read() if read_kill_file and self.kill_file is not None else None
-        await self.core.tick(self.send, kill=kill, resolve_pending=resolve_pending)
-        effects = self.core.take_effects()
-        if effects and self.kill_file is not None:
-            carry_out(self.kill_file, effects)
+        await self.driver.tick(kill=kill, resolve_pending=resolve_pending)
 
     def send(self, outbound: Outbound) -> None:
         try:
@@ -185,7 +182,7 @@ class EngineShell:
             sample_due = now >= next_tick
             if now >= next_books or sample_due:
                 next_books = now + _BOOK_POLL_S
-                await self._guarded(self.book_poll.poll(self.send, sample=sample_due))
+                await self._guarded(self.book_poll.poll(sample=sample_due))
             if sample_due:
                 next_tick = now + _TICK_INTERVAL_S
                 kill_due = now >= next_kill
@@ -198,7 +195,7 @@ class EngineShell:
                                               resolve_pending=resolve_due))
             if now >= next_reconcile:
                 next_reconcile = now + reconcile_every_s
-                self.core.start_periodic_reconcile(self.send)  # live only; runs as a task
+                self.driver.start_periodic_reconcile()  # live only; runs as a task
             if now >= next_status:
                 next_status = now + 0.5
                 self._status_cache = self.core.status().to_json_dict()
@@ -224,8 +221,8 @@ class EngineShell:
             else:
                 frames.append((None, parts[-1]))
         if sock is self.sub:  # book changes written before a resolution apply before it
-            await self._guarded(self.book_poll.poll(self.send))
-        await self._guarded(self.core.handle_frames(frames, self.send))
+            await self._guarded(self.book_poll.poll())
+        await self._guarded(self.driver.handle_frames(frames))
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -237,7 +234,7 @@ class EngineShell:
     def health(self) -> dict[str, Any]:
         return {"healthy": bool(self.core.ready and self.core.executor.healthy()),
                 "ready": self.core.ready, "executor": self.core.executor.name,
-                "kill_switch": self.core.risk.kill.engaged}
+                "kill_switch": self.core.kill_switch.engaged}
 
     def status(self) -> dict[str, Any]:
         return self._status_cache
@@ -261,7 +258,7 @@ async def run(config: Config) -> int:
     executor = await build_executor(config, books, clock)
     alerter = build_alerter(config, component="engine")
     core = EngineCore(config, SqlitePersistence(store, journal), executor, books, clock,
-                      sleep=asyncio.sleep, alert=alerter.send)
+                      alert=alerter.send)
     core.start(kill_file.read())
     ctx = zmq.Context()
     shell = EngineShell(config, core, ctx, kill_file)
@@ -277,7 +274,7 @@ async def run(config: Config) -> int:
     # watchdog pings from this loop, STOPPING=1 when stopping is set
     readiness = asyncio.create_task(Readiness("engine", shell.health).run(shell.stopping))
     try:
-        await reconcile(core)
+        await shell.driver.reconcile_on_start()
         core.mark_ready()
         _LOG.info("engine_ready", "engine serving", executor=executor.name,
                   router=config.endpoint("engine_router"))
@@ -290,18 +287,9 @@ async def run(config: Config) -> int:
 
 async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server: Any,
                     journal: EventJournal, store: EngineStore, ctx: ZmqContext) -> None:
-    core.ready = False
-    try:  # submits queued but not sent are dropped (CANCELLED); those in flight finish
-        await core.drain(_SHUTDOWN_BUDGET_S)
-        core.flush(shell.send)
-    except Exception as exc:
-        _LOG.error("shutdown_drain_failed", repr(exc))
-    try:
-        if config.execution.cancel_on_shutdown and core.orders.open_orders():
-            await asyncio.wait_for(core.orders.cancel_all("shutdown"), _SHUTDOWN_BUDGET_S)
-            core.flush(shell.send)
-    except (TimeoutError, Exception) as exc:
-        _LOG.error("shutdown_cancel_failed", repr(exc))
+    # submits queued but not sent are dropped (CANCELLED); those in flight finish; then the
+    # venue cancel-all when execution.cancel_on_shutdown
+    await shell.driver.shutdown(_SHUTDOWN_BUDGET_S)
     try:
         snapshot = core.status().to_json_dict()
         path = Path(config.run.data_dir) / "state_snapshot.json"

@@ -4,8 +4,8 @@
   so a duplicated intent never yields a second order, across restarts too.
 * ``REJECTED`` + ``retryable`` (429/5xx/connection refused before acceptance) is resent after an
   exponential backoff, up to ``execution.retry.max_attempts`` sends; a clear refusal never is.
-* ``UNKNOWN`` (timeout) is kept open and resolved through ``order_status`` / ``open_orders`` by
-  :meth:`OrderManager.resolve_pending`; it is never resent.
+* ``UNKNOWN`` (timeout) is kept open and resolved through ``order_status`` / ``open_orders``
+  (the shell asks the venue about :meth:`OrderManager.to_resolve`); it is never resent.
 * Fills are applied once per ``fill_id`` (stored durably before being reported); a fill for a
   venue order id not yet known (a user-channel fill racing the REST answer) is parked until
   the id is known.
@@ -20,21 +20,20 @@ fill report; fills durably).
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Awaitable, Callable
 
 from engine.alerting import AlertFn, market_halt_alert, no_alert
 from engine.executors.base import (
-    Executor,
+    CancelResult,
     ExecutorEvent,
-    IncompleteVenueAnswer,
     OrderRequest,
     SubmitOutcome,
     SubmitResult,
     VenueFill,
+    VenueOrder,
+    VenueOrders,
     VenueOrderUpdate,
-    VenueUnavailable,
+    VenueTrades,
 )
 from engine.order_record import OrderRecord, next_status
 from engine.persistence.port import EnginePersistence
@@ -46,6 +45,7 @@ from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
 from polyloly.domain import FillType, OrderStatus, Outcome, Side
+from polyloly.fsm import InvalidTransition
 from polyloly.logs import get_logger
 from polyloly.messages import ExecutionReport, Message, OrderIntent, RiskState
 from polyloly.resilience import RetryPolicy
@@ -53,8 +53,6 @@ from polyloly.resilience import RetryPolicy
 _LOG = get_logger("engine.orders")
 _EPSILON = 1e-9
 _UNKNOWN_GRACE_MS = 10_000  # an UNKNOWN order the venue does not know after this is REJECTED
-
-Sleep = Callable[[float], Awaitable[None]]
 
 _OUTCOME_STATUS = {
     SubmitOutcome.ACCEPTED: OrderStatus.SUBMITTED,
@@ -67,29 +65,28 @@ _OUTCOME_STATUS = {
 
 
 class OrderManager:
-    """Owns every order record; talks to the venue only through an :class:`Executor`."""
+    """Owns every order record. Sans-I/O: it never calls the venue; the shell sends what it
+    asks for (:meth:`begin_submit`, :meth:`begin_cancel`, :meth:`to_resolve`) and hands the
+    answers back (:meth:`on_submit_result`, :meth:`on_cancel_result`, ...)."""
 
     def __init__(
         self,
         config: Config,
         store: EnginePersistence,
-        executor: Executor,
         ledger: Ledger,
         risk: RiskManager,
         clock: Clock,
-        sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         alert: AlertFn = no_alert,
     ) -> None:
-        """``alert`` receives the SPEC §14 alerts of halted markets (:mod:`engine.alerting`)."""
+        """``alert`` receives the SPEC §14 alerts of halted markets (:mod:`engine.alerting`);
+        ``rng`` jitters the retry backoff (seeded: replays repeat)."""
         self._config = config
         self._alert = alert
         self._store = store
-        self.executor = executor
         self._ledger = ledger
         self._risk = risk
         self._clock = clock
-        self._sleep = sleep
         self._rng = rng or random.Random(0)
         retry = config.execution.retry
         self._retry = RetryPolicy(retry.max_attempts, retry.base_delay_s, retry.max_delay_s,
@@ -216,40 +213,47 @@ class OrderManager:
 
     # --- submission ---------------------------------------------------------------------------
 
-    async def submit(self, order_id: str) -> None:
-        """Send a PENDING order, resending only on retryable refusals, and apply the answer."""
+    def begin_submit(self, order_id: str) -> OrderRequest | None:
+        """The first attempt of a PENDING order's submit: the request to send (None when the
+        order is no longer PENDING). The shell sends it and answers :meth:`on_submit_result`."""
         record = self._orders[order_id]
         if record.status is not OrderStatus.PENDING:
-            return
+            return None
+        record.attempts = 1
+        return self._request(record)
+
+    def _request(self, record: OrderRecord) -> OrderRequest:
         market = self._markets[record.market_id]
-        request = OrderRequest(
+        return OrderRequest(
             client_order_id=record.order_id, token_id=record.token_id,
             market_id=record.market_id, side=record.side, price=record.price, size=record.size,
             order_type=record.order_type, tick_size=market.tick_size, neg_risk=market.neg_risk,
         )
-        result: SubmitResult | None = None
-        for attempt in range(self._retry.max_attempts):
-            record.attempts = attempt + 1
-            started_ns = self._clock.monotonic_ns()
-            result = await self._safe_submit(request)
-            latency_s = (self._clock.monotonic_ns() - started_ns) / 1e9
-            metrics.order_latency.observe(latency_s)
-            latency_ms = result.latency_ms or latency_s * 1000
-            halt = self._risk.breakers.on_order_latency(
-                record.market_id, latency_ms, self._clock.wall_ms()
-            )
-            if halt is not None:
-                self._on_halt(halt.market_id, halt.reason)
-            if not (result.outcome is SubmitOutcome.REJECTED and result.retryable):
-                break
+
+    def on_submit_result(self, order_id: str, result: SubmitResult,
+                         latency_s: float) -> float | None:
+        """Take one attempt's answer (``latency_s``: its wall time). A retryable refusal with
+        sends left returns the backoff (s) to wait before resending the same request (the
+        attempt is counted now); otherwise the answer is applied and None returned."""
+        record = self._orders[order_id]
+        metrics.order_latency.observe(latency_s)
+        latency_ms = result.latency_ms or latency_s * 1000
+        halt = self._risk.breakers.on_order_latency(
+            record.market_id, latency_ms, self._clock.wall_ms()
+        )
+        if halt is not None:
+            self._on_halt(halt.market_id, halt.reason)
+        if result.outcome is SubmitOutcome.REJECTED and result.retryable:
+            attempt = record.attempts - 1
             _LOG.warning(  # SPEC §14 "API rate limit": log only, back off and resend
                 "order_retry", "venue refused for now (rate limit or busy); backing off",
                 order_id=record.order_id, attempt=attempt + 1, error=result.message,
             )
             if attempt + 1 < self._retry.max_attempts:
-                await self._sleep(self._retry.delay_s(attempt, self._rng))
-        assert result is not None
+                record.attempts += 1
+                return self._retry.delay_s(attempt, self._rng)
         self._apply_submit(record, result)
+        return None
 
     def abandon_submit(self, order_id: str, reason: str) -> None:
         """Close the books on a submit that will not complete (market halted or kill switch
@@ -264,14 +268,6 @@ class OrderManager:
         if status is OrderStatus.UNKNOWN:
             record.submitted_ms = self._clock.wall_ms()
         self._set_status(record, status, self._clock.wall_ms())
-
-    async def _safe_submit(self, request: OrderRequest) -> SubmitResult:
-        try:
-            return await self.executor.submit(request)
-        except Exception as exc:  # an executor bug must not lose the order: outcome unknown
-            _LOG.error("executor_error", "submit raised; order tracked as UNKNOWN",
-                       order_id=request.client_order_id, error=repr(exc))
-            return SubmitResult(SubmitOutcome.UNKNOWN, message=f"executor raised: {exc!r}")
 
     def _apply_submit(self, record: OrderRecord, result: SubmitResult) -> None:
         now_ms = self._clock.wall_ms()
@@ -330,14 +326,23 @@ class OrderManager:
         if status is OrderStatus.FILLED and record.filled_size + _EPSILON < record.size:
             # the venue says filled before all fills reached us: wait for the fills
             status = OrderStatus.PARTIALLY_FILLED if record.filled_size > 0 else record.status
+        previous = record.reason
         if update.reason:
             record.reason = update.reason
-        self._set_status(record, status, now_ms)
+        try:
+            self._set_status(record, status, now_ms)
+        except InvalidTransition:
+            record.reason = previous  # a refused report leaves the order exactly as it was
+            raise
 
     def _apply_fill(self, record: OrderRecord, fill: VenueFill, now_ms: int) -> None:
         if self._store.has_fill(fill.fill_id):
             return
         size = fill.size  # the venue's fill is the truth, even beyond our size
+        full = max(0.0, record.size - (record.filled_size + size)) <= 1e-6
+        # the move is checked before the ledger books anything: a refused one changes nothing
+        target = next_status(record.order_id, record.status,
+                             OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED)
         try:
             self._ledger.apply_fill(
                 market_id=record.market_id, token_id=record.token_id, outcome=record.outcome,
@@ -354,9 +359,7 @@ class OrderManager:
         )
         record.filled_size = total
         record.fees_usdc += fill.fee_usdc
-        full = record.remaining <= 1e-6
-        target = OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED
-        record.status = next_status(record.order_id, record.status, target)
+        record.status = target
         record.updated_ms = now_ms
         self._store.record_fill(fill, record, self._ledger.position(record.token_id))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
@@ -370,37 +373,35 @@ class OrderManager:
 
     # --- cancels ------------------------------------------------------------------------------
 
-    async def cancel(self, records: list[OrderRecord], reason: str) -> None:
-        """Cancel the given open orders one by one; count failures in the circuit breakers."""
-        for record in records:
-            now_ms = self._clock.wall_ms()
-            if not record.status.is_open:
-                continue
-            if record.venue_order_id is None:
-                if record.status is OrderStatus.PENDING:
-                    record.reason = reason
-                    self._set_status(record, OrderStatus.CANCELLED, now_ms)
-                continue
-            try:
-                result = await self.executor.cancel(record.venue_order_id)
-            except Exception as exc:
-                result = None
-                _LOG.warning("cancel_failed", repr(exc), order_id=record.order_id)
-            if result is not None and record.venue_order_id in result.cancelled:
+    def begin_cancel(self, order_id: str, reason: str) -> str | None:
+        """Start cancelling one order: the venue id to cancel, or None when there is nothing to
+        ask the venue (closed already; never sent — a PENDING one is CANCELLED here)."""
+        record = self._orders.get(order_id)
+        if record is None or not record.status.is_open:
+            return None
+        if record.venue_order_id is None:
+            if record.status is OrderStatus.PENDING:
                 record.reason = reason
-                self._set_status(record, OrderStatus.CANCELLED, now_ms)
-                continue
-            halt = self._risk.breakers.on_cancel_failure(record.market_id, now_ms)
-            if halt is not None:
-                self._on_halt(halt.market_id, halt.reason)
+                self._set_status(record, OrderStatus.CANCELLED, self._clock.wall_ms())
+            return None
+        return record.venue_order_id
 
-    async def cancel_all(self, reason: str) -> bool:
-        """Ask the venue to cancel everything, then mark our open orders; return success."""
-        try:
-            result = await self.executor.cancel_all()
-        except Exception as exc:
-            _LOG.error("cancel_all_failed", repr(exc))
-            return False
+    def on_cancel_result(self, order_id: str, venue_order_id: str,
+                         result: CancelResult | None, reason: str) -> None:
+        """Take the venue's answer to one cancel (None: the call failed); a failure counts in
+        the market's circuit breakers."""
+        record = self._orders[order_id]
+        now_ms = self._clock.wall_ms()
+        if result is not None and venue_order_id in result.cancelled:
+            record.reason = reason
+            self._set_status(record, OrderStatus.CANCELLED, now_ms)
+            return
+        halt = self._risk.breakers.on_cancel_failure(record.market_id, now_ms)
+        if halt is not None:
+            self._on_halt(halt.market_id, halt.reason)
+
+    def on_cancel_all(self, result: CancelResult, reason: str) -> bool:
+        """Mark our open orders the venue cancelled (or never knew); return its ``ok``."""
         now_ms = self._clock.wall_ms()
         cancelled = set(result.cancelled)
         for record in self.open_orders():
@@ -411,50 +412,47 @@ class OrderManager:
 
     # --- unknown outcomes ---------------------------------------------------------------------
 
-    async def resolve_pending(self, min_age_ms: int = 2000) -> None:
-        """Ask the venue about UNKNOWN orders and SUBMITTED ones older than ``min_age_ms``;
-        adopt its answer (fetching missing fills), never resend."""
+    def to_resolve(self, min_age_ms: int = 2000) -> tuple[str, ...]:
+        """UNKNOWN orders and SUBMITTED ones older than ``min_age_ms``: the shell asks the venue
+        about each (never resends) and answers :meth:`on_order_status` /
+        :meth:`on_open_orders_listing`."""
         now_ms = self._clock.wall_ms()
-        pending = [
-            r for r in self._orders.values()
+        return tuple(
+            r.order_id for r in self._orders.values()
             if r.status is OrderStatus.UNKNOWN
             or (r.status is OrderStatus.SUBMITTED and now_ms - r.submitted_ms >= min_age_ms)
-        ]
-        for record in pending:
-            if record.venue_order_id is None:
-                await self._match_unknown_in_open_orders(record)
-                continue
-            try:
-                venue = await self.executor.order_status(record.venue_order_id)
-            except Exception as exc:
-                _LOG.warning("order_status_failed", repr(exc), order_id=record.order_id)
-                continue
-            if venue is None:
-                if now_ms - record.submitted_ms >= _UNKNOWN_GRACE_MS:
-                    record.reason = "venue does not know the order"
-                    self._set_status(record, OrderStatus.REJECTED, now_ms)
-                continue
-            if venue.size_matched > record.filled_size + 1e-6:
-                await self._fetch_fills(record)
-            self._apply_update(record, VenueOrderUpdate(
-                venue.venue_order_id, venue.status, venue.size_matched, now_ms), now_ms)
+        )
 
-    async def _fetch_fills(self, record: OrderRecord) -> None:
-        try:
-            trades = await self.executor.trades(max(0, record.submitted_ms - 60_000))
-        except Exception as exc:
-            _LOG.warning("trades_failed", repr(exc), order_id=record.order_id)
-            return
-        for fill in trades.fills:
-            if fill.venue_order_id == record.venue_order_id:
-                self._apply_fill(record, fill, self._clock.wall_ms())
+    def fills_since_ms(self, order_id: str, venue: VenueOrder) -> int | None:
+        """When the venue matched more of ``order_id`` than we booked: the time (epoch ms) to
+        fetch the venue's trades from; None when no fill is missing."""
+        record = self._orders[order_id]
+        if venue.size_matched > record.filled_size + 1e-6:
+            return max(0, record.submitted_ms - 60_000)
+        return None
 
-    async def _match_unknown_in_open_orders(self, record: OrderRecord) -> None:
-        try:
-            listing = await self.executor.open_orders()
-        except (IncompleteVenueAnswer, VenueUnavailable, Exception) as exc:
-            _LOG.warning("open_orders_failed", repr(exc), order_id=record.order_id)
+    def on_order_status(self, order_id: str, venue: VenueOrder | None,
+                        trades: VenueTrades | None = None) -> None:
+        """Adopt the venue's state of an order being resolved (None: the venue does not know
+        it — REJECTED once the grace period passed), booking the missing fills in ``trades``."""
+        record = self._orders[order_id]
+        now_ms = self._clock.wall_ms()
+        if venue is None:
+            if now_ms - record.submitted_ms >= _UNKNOWN_GRACE_MS:
+                record.reason = "venue does not know the order"
+                self._set_status(record, OrderStatus.REJECTED, now_ms)
             return
+        if trades is not None:
+            for fill in trades.fills:
+                if fill.venue_order_id == record.venue_order_id:
+                    self._apply_fill(record, fill, self._clock.wall_ms())
+        self._apply_update(record, VenueOrderUpdate(
+            venue.venue_order_id, venue.status, venue.size_matched, now_ms), now_ms)
+
+    def on_open_orders_listing(self, order_id: str, listing: VenueOrders) -> None:
+        """Find an UNKNOWN order without a venue id among the venue's open orders (same token,
+        side, price and size, not already ours) and adopt it."""
+        record = self._orders[order_id]
         known = set(self._by_venue_id)
         for venue in listing.orders:
             if venue.venue_order_id in known:
@@ -503,7 +501,7 @@ class OrderManager:
         if alert is not None:
             self._alert(alert)
         self.outbox.append(RiskState(
-            halted=True, kill_switch=self._risk.kill.engaged, reason=reason,
+            halted=True, kill_switch=self._risk.kill_switch.engaged, reason=reason,
             t_ns=self._clock.monotonic_ns(), market_id=market_id,
         ))
 

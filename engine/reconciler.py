@@ -608,7 +608,7 @@ class EngineView:
             executor.adopt(venue_order_id)
 
     def apply_event(self, event: ExecutorEvent) -> None:
-        self._core.orders.apply_event(event)
+        self._core.apply_venue_event(event)  # a forbidden report is refused, not raised
 
     def correct_position(self, market_id: str, token_id: str, venue_shares: float,
                          reason: str) -> None:
@@ -619,7 +619,7 @@ class EngineView:
         if core.risk.breakers.halt(market_id, "reconcile_mismatch", core.clock.wall_ms()) is None:
             return False
         core.orders.outbox.append(RiskState(
-            halted=True, kill_switch=core.risk.kill.engaged, reason=reason,
+            halted=True, kill_switch=core.kill_switch.engaged, reason=reason,
             t_ns=core.clock.monotonic_ns(), market_id=market_id,
         ))
         core.alert(position_mismatch_alert(market_id, reason))  # SPEC §14: critical

@@ -43,6 +43,10 @@ truth_confidence = Gauge("polyloly_truth_confidence", "Truth engine confidence",
 dead_letters = Counter(
     "polyloly_dead_letters_total", "Messages that failed to parse or apply", ["source", "reason"]
 )
+invalid_transitions = Counter(  # a venue report the order table forbids: dead-lettered
+    "polyloly_invalid_transitions_total", "Order reports refused by the order lifecycle table",
+    ["transition"],
+)
 feed_messages = Counter("polyloly_feed_messages_total", "Inbound messages per feed", ["feed"])
 feed_ignored = Counter(
     "polyloly_feed_ignored_total",

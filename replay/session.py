@@ -40,6 +40,7 @@ import msgspec
 
 from engine.books import ShmBookSource
 from engine.core import EngineCore, Outbound
+from engine.driver import EngineDriver
 from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
 from engine.persistence.sqlite import SqlitePersistence
@@ -191,7 +192,10 @@ class ReplaySession:
                                                  config.storage.rotate_bytes), self.clock)
                         if self._journal_dir is not None else None)
         self.engine = EngineCore(config, SqlitePersistence(self.engine_store, self.journal),
-                                 self.executor, books, self.clock, sleep=_no_sleep)
+                                 self.executor, books, self.clock)
+        # the same shell as the process: carries the core's effects out with the executor
+        self.engine_driver = EngineDriver(self.engine, self.executor, self._from_engine,
+                                          sleep=_no_sleep)
         self.engine.start()
         self.engine.mark_ready()
         rules = {name: SourceRule(SourceTier(p.tier), p.stale_threshold_ms)
@@ -277,7 +281,7 @@ class ReplaySession:
                 resolve = self._next_resolve <= due
                 if resolve:
                     self._next_resolve = due + ENGINE_RESOLVE_NS
-                await self.engine.tick(self._from_engine, resolve_pending=resolve)
+                await self.engine_driver.tick(resolve_pending=resolve)
             for k, next_time in sorted(self._next_shard_time.items()):
                 if next_time <= due:
                     self._next_shard_time[k] = due + self._shard_interval_ns
@@ -412,12 +416,12 @@ class ReplaySession:
         while self._queue:
             target, message = self._queue.popleft()
             if target is None and isinstance(message, BookTick):
-                await self.engine.on_book_change((message.token_id,), self._from_engine)
+                await self.engine_driver.on_book_change((message.token_id,))
             elif target is None:
-                await self.engine.handle(None, message, self._from_engine)
+                await self.engine_driver.handle(None, message)
             elif target < 0:
                 shard = -1 - target
-                await self.engine.handle(bus.shard_identity(shard), message, self._from_engine)
+                await self.engine_driver.handle(bus.shard_identity(shard), message)
             elif target in self._joined:
                 self._from_shard(target, self._to_shard(target, message, now))
             else:

@@ -18,8 +18,8 @@ Order of the checks (the first refusal wins):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from engine.kill_switch import KillSwitch
 from engine.risk.circuit import CircuitBreakers
 from engine.risk.decision import Decision, ExposureView
 from engine.risk.sizing import VolatilitySizer, drawdown_factor
@@ -35,25 +35,18 @@ _SIZE_STEP = 0.01  # shares
 _EPSILON = 1e-9
 
 
-@dataclass(slots=True)
-class KillState:
-    """The global kill switch: engaged by hand (CLI) or by the daily loss limit."""
-
-    engaged: bool = False
-    reason: str = ""
-    since_ms: int = 0
-
-
 class RiskManager:
     """Pure risk core: state changes only through its methods; no I/O, no clock of its own."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, kill_switch: KillSwitch | None = None) -> None:
+        """``kill_switch`` is the engine's global switch (:class:`engine.kill_switch.KillSwitch`,
+        owned by the core); this only reads it. A fresh released one when not given."""
         self._config = config
         self._risk = config.risk
         self._markets = {m.market_id: m for m in config.markets}
         self.breakers = CircuitBreakers(config.risk.circuit)
         self.volatility = VolatilitySizer(config.risk.volatility_lookback_ticks)
-        self.kill = KillState()
+        self.kill_switch = kill_switch if kill_switch is not None else KillSwitch()
         self.daily_pnl_usdc = 0.0
         self.drawdown_usdc = 0.0
         self._open_ms: dict[str, int] = {}
@@ -68,7 +61,8 @@ class RiskManager:
         """Update the day's P&L; return True when this engages the kill switch (daily loss)."""
         self.daily_pnl_usdc = daily_pnl_usdc
         self.drawdown_usdc = drawdown_usdc
-        return not self.kill.engaged and daily_pnl_usdc <= -self._risk.max_daily_loss_usdc
+        limit = self._risk.max_daily_loss_usdc
+        return not self.kill_switch.engaged and daily_pnl_usdc <= -limit
 
     def set_market_open(self, market_id: str, open_ms: int) -> None:
         """Record when a market's match went live (for the open buffer); first call wins."""
@@ -92,8 +86,9 @@ class RiskManager:
         invalid = validate_intent(intent, market)
         if invalid is not None or market is None:
             return invalid or Decision.refuse(RejectReason.UNKNOWN_MARKET, intent.market_id)
-        if self.kill.engaged:
-            return Decision.refuse(RejectReason.KILL_SWITCH, f"kill switch: {self.kill.reason}")
+        if self.kill_switch.engaged:
+            return Decision.refuse(RejectReason.KILL_SWITCH,
+                                   f"kill switch: {self.kill_switch.reason}")
         if self.daily_pnl_usdc <= -self._risk.max_daily_loss_usdc:
             return Decision.refuse(
                 RejectReason.DAILY_LOSS_LIMIT,

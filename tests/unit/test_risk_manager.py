@@ -105,7 +105,7 @@ def test_daily_loss_refuses_and_asks_for_the_kill_switch(tmp_path: Path) -> None
     assert manager.set_pnl(-500.0, 0.0) is True
     assert manager.check(intent(), BOOK, ExposureView(), FRIDAY_MS).reason is \
         RejectReason.DAILY_LOSS_LIMIT
-    manager.kill.engaged = True
+    manager.kill_switch.pull("test", 0, by="test")
     assert manager.check(intent(), BOOK, ExposureView(), FRIDAY_MS).reason is \
         RejectReason.KILL_SWITCH
 
