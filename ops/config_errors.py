@@ -8,6 +8,14 @@ semantic errors of that repaired mapping are added (those naming a key already r
 left out, they would only restate it). The config a process would load is still decided by
 ``validate`` alone: :func:`check_config_file` returns a config only when ``validate`` accepts
 the file unchanged.
+
+Each error names its layer (:func:`attribute`): ``FILE:key: …`` for a value from the overlay
+file, ``NAME (key): …`` for one from a ``POLYLOLY__…`` environment variable,
+``polyloly/defaults/base.yaml:key`` for the packaged defaults. :func:`deployment_errors`
+adds the rules that depend on the environment and on what a deployment must complete (live
+needs markets; Telegram enabled needs a chat id and its token; the real executor needs
+``LIVE_TRADING=1`` and a key): the processes' ``validate`` leaves those out so the packaged
+``prod.yaml`` template still loads (systemd render).
 """
 
 from __future__ import annotations
@@ -20,7 +28,15 @@ from typing import Any
 
 import msgspec
 
-from polyloly.config import Config, ConfigError, load_raw, validate
+from polyloly.config import (
+    DEFAULT_SOURCE,
+    Config,
+    ConfigError,
+    load_raw,
+    source_of,
+    validate,
+    value_sources,
+)
 
 _MAX_ERRORS = 200  # a bound on the repair loop; no real file has this many
 _PART_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -30,15 +46,53 @@ def check_config_file(
     path: str | Path, environ: Mapping[str, str] | None = None
 ) -> tuple[Config | None, list[str]]:
     """Load ``path`` as the processes do (base.yaml, overlay, environment); return the config
-    and no errors, or None and every error found."""
+    and no errors, or None and every error found, each naming its layer."""
     try:
         raw = load_raw(path, environ)
+        sources = value_sources(path, environ)
     except ConfigError as exc:
         return None, list(exc.errors)
     try:
         return validate(raw), []
     except ConfigError as exc:
-        return None, all_errors(raw) or list(exc.errors)
+        return None, [attribute(line, sources) for line in all_errors(raw) or exc.errors]
+
+
+def attribute(line: str, sources: Mapping[str, str]) -> str:
+    """Prefix an error line with the layer its key came from (see the module doc)."""
+    key, _, rest = line.partition(": ")
+    if not rest:
+        return line
+    source = source_of(sources, key) if key != "(top level)" else ""
+    if source.startswith("env "):
+        return f"{source[4:]} ({key}): {rest}"
+    if source in ("", DEFAULT_SOURCE):
+        return line  # a key no layer set (a code default, a missing required key's parent)
+    return f"{source}:{line}"
+
+
+def telegram_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """Telegram enabled but unable to send: the chat id or the token variable is missing."""
+    telegram = config.alerts.telegram
+    if not telegram.enabled:
+        return []
+    errors: list[str] = []
+    if not telegram.chat_id.strip():
+        errors.append("alerts.telegram.chat_id: required when alerts.telegram.enabled is true "
+                      "(the chat that receives alerts and may send commands)")
+    if not telegram.token_env or not environ.get(telegram.token_env, "").strip():
+        errors.append(f"{telegram.token_env or 'alerts.telegram.token_env'}: the bot token is not "
+                      "set in the environment (alerts.telegram.enabled is true); put it in the "
+                      "0600 environment file or set alerts.telegram.enabled: false")
+    return errors
+
+
+def deployment_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """What a valid config still lacks to run as configured: live requirements (markets,
+    ``LIVE_TRADING=1``, the key) and Telegram's chat id and token."""
+    from ops.startup_checks import live_requirement_errors  # it imports this module
+
+    return live_requirement_errors(config, environ) + telegram_errors(config, environ)
 
 
 def all_errors(raw: Mapping[str, Any]) -> list[str]:

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import websockets
 
-from ops.config_errors import check_config_file
+from ops.config_errors import check_config_file, telegram_errors
 from ops.feed_checks import check_feed
 from ops.ntp_status import CommandRunner, NtpStatus, read_ntp_status, system_runner
 from polyloly.config import Config
@@ -82,8 +82,8 @@ def live_requirement_errors(config: Config, environ: Mapping[str, str]) -> list[
 
 
 def config_check(config: Config, environ: Mapping[str, str]) -> CheckResult:
-    """The loaded config against the live requirements."""
-    errors = live_requirement_errors(config, environ)
+    """The loaded config against the live requirements and Telegram's chat id and token."""
+    errors = live_requirement_errors(config, environ) + telegram_errors(config, environ)
     if errors:
         return CheckResult("config", False, "\n".join(errors))
     return CheckResult(

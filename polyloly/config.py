@@ -594,3 +594,86 @@ def masked(config: Config) -> dict[str, Any]:
 
     result: dict[str, Any] = mask(msgspec.to_builtins(config))
     return result
+
+
+# --- provenance: which layer gave each value (``polyloly config show``, error attribution) ---
+
+DEFAULT_SOURCE = "default"  # a struct default in this module: no layer set the key
+BASE_SOURCE = f"{DEFAULTS_PACKAGE.replace('.', '/')}/{BASE_FILE}"
+
+
+def _overlay_label(path: str | Path) -> str:
+    packaged = packaged_overlay_name(path)
+    where = DEFAULTS_PACKAGE.replace(".", "/")
+    return f"{where}/{packaged}" if packaged is not None else str(path)
+
+
+def env_variable_paths(environ: Mapping[str, str]) -> dict[str, str]:
+    """Dotted config key → the ``POLYLOLY__…`` variable that sets it (as :func:`env_overrides`
+    reads them), so an error in an environment value names the variable, not a file."""
+    found: dict[str, str] = {}
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if parts:
+            found[".".join(parts)] = name
+    return found
+
+
+def _mark(sources: dict[str, str], node: Any, prefix: str, label: str) -> None:
+    """Record ``label`` for every leaf under ``prefix``; a non-mapping value (a list, a
+    scalar) replaces whatever an earlier layer had below it, as :func:`deep_merge` does."""
+    if isinstance(node, Mapping) and node:
+        for key, value in node.items():
+            _mark(sources, value, f"{prefix}.{key}" if prefix else str(key), label)
+        return
+    for stale in [k for k in sources if k.startswith(f"{prefix}.") or k.startswith(f"{prefix}[")]:
+        del sources[stale]
+    sources[prefix] = label
+
+
+def value_sources(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Dotted key of every value given by a layer → where it came from: the packaged
+    base.yaml (:data:`BASE_SOURCE`), the overlay's path, or ``env NAME``. Keys no layer sets
+    take the code default (:data:`DEFAULT_SOURCE`). Raises :class:`ConfigError` as
+    :func:`load_raw`."""
+    env = os.environ if environ is None else environ
+    sources: dict[str, str] = {}
+    base = _parse_yaml(read_packaged(BASE_FILE), f"{DEFAULTS_PACKAGE}/{BASE_FILE}")
+    _mark(sources, base, "", BASE_SOURCE)
+    if path is not None:
+        _mark(sources, _read_overlay(path), "", _overlay_label(path))
+    for dotted, name in env_variable_paths(env).items():
+        _mark(sources, {}, dotted, f"env {name}")
+    sources.pop("", None)
+    return sources
+
+
+def source_of(sources: Mapping[str, str], dotted: str) -> str:
+    """The layer that gave ``dotted`` (or the nearest enclosing key a layer gave whole: a
+    ``markets`` list, a ``risk`` mapping); :data:`DEFAULT_SOURCE` when none did."""
+    key = dotted
+    while key:
+        if key in sources:
+            return sources[key]
+        cut = max(key.rfind("."), key.rfind("["))
+        key = key[:cut] if cut > 0 else ""
+    return DEFAULT_SOURCE
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"risk": {"circuit": {"x": 1}}}`` → ``{"risk.circuit.x": 1}``; list items are
+    ``markets[0].market_id``; an empty mapping or list is one leaf."""
+    flat: dict[str, Any] = {}
+    if isinstance(node, Mapping) and node:
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(node, list | tuple) and node:
+        for index, value in enumerate(node):
+            flat.update(flatten(value, f"{prefix}[{index}]"))
+    else:
+        flat[prefix] = node
+    return flat

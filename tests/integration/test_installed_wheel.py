@@ -99,10 +99,16 @@ def test_wheel_ships_the_package_data(installed: tuple[Path, Path]) -> None:
 
 def test_config_check_uses_the_packaged_overlay(installed: tuple[Path, Path]) -> None:
     bin_dir, work = installed
+    # the packaged prod.yaml is a template: check names what it still lacks (exit 2) ...
     result = _run([str(bin_dir / "polyloly"), "config", "check", "prod"], work, _clean_env(), 60)
+    assert result.returncode == 2 and "markets: live trading needs" in result.stderr
+    # ... and show reads the packaged overlay, not a file of the working directory
+    result = _run([str(bin_dir / "polyloly"), "config", "show", "prod", "--json"], work,
+                  _clean_env(), 60)
     assert result.returncode == 0, result.stderr
-    merged = orjson.loads(result.stdout)
-    assert merged["run"]["mode"] == "live" and merged["execution"]["executor"] == "real"
+    rows = {row["key"]: row for row in orjson.loads(result.stdout)}
+    assert rows["run.mode"]["value"] == "live" and rows["execution.executor"]["value"] == "real"
+    assert rows["run.mode"]["source"] == "polyloly/defaults/prod.yaml"
 
 
 def test_sim_help_runs(installed: tuple[Path, Path]) -> None:

@@ -219,7 +219,9 @@ def test_check_config_file_uses_the_environment_like_the_processes(tmp_path: Pat
     path.write_text(yaml.safe_dump({"shards": {"count": 3}}))
     config, errors = check_config_file(path, {"POLYLOLY__RISK__MAX_DAILY_LOSS_USDC": "-3"})
     assert config is None
-    assert errors == ["risk.max_daily_loss_usdc: expected a positive number, was -3"]
+    # the environment's value is blamed on its variable, not on the file
+    assert errors == ["POLYLOLY__RISK__MAX_DAILY_LOSS_USDC (risk.max_daily_loss_usdc): "
+                      "expected a positive number, was -3"]
     config, errors = check_config_file(path, {})
     assert errors == [] and config is not None and config.shards.count == 3
     missing, errors = check_config_file(tmp_path / "nope.yaml", {})
@@ -277,7 +279,8 @@ def test_config_check_prints_every_error(
 ) -> None:
     assert config_main(["check", _bad_file(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "7 error(s)" in err and "  run.mode: expected one of 'paper', 'live'" in err
+    assert "7 error(s)" in err and ":run.mode: expected one of 'paper', 'live'" in err
+    assert f"  {tmp_path / 'bad.yaml'}:risk.bogus: unknown key" in err  # file:key
 
 
 def test_polyloly_run_lists_every_config_error_before_starting_anything(
@@ -287,4 +290,4 @@ def test_polyloly_run_lists_every_config_error_before_starting_anything(
 
     assert run_main(["--config", _bad_file(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "7 error(s)" in err and "  risk.bogus: unknown key" in err
+    assert "7 error(s)" in err and "bad.yaml:risk.bogus: unknown key" in err
