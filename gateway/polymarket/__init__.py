@@ -1,1 +1,2 @@
-"""Polymarket CLOB adapter: wire schemas, pure frame parsing, market and user WebSockets."""
+"""Everything Polymarket-specific in the gateway: wire schemas and parsing, WS sessions and
+subscriptions, the book keeper (shm books), REST book resyncs and the user channel."""
