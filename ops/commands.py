@@ -55,7 +55,7 @@ def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | No
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds each check may take (default 5)")
     parser.add_argument("--strict", action="store_true",
-                        help="also exit 1 on a warning, not only on a failed check; for ExecStartPre")
+                        help="also exit 1 on a warning (not only on a failure); ExecStartPre")
     args = parser.parse_args(argv)
     if not args.timeout > 0:
         print(f"polyloly doctor: --timeout: expected a positive number of seconds, "

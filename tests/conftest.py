@@ -8,7 +8,6 @@ import pytest
 
 from tests.helpers import leaks
 
-
 SLOW_DIRECTORIES = ("integration", "chaos")
 
 
