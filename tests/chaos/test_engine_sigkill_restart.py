@@ -26,7 +26,7 @@ from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason, Side,
 from polyloly.messages import ExecutionReport, IntentAck, OrderIntent, decode, encode
 from shm.writer import BookWriter
 from sim.venue.testing import SampleMarket, ThreadedVenue
-from tests.integration.test_engine_process import _free_port, _wait_healthy
+from tests.helpers.engine_launch import free_port, wait_healthy
 
 KEY = "0x" + "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 MARKET = SampleMarket()
@@ -55,7 +55,7 @@ def test_engine_killed_between_placement_and_fill_reconciles_and_never_duplicate
     tmp_path: Path,
 ) -> None:
     segment = f"plk_{uuid.uuid4().hex[:10]}"
-    port = _free_port()
+    port = free_port()
     address = Account.from_key(KEY).address
     with ThreadedVenue([MARKET], matching_delay_s=0.0) as sim:
         venue = sim.venue
@@ -88,7 +88,7 @@ def test_engine_killed_between_placement_and_fill_reconciles_and_never_duplicate
         engine = _start_engine(config_path, env)
         dealer = sub = None
         try:
-            _wait_healthy(port, engine, 30)
+            wait_healthy(port, engine, 30)
             dealer = bus.connect(context, zmq.DEALER, config.endpoint("engine_router"),
                                  identity=bus.shard_identity(0))
             sub = bus.connect(context, zmq.SUB, config.endpoint("engine_pub"))
@@ -115,7 +115,7 @@ def test_engine_killed_between_placement_and_fill_reconciles_and_never_duplicate
             assert sim.call(lambda: venue.position_u(address, YES)) == round(size * 1e6)
 
             engine = _start_engine(config_path, env)
-            _wait_healthy(port, engine, 30)  # healthy only after reconciling with the venue
+            wait_healthy(port, engine, 30)  # healthy only after reconciling with the venue
             status = fetch_json(port, "/status")[1]
             held = {p["token_id"]: p["shares"] for p in status["positions"]}
             assert held.get(YES) == pytest.approx(size), status

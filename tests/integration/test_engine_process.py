@@ -23,21 +23,17 @@ from polyloly.config import load_config
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason, Side, Strategy
 from polyloly.messages import ExecutionReport, IntentAck, OrderIntent, RiskState, decode, encode
 from shm.writer import BookWriter
-from tests.helpers.ports import held_port
+from tests.helpers.engine_launch import free_port, wait_healthy
 
 FAKE_KEY = "0x" + "4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d"
 MARKET = "0x" + "c" * 64
 YES, NO = "3001", "3002"
 
 
-def _free_port() -> int:
-    return held_port()  # from the OS, held for the session: nothing else can take it
-
-
 @pytest.fixture
 def engine_setup(tmp_path: Path):
     segment = f"plt_{uuid.uuid4().hex[:10]}"
-    port = _free_port()
+    port = free_port()
     overlay = {
         "run": {"run_dir": str(tmp_path / "run"), "data_dir": str(tmp_path / "data")},
         "shm": {"segment_name": segment},
@@ -68,20 +64,6 @@ def engine_setup(tmp_path: Path):
         writer.close()
 
 
-def _wait_healthy(port: int, process: subprocess.Popen, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("engine never became healthy")
-
-
 def _intent(n: int) -> OrderIntent:
     return OrderIntent(
         intent_id=f"i{n}", idempotency_key=f"k{n}", shard_id=0, market_id=MARKET, token_id=YES,
@@ -103,7 +85,7 @@ def _receive(sock: zmq.Socket, kind: type, timeout_s: float = 5.0, where=None):
 def test_engine_process_acks_reports_obeys_kill_cli_and_never_leaks_the_key(engine_setup):
     config_path, port, process, tmp_path = engine_setup
     config = load_config(config_path)
-    _wait_healthy(port, process)
+    wait_healthy(port, process)
     ctx = zmq.Context()
     dealer = bus.connect(ctx, zmq.DEALER, config.endpoint("engine_router"),
                          identity=bus.shard_identity(0))

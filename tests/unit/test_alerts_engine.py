@@ -19,7 +19,7 @@ from engine.reconciler import EngineView, MarketHalt, ReconcilePlan, Reconciler
 from polyloly.alerts import Alert, Severity
 from polyloly.domain import OrderType, RejectReason
 from polyloly.messages import RiskState
-from tests.unit.test_engine_fixtures import MARKET_A, YES_A, Harness, intent, make_config
+from tests.helpers.engine_rig import MARKET_A, YES_A, EngineRig, intent, make_config
 
 
 class _Refusing:
@@ -41,17 +41,16 @@ class _Refusing:
         )
 
 
-def _harness(tmp_path: Path, **sections: Any) -> tuple[Harness, list[Alert]]:
+def _harness(tmp_path: Path, **sections: Any) -> tuple[EngineRig, list[Alert]]:
     alerts: list[Alert] = []
-    harness = Harness(make_config(tmp_path, **sections))
-    harness.core.alert = alerts.append
-    harness.core.orders._alert = alerts.append
+    harness = EngineRig(make_config(tmp_path, **sections))
+    harness.set_alert(alerts.append)
     return harness, alerts
 
 
 def test_an_order_rejection_burst_halts_the_market_and_warns_once(tmp_path: Path) -> None:
     harness, alerts = _harness(tmp_path, risk={"circuit": {"max_consecutive_rejects": 3}})
-    harness.core.orders.executor = _Refusing(harness.executor, retryable=False)
+    harness.use_executor(_Refusing(harness.executor, retryable=False))
     for _ in range(5):
         asyncio.run(harness.send(intent()))
     assert harness.core.risk.breakers.halted(MARKET_A) is not None
@@ -78,7 +77,7 @@ def test_chain_congestion_halts_the_market_but_only_logs(tmp_path: Path) -> None
                                 result.reason, result.message, result.retryable,
                                 latency_ms=50.0)
 
-    harness.core.orders.executor = _Slow(harness.executor)
+    harness.use_executor(_Slow(harness.executor))
     out = asyncio.run(harness.send(intent()))
     assert any(isinstance(o.message, RiskState) and o.message.halted for o in out)
     assert alerts == []
@@ -146,7 +145,7 @@ def test_a_position_mismatch_halts_the_market_and_alerts_critical(tmp_path: Path
 def test_a_rate_limited_submit_is_retried_and_only_logged(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     harness, alerts = _harness(tmp_path, risk={"circuit": {"max_consecutive_rejects": 50}})
-    harness.core.orders.executor = _Refusing(harness.executor, retryable=True)
+    harness.use_executor(_Refusing(harness.executor, retryable=True))
     with caplog.at_level(logging.INFO):
         asyncio.run(harness.send(intent()))
     attempts = harness.config.execution.retry.max_attempts

@@ -17,7 +17,7 @@ from polyloly.messages import (
     StateQuery,
     StateSnapshot,
 )
-from tests.unit.test_engine_fixtures import MARKET_A, NO_A, YES_A, Harness, intent, make_config
+from tests.helpers.engine_rig import MARKET_A, NO_A, YES_A, EngineRig, intent, make_config
 
 
 def _acks(out: list) -> list[IntentAck]:
@@ -29,7 +29,7 @@ def _reports(out: list) -> list[ExecutionReport]:
 
 
 def test_accepted_fak_intent_fills_against_the_book_and_is_reported(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     out = asyncio.run(harness.send(intent(price=0.50, size=20)))
     (ack,) = _acks(out)
     assert ack.accepted and ack.order_id
@@ -44,7 +44,7 @@ def test_accepted_fak_intent_fills_against_the_book_and_is_reported(tmp_path: Pa
 
 
 def test_the_same_intent_sent_three_times_yields_one_order(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     message = intent(key="same-key")
     acks = []
     for _ in range(3):
@@ -58,12 +58,12 @@ def test_the_same_intent_sent_three_times_yields_one_order(tmp_path: Path) -> No
 
 def test_idempotency_survives_an_engine_restart_on_the_same_sqlite(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    first = Harness(config)
+    first = EngineRig(config)
     message = intent(key="restart-key")
     (ack,) = _acks(asyncio.run(first.send(message)))
     assert ack.accepted
     first.store.close()
-    second = Harness(config)
+    second = EngineRig(config)
     (again,) = _acks(asyncio.run(second.send(message)))
     assert not again.accepted and again.reason is RejectReason.DUPLICATE
     assert again.order_id == ack.order_id
@@ -89,31 +89,29 @@ def test_idempotency_survives_an_engine_restart_on_the_same_sqlite(tmp_path: Pat
 def test_bad_intents_are_refused_with_their_reason_code(
     tmp_path: Path, changes: dict, reason: RejectReason
 ) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     (ack,) = _acks(asyncio.run(harness.send(intent(**changes))))
     assert not ack.accepted and ack.reason is reason
     assert harness.core.orders.orders() == []
 
 
 def test_a_halted_market_refuses_intents(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     harness.core.risk.breakers.halt(MARKET_A, "test", 0)
     (ack,) = _acks(asyncio.run(harness.send(intent())))
     assert ack.reason is RejectReason.MARKET_HALTED
 
 
 def test_garbage_frames_are_counted_and_skipped(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
-    sent: list = []
-    asyncio.run(harness.core.handle_frame(b"shard-0", b"\x00garbage", sent.append))
-    assert sent == []
+    harness = EngineRig(make_config(tmp_path))
+    assert asyncio.run(harness.frames([(b"shard-0", b"\x00garbage")])) == []
     (ack,) = _acks(asyncio.run(harness.send(intent())))
     assert ack.accepted
 
 
 def test_kill_switch_file_stops_new_orders_and_is_published(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    harness = Harness(config)
+    harness = EngineRig(config)
     KillSwitchFile.in_data_dir(config.run.data_dir).engage("test", 1, by="test")
     out = asyncio.run(harness.tick())
     states = [o.message for o in out if isinstance(o.message, RiskState)]
@@ -128,7 +126,7 @@ def test_kill_switch_file_stops_new_orders_and_is_published(tmp_path: Path) -> N
 
 def test_kill_switch_cancels_resting_orders(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    harness = Harness(config)
+    harness = EngineRig(config)
     (ack,) = _acks(asyncio.run(harness.send(intent(price=0.40, order_type=OrderType.GTC))))
     assert harness.core.orders.get(ack.order_id).status is OrderStatus.LIVE
     KillSwitchFile.in_data_dir(config.run.data_dir).engage("stop", 1, by="test")
@@ -137,7 +135,7 @@ def test_kill_switch_cancels_resting_orders(tmp_path: Path) -> None:
 
 
 def test_state_query_returns_positions_and_open_orders(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     asyncio.run(harness.send(intent()))
     asyncio.run(harness.send(intent(price=0.40, order_type=OrderType.GTC)))
     out = asyncio.run(harness.send(StateQuery(shard_id=0, market_ids=(MARKET_A,), t_sent_ns=1)))
@@ -148,7 +146,7 @@ def test_state_query_returns_positions_and_open_orders(tmp_path: Path) -> None:
 
 def test_resolution_settles_positions_and_survives_restart(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    harness = Harness(config)
+    harness = EngineRig(config)
     asyncio.run(harness.send(intent(size=20)))
     asyncio.run(harness.send(intent(token_id=NO_A, outcome=Outcome.NO, size=20)))
     asyncio.run(harness.send(MarketResolved(
@@ -156,12 +154,12 @@ def test_resolution_settles_positions_and_survives_restart(tmp_path: Path) -> No
     fees = 2 * 20 * 0.03 * 0.25
     assert harness.core.ledger.realized_usdc == pytest.approx(20 * 1.0 - 20 * 0.5 * 2 - fees)
     harness.store.close()
-    again = Harness(config)
+    again = EngineRig(config)
     assert again.core.ledger.realized_usdc == pytest.approx(harness.core.ledger.realized_usdc)
 
 
 def test_sell_beyond_holdings_is_refused(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     (ack,) = _acks(asyncio.run(harness.send(intent(side=Side.SELL, price=0.49))))
     assert ack.reason is RejectReason.INSUFFICIENT_BALANCE
 
@@ -170,7 +168,7 @@ def test_kill_cli_releases_a_halted_market_by_hand(tmp_path: Path) -> None:
     from engine.cli import kill_main
 
     config = make_config(tmp_path)
-    harness = Harness(config)
+    harness = EngineRig(config)
     harness.core.risk.breakers.halt(MARKET_A, "consecutive_rejects", 0)
     config_file = tmp_path / "c.yaml"
     import yaml
@@ -191,7 +189,7 @@ def test_kill_cli_releases_a_halted_market_by_hand(tmp_path: Path) -> None:
 def test_daily_loss_limit_pulls_the_persisted_kill_switch(tmp_path: Path) -> None:
     config = make_config(tmp_path, risk={"max_daily_loss_usdc": 5.0,
                                          "drawdown_sizing_start_usdc": 1.0})
-    harness = Harness(config)
+    harness = EngineRig(config)
     asyncio.run(harness.tick())  # day starts at 0
     asyncio.run(harness.send(intent(size=100)))  # bought at 0.50
     harness.books.set(YES_A, [(0.39, 100.0)], [(0.41, 100.0)])  # mark drops to 0.40

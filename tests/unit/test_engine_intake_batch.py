@@ -14,10 +14,10 @@ from engine.main import BookPoll
 from engine.store import EngineStore
 from polyloly.domain import OrderStatus, OrderType, Outcome, RejectReason
 from polyloly.messages import ExecutionReport, IntentAck, encode
-from tests.unit.test_engine_fixtures import (
+from tests.helpers.engine_rig import (
     NO_A,
     YES_A,
-    Harness,
+    EngineRig,
     intent,
     make_config,
 )
@@ -33,14 +33,14 @@ def _acks(sent: list[Outbound]) -> list[IntentAck]:
 
 def test_a_batch_of_intents_is_acked_in_arrival_order_with_one_claim_transaction(
         tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     yes = intent(token_id=YES_A, outcome=Outcome.YES)
     no = intent(token_id=NO_A, outcome=Outcome.NO, price=0.5)
     dup = intent(token_id=YES_A, key=yes.idempotency_key)
     garbage = (b"shard-0", b"\xff not msgpack")
     frames = _frames(yes, no)[:1] + [garbage] + _frames(no, dup)
     syncs_before = harness.store.syncs
-    asyncio.run(harness.core.handle_frames(frames, harness.sent.append))
+    asyncio.run(harness.frames(frames))
     acks = _acks(harness.sent)
     assert [a.intent_id for a in acks] == [yes.intent_id, no.intent_id, dup.intent_id]
     assert [a.accepted for a in acks] == [True, True, False]
@@ -54,14 +54,14 @@ def test_a_batch_of_intents_is_acked_in_arrival_order_with_one_claim_transaction
     assert statuses == {OrderStatus.FILLED}
     assert harness.store.syncs - syncs_before == 2  # one fsync per fill, none for the claims
     # claims are stored: a restart on the same database refuses the duplicates
-    again = Harness(harness.config)
+    again = EngineRig(harness.config)
     out = asyncio.run(again.send(intent(token_id=YES_A, key=yes.idempotency_key)))
     assert _acks(out)[0].reason is RejectReason.DUPLICATE
 
 
 def test_a_failed_claim_transaction_stores_acks_and_sends_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     real_claim = harness.store.claim
     calls = []
 
@@ -73,7 +73,7 @@ def test_a_failed_claim_transaction_stores_acks_and_sends_nothing(
 
     monkeypatch.setattr(harness.store, "claim", failing_claim)
     first, second = intent(token_id=YES_A), intent(token_id=NO_A, outcome=Outcome.NO)
-    asyncio.run(harness.core.handle_frames(_frames(first, second), harness.sent.append))
+    asyncio.run(harness.frames(_frames(first, second)))
     assert harness.sent == []
     assert harness.core.orders.open_orders() == []
     assert harness.store.load_orders() == []  # the first claim was rolled back too
@@ -85,7 +85,7 @@ def test_a_failed_claim_transaction_stores_acks_and_sends_nothing(
 
 
 def test_the_book_entry_feeds_volatility_and_rest_orders_match(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
     (ack,) = _acks(asyncio.run(harness.send(resting)))
     assert ack.accepted
@@ -93,29 +93,28 @@ def test_the_book_entry_feeds_volatility_and_rest_orders_match(tmp_path: Path) -
     assert order is not None and order.status is OrderStatus.LIVE
     harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])
     seen_before = dict(harness.core._last_seq)
-    asyncio.run(harness.core.on_book_change([YES_A, "9999-unknown"], harness.sent.append))
+    asyncio.run(harness.driver.on_book_change([YES_A, "9999-unknown"]))
     assert order.status is OrderStatus.FILLED
     assert harness.core._last_seq[YES_A] != seen_before.get(YES_A)
 
 
 def test_poll_books_ticks_the_executor_only_when_a_watched_seq_moves(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
-    sent = harness.sent.append
-    poll = BookPoll(harness.core, harness.books)
+    harness = EngineRig(make_config(tmp_path))
+    poll = BookPoll(harness.driver, harness.books)
     assert harness.executor.watched_tokens() == frozenset()
-    assert asyncio.run(poll.poll(sent)) is False  # nothing rests: no work
+    assert asyncio.run(poll.poll()) is False  # nothing rests: no work
     resting = intent(token_id=YES_A, price=0.45, size=10.0, order_type=OrderType.GTC)
     (ack,) = _acks(asyncio.run(harness.send(resting)))
     order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
     assert order is not None and order.status is OrderStatus.LIVE
     assert harness.executor.watched_tokens() == frozenset({YES_A})
-    assert asyncio.run(poll.poll(sent)) is True  # first look at YES_A
-    assert asyncio.run(poll.poll(sent)) is False  # same seq: no tick
+    assert asyncio.run(poll.poll()) is True  # first look at YES_A
+    assert asyncio.run(poll.poll()) is False  # same seq: no tick
     harness.books.set(YES_A, [(0.40, 100.0)], [(0.46, 100.0)])  # moved, does not cross
-    assert asyncio.run(poll.poll(sent)) is True
+    assert asyncio.run(poll.poll()) is True
     assert order.status is OrderStatus.LIVE
     harness.books.set(YES_A, [(0.44, 100.0)], [(0.45, 100.0)])  # now crosses the resting bid
-    assert asyncio.run(poll.poll(sent)) is True
+    assert asyncio.run(poll.poll()) is True
     assert order.status is OrderStatus.FILLED
     assert harness.executor.watched_tokens() == frozenset()
     reports = [o.message for o in harness.sent if isinstance(o.message, ExecutionReport)]
@@ -123,38 +122,37 @@ def test_poll_books_ticks_the_executor_only_when_a_watched_seq_moves(tmp_path: P
 
 
 def test_poll_books_releases_delayed_orders_when_due(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path, polymarket={"matching_delay_s": 3.0}))
+    harness = EngineRig(make_config(tmp_path, polymarket={"matching_delay_s": 3.0}))
     taker = intent(token_id=YES_A, price=0.6, size=5.0, order_type=OrderType.FAK)
     (ack,) = _acks(asyncio.run(harness.send(taker)))
     order = harness.core.orders.get(ack.order_id)  # type: ignore[arg-type]
     assert order is not None and order.status is OrderStatus.DELAYED
     due = harness.executor.next_due_ms()
     assert due == harness.clock.wall_ms() + 3000
-    poll = BookPoll(harness.core, harness.books)
+    poll = BookPoll(harness.driver, harness.books)
     harness.clock.advance(ms=2999)
-    assert asyncio.run(poll.poll(harness.sent.append)) is False
+    assert asyncio.run(poll.poll()) is False
     harness.clock.advance(ms=1)
-    assert asyncio.run(poll.poll(harness.sent.append)) is True
+    assert asyncio.run(poll.poll()) is True
     assert order.status is OrderStatus.FILLED
     assert harness.executor.next_due_ms() is None
 
 
 def test_the_sampling_poll_observes_each_moved_book_once(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
-    sent = harness.sent.append
-    poll = BookPoll(harness.core, harness.books)
-    assert asyncio.run(poll.poll(sent, sample=True)) is True
+    harness = EngineRig(make_config(tmp_path))
+    poll = BookPoll(harness.driver, harness.books)
+    assert asyncio.run(poll.poll(sample=True)) is True
     assert set(harness.core._last_seq) == set(harness.core.token_ids)  # every two-sided book
-    assert asyncio.run(poll.poll(sent, sample=True)) is False  # no seq moved: core not called
+    assert asyncio.run(poll.poll(sample=True)) is False  # no seq moved: core not called
     harness.books.set(YES_A, [(0.30, 10.0)], [(0.32, 10.0)])
     history_before = len(harness.core.risk.volatility._mids[YES_A])
-    assert asyncio.run(poll.poll(sent)) is False  # not sampled between sampling periods
-    assert asyncio.run(poll.poll(sent, sample=True)) is True
+    assert asyncio.run(poll.poll()) is False  # not sampled between sampling periods
+    assert asyncio.run(poll.poll(sample=True)) is True
     assert harness.core.risk.volatility._mids[YES_A][-1] == pytest.approx(0.31)
     assert len(harness.core.risk.volatility._mids[YES_A]) == history_before + 1
     seq_before = harness.core._last_seq[NO_A]
     harness.books.set(NO_A, [(0.30, 10.0)], [])  # one-sided: no mid, nothing recorded
-    assert asyncio.run(poll.poll(sent, sample=True)) is True
+    assert asyncio.run(poll.poll(sample=True)) is True
     assert harness.core._last_seq[NO_A] == seq_before
 
 
@@ -182,12 +180,12 @@ def test_real_executor_claims_are_fsynced_paper_claims_are_not(
         tmp_path: Path, live: bool, claim_syncs: int) -> None:
     """With real money the intake batch's claims survive a power loss (one fsync per batch);
     on paper WAL NORMAL (process-crash safe) is enough."""
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     harness.core.durable_claims = live  # what the core derives from executor.name
     yes = intent(token_id=YES_A, outcome=Outcome.YES, price=0.3)  # not marketable: no fill
     no = intent(token_id=NO_A, outcome=Outcome.NO, price=0.3)
     syncs_before = harness.store.syncs
-    asyncio.run(harness.core.handle_frames(_frames(yes, no), harness.sent.append))
+    asyncio.run(harness.frames(_frames(yes, no)))
     assert [a.accepted for a in _acks(harness.sent)] == [True, True]
     fills = sum(1 for o in harness.sent
                 if isinstance(o.message, ExecutionReport) and o.message.last_fill_size > 0)

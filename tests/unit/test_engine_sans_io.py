@@ -9,11 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from engine.core import SUBMIT_WAIT_S
+from engine.effects import CancelOrders
 from engine.kill_switch import EngageKillFile
 from engine.scheduling import SubmitScheduler
 from engine.status import EngineStatus
 from polyloly.messages import BookTick
-from tests.unit.test_engine_fixtures import YES_A, Harness, intent, make_config
+from tests.helpers.engine_rig import YES_A, EngineRig, intent, make_config
 
 _CORE = Path(__file__).resolve().parents[2] / "engine" / "core.py"
 
@@ -28,7 +30,7 @@ def test_the_core_imports_no_sqlite_no_asyncio_and_opens_no_file() -> None:
 
 def test_status_is_a_frozen_struct_that_serialises_to_the_old_json_shape(
         tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     asyncio.run(harness.send(intent(token_id=YES_A, price=0.5, size=10.0)))
     status = harness.core.status()
     assert isinstance(status, EngineStatus)
@@ -44,7 +46,7 @@ def test_status_is_a_frozen_struct_that_serialises_to_the_old_json_shape(
 
 def test_a_book_tick_sent_as_a_message_is_not_a_book_change(tmp_path: Path) -> None:
     """Books reach the engine only through on_book_change; a BookTick frame is unexpected."""
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     seen = dict(harness.core._last_seq)
     harness.books.set(YES_A, [(0.30, 10.0)], [(0.32, 10.0)])
     tick = BookTick(market_id="m", token_id=YES_A, slot=0, seq=99, t_exchange_ms=1,
@@ -54,14 +56,16 @@ def test_a_book_tick_sent_as_a_message_is_not_a_book_change(tmp_path: Path) -> N
 
 
 def test_the_daily_loss_pull_is_an_effect_the_shell_persists(tmp_path: Path) -> None:
-    harness = Harness(make_config(tmp_path, risk={"max_daily_loss_usdc": 5.0}))
+    harness = EngineRig(make_config(tmp_path, risk={"max_daily_loss_usdc": 5.0}))
     asyncio.run(harness.tick())
     asyncio.run(harness.send(intent(size=100)))
     harness.books.set(YES_A, [(0.39, 100.0)], [(0.41, 100.0)])
-    asyncio.run(harness.core.tick(harness.sent.append))  # the core alone: no file written
+    harness.core.tick(harness.sent.append)  # the core alone: no file written
     assert not harness.kill_file.read().engaged
-    (effect,) = harness.core.take_effects()
-    assert isinstance(effect, EngageKillFile) and "daily loss limit" in effect.reason
+    engage, cancel = harness.core.take_effects()
+    assert isinstance(engage, EngageKillFile) and "daily loss limit" in engage.reason
+    assert isinstance(cancel, CancelOrders) and cancel.market_id is None  # every market
+    assert cancel.wait_s == SUBMIT_WAIT_S and "daily loss limit" in cancel.reason
     assert harness.core.take_effects() == []
 
 
@@ -71,7 +75,7 @@ def test_a_reconciliation_waits_for_submits_in_flight_without_sleeping() -> None
         gate = asyncio.Event()
         order: list[str] = []
 
-        async def send() -> None:
+        async def send(request: str) -> None:
             await gate.wait()
             order.append("submitted")
 
@@ -79,7 +83,7 @@ def test_a_reconciliation_waits_for_submits_in_flight_without_sleeping() -> None
             order.append("reconciled")
             return "plan"
 
-        scheduler.submit("o-1", "m", blocked=lambda: "", send=send,
+        scheduler.submit("o-1", "m", begin=lambda: "request", send=send,
                          abandon=lambda reason: order.append(reason),
                          settle=lambda: None)
         await scheduler.yield_turn()
@@ -101,20 +105,20 @@ def test_a_reconciliation_is_skipped_when_submits_stay_in_flight() -> None:
         scheduler = SubmitScheduler(4)
         gate = asyncio.Event()
 
-        async def send() -> None:
+        async def send(request: str) -> None:
             await gate.wait()
 
         async def work() -> str:
             return "plan"
 
-        scheduler.submit("o-1", "m", blocked=lambda: "", send=send, abandon=lambda r: None,
+        scheduler.submit("o-1", "m", begin=lambda: "request", send=send, abandon=lambda r: None,
                          settle=lambda: None)
         await scheduler.yield_turn()
         task = scheduler.reconcile(work, 0.05, settle=lambda: None)
         assert task is not None
         plan = await task
         gate.set()
-        await scheduler.drain(1.0)
+        await scheduler.tasks.drain(1.0)
         return plan
 
     assert asyncio.run(scenario()) is None

@@ -19,7 +19,7 @@ from engine.order_record import (
 )
 from polyloly.domain import OrderStatus, OrderType, Side
 from polyloly.fsm import InvalidTransition
-from tests.unit.test_engine_fixtures import MARKET_A, YES_A, Harness, intent, make_config
+from tests.helpers.engine_rig import MARKET_A, YES_A, EngineRig, intent, make_config
 
 S, E = OrderStatus, OrderEvent
 _ANY_FILL = {E.PARTIAL_FILL: None, E.FILL: None}
@@ -88,9 +88,9 @@ def test_terminal_statuses_never_reopen() -> None:
                        if source is status)
 
 
-def _resting_order(tmp_path: Path) -> tuple[Harness, OrderRecord, str]:
+def _resting_order(tmp_path: Path) -> tuple[EngineRig, OrderRecord, str]:
     """A GTC buy under the ask: it rests (LIVE) on the paper venue."""
-    harness = Harness(make_config(tmp_path))
+    harness = EngineRig(make_config(tmp_path))
     asyncio.run(harness.send(intent(price=0.45, order_type=OrderType.GTC)))
     (record,) = harness.core.orders.orders()
     assert record.status is S.LIVE and record.venue_order_id is not None

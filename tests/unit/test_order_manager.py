@@ -19,7 +19,7 @@ from engine.executors.base import (
     VenueTrades,
 )
 from polyloly.domain import OrderStatus, RejectReason, Side
-from tests.unit.test_engine_fixtures import MARKET_A, YES_A, Harness, intent, make_config
+from tests.helpers.engine_rig import MARKET_A, YES_A, EngineRig, intent, make_config
 
 
 class ScriptedExecutor(Executor):
@@ -59,11 +59,10 @@ class ScriptedExecutor(Executor):
         return None
 
 
-def _harness(tmp_path: Path, answers: list[SubmitResult]) -> tuple[Harness, ScriptedExecutor]:
-    harness = Harness(make_config(tmp_path))
+def _harness(tmp_path: Path, answers: list[SubmitResult]) -> tuple[EngineRig, ScriptedExecutor]:
+    harness = EngineRig(make_config(tmp_path))
     scripted = ScriptedExecutor(answers)
-    harness.core.executor = scripted
-    harness.core.orders.executor = scripted
+    harness.use_executor(scripted)
     return harness, scripted
 
 
@@ -106,11 +105,11 @@ def test_unknown_outcome_is_tracked_not_resent_then_resolved_by_the_venue(tmp_pa
     asyncio.run(harness.send(intent()))
     (record,) = harness.core.orders.orders()
     assert record.status is OrderStatus.UNKNOWN and len(scripted.submits) == 1
-    asyncio.run(harness.core.orders.resolve_pending())
+    asyncio.run(harness.resolve_pending())
     assert record.status is OrderStatus.UNKNOWN  # venue does not know it yet: keep waiting
     scripted.venue["v9"] = VenueOrder("v9", YES_A, MARKET_A, Side.BUY, 0.5, 20, 0.0,
                                       OrderStatus.LIVE)
-    asyncio.run(harness.core.orders.resolve_pending())
+    asyncio.run(harness.resolve_pending())
     assert record.status is OrderStatus.LIVE and len(scripted.submits) == 1
 
 

@@ -14,8 +14,7 @@ from polyloly.clock import ManualClock
 from polyloly.config import MarketConfig
 from polyloly.domain import Game, OrderStatus, OrderType, Side
 from polyloly.messages import IntentAck
-from tests.unit.test_engine_fixtures import YES_A, intent, make_config
-from tests.unit.test_engine_gaps_fixtures import T0_MS, Rig
+from tests.helpers.engine_rig import T0_MS, YES_A, EngineRig, intent, make_config
 
 TOKEN = "1001"
 MARKET = MarketConfig(market_id="0xm", token_ids=(TOKEN, "1002"), match_id="m", game=Game.LOL,
@@ -94,14 +93,14 @@ def test_the_matching_delay_counts_from_the_arrival() -> None:
 
 def test_the_engine_sees_the_fill_only_after_the_latency(tmp_path: Path) -> None:
     config = make_config(tmp_path, execution={"paper_latency_ms": 200.0})
-    rig = Rig(config, _LatencyPaper)
+    rig = EngineRig(config, _LatencyPaper)
     asyncio.run(rig.send(intent(price=0.50, size=20)))
     (ack,) = rig.messages(IntentAck)
     assert ack.accepted
     assert rig.core.orders.get(ack.order_id).status is OrderStatus.SUBMITTED
     assert rig.core.ledger.position(YES_A) is None
     rig.clock.advance(ms=200)
-    asyncio.run(rig.core.tick(rig.sent.append))
+    asyncio.run(rig.driver.tick())
     assert rig.core.orders.get(ack.order_id).status is OrderStatus.FILLED
     assert rig.core.ledger.position(YES_A).shares == pytest.approx(20)
     rig.close()

@@ -8,8 +8,7 @@ from pathlib import Path
 from engine.executors.base import OrderRequest, SubmitOutcome, SubmitResult
 from polyloly.domain import RejectReason
 from polyloly.messages import IntentAck, StateQuery, StateSnapshot
-from tests.unit.test_engine_fixtures import MARKET_A, MARKET_B, intent, make_config
-from tests.unit.test_engine_gaps_fixtures import Rig, SlowPaper
+from tests.helpers.engine_rig import MARKET_A, MARKET_B, EngineRig, SlowPaper, intent, make_config
 
 
 class RejectingPaper(SlowPaper):
@@ -21,7 +20,7 @@ class RejectingPaper(SlowPaper):
 
 
 def _halt_market_a_by_rejects(config: object) -> None:
-    rig = Rig(config, RejectingPaper)  # type: ignore[arg-type]
+    rig = EngineRig(config, RejectingPaper)  # type: ignore[arg-type]
     for _ in range(3):
         asyncio.run(rig.send(intent()))
     assert rig.core.risk.breakers.halted(MARKET_A) is not None
@@ -31,7 +30,7 @@ def _halt_market_a_by_rejects(config: object) -> None:
 def test_a_halt_is_still_there_after_a_restart_on_the_same_sqlite(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     _halt_market_a_by_rejects(config)
-    rig = Rig(config)
+    rig = EngineRig(config)
     halt = rig.core.risk.breakers.halted(MARKET_A)
     assert halt is not None and halt.reason == "consecutive_rejects"
     assert rig.core.risk.breakers.halted(MARKET_B) is None
@@ -47,7 +46,7 @@ def test_a_halt_is_still_there_after_a_restart_on_the_same_sqlite(tmp_path: Path
 def test_a_hand_release_while_running_is_remembered_across_restarts(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     _halt_market_a_by_rejects(config)
-    rig = Rig(config)
+    rig = EngineRig(config)
     rig.clock.advance(ms=1000)
     rig.kill_file.release_market(MARKET_A, rig.clock.wall_ms(), by="test")
     asyncio.run(rig.tick())
@@ -55,7 +54,7 @@ def test_a_hand_release_while_running_is_remembered_across_restarts(tmp_path: Pa
     kinds = [(k, m) for k, m, _, _ in rig.store.risk_events()]
     assert kinds == [("halt", MARKET_A), ("release", MARKET_A)]
     rig.close()
-    again = Rig(config)
+    again = EngineRig(config)
     assert again.core.risk.breakers.halted(MARKET_A) is None
     again.close()
 
@@ -63,11 +62,11 @@ def test_a_hand_release_while_running_is_remembered_across_restarts(tmp_path: Pa
 def test_a_release_made_while_stopped_lifts_the_halt_at_start(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     _halt_market_a_by_rejects(config)
-    probe = Rig(config)
+    probe = EngineRig(config)
     since = probe.core.risk.breakers.halted(MARKET_A).since_ms
     probe.kill_file.release_market(MARKET_A, since + 1, by="test")
     probe.close()
-    rig = Rig(config)
+    rig = EngineRig(config)
     assert rig.core.risk.breakers.halted(MARKET_A) is None
     assert rig.store.risk_events()[-1][0] == "release"
     rig.close()
@@ -76,10 +75,10 @@ def test_a_release_made_while_stopped_lifts_the_halt_at_start(tmp_path: Path) ->
 def test_a_release_older_than_the_halt_does_not_lift_it(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     _halt_market_a_by_rejects(config)
-    probe = Rig(config)
+    probe = EngineRig(config)
     since = probe.core.risk.breakers.halted(MARKET_A).since_ms
     probe.kill_file.release_market(MARKET_A, since - 1, by="test")
     probe.close()
-    rig = Rig(config)
+    rig = EngineRig(config)
     assert rig.core.risk.breakers.halted(MARKET_A) is not None
     rig.close()

@@ -11,13 +11,12 @@ import zmq
 
 from engine.main import EngineShell
 from polyloly import bus
-from tests.unit.test_engine_fixtures import MARKET_A, NO_A, intent, make_config
-from tests.unit.test_engine_gaps_fixtures import LivePaper, Rig
+from tests.helpers.engine_rig import MARKET_A, NO_A, EngineRig, LivePaper, intent, make_config
 
 
 def test_the_shell_reconciles_periodically_and_corrects_a_mismatch(tmp_path: Path) -> None:
     config = make_config(tmp_path, execution={"reconcile_interval_s": 0.05})
-    rig = Rig(config, LivePaper)
+    rig = EngineRig(config, LivePaper)
     asyncio.run(rig.send(intent(price=0.50, size=20)))
     rig.executor.balance_override = {NO_A: 4.0}
     bus.ensure_run_dir(config)
@@ -33,7 +32,7 @@ def test_the_shell_reconciles_periodically_and_corrects_a_mismatch(tmp_path: Pat
         await asyncio.sleep(0.15)  # a few more intervals: one halt, no repeated correction
         shell.stopping.set()
         await asyncio.wait_for(serving, 2.0)
-        await rig.core.drain(1.0)
+        await shell.driver.drain(1.0)
 
     try:
         asyncio.run(scenario())
