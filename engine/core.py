@@ -450,7 +450,7 @@ class EngineCore:
     def on_submit_answer(self, answer: SubmitAnswer) -> float | None:
         """One submit attempt's answer: the backoff (s) before resending the same request when
         the venue refused for now with sends left, else None (the answer is applied; events
-        parked for its venue id follow). The shell :meth:`settle`\ s after the last one."""
+        parked for its venue id follow). The shell :meth:`settle` after the last one."""
         try:
             return self.orders.on_submit_result(answer.order_id, answer.result,
                                                 answer.latency_s)

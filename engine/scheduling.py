@@ -78,7 +78,7 @@ class SubmitScheduler:
         """Run one stored, acknowledged order's submit as its own task: wait for a free slot and
         for no reconciliation, then ``send(begin())`` unless ``begin()`` says None (the core
         dropped it: halt, kill switch, stopping); ``settle()`` runs last whatever happened. A
-        submit interrupted at shutdown or raising is ``abandon``\ ed with the reason."""
+        submit interrupted at shutdown or raising is abandoned (``abandon(reason)``)."""
 
         async def run() -> None:
             try:
