@@ -125,7 +125,6 @@ def run_job(scenario: str, seed: int, speed: float, directory: Path,
     from replay.outputs import build_summary
     from replay.recording import IssueLog, read_recording
     from replay.session import ReplaySession
-    from replay.simrun import record_simulator
     from replay.sweep import apply_params
     from sim.scenario import load_scenario
 
@@ -133,8 +132,7 @@ def run_job(scenario: str, seed: int, speed: float, directory: Path,
     spec = load_scenario(scenario)
     started = time.monotonic()
     recording = directory / "recording"
-    record_simulator(scenario, recording, seconds=spec.duration_s / speed + RECORD_MARGIN_S,
-                     speed=speed, seed=seed)
+    record(scenario, recording, spec.duration_s / speed + RECORD_MARGIN_S, speed, seed)
     recorded_s = time.monotonic() - started
     issues = IssueLog()
     messages = list(read_recording(recording, issues))
@@ -167,11 +165,71 @@ def run_job(scenario: str, seed: int, speed: float, directory: Path,
     return out
 
 
+_CHILDREN: list[subprocess.Popen[Any]] = []  # the job's simulator and recorder
+_RECORDERS: list[int] = []
+
+
+def _stop_children() -> None:
+    """SIGTERM each child (the recorder removes its run dir and shm segment itself), wait,
+    SIGKILL what is left."""
+    for child in _CHILDREN:
+        with contextlib.suppress(ProcessLookupError):
+            child.terminate()
+    for child in _CHILDREN:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=5)
+    from replay.cli import recorder_private_names
+    from shm.writer import reclaim_stale_store
+
+    for pid in _RECORDERS:  # a recorder stopped before its handlers were set leaves these
+        run_dir, segment = recorder_private_names(pid)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        reclaim_stale_store(segment)
+    _CHILDREN.clear()
+    _RECORDERS.clear()
+
+
+def record(scenario: str, out: Path, seconds: float, speed: float, seed: int) -> None:
+    """Record ``seconds`` of the scenario's simulator (as :func:`replay.simrun.
+    record_simulator`, the demo's simulator and config) with children a SIGTERM can stop."""
+    import yaml
+
+    from ops.demo import demo_config, start_simulator
+    from sim.scenario import load_scenario
+
+    out.mkdir(parents=True, exist_ok=True)
+    sim, endpoints = start_simulator(scenario, speed, seed, out / "sim.log")
+    _CHILDREN.append(sim)
+    try:
+        overlay = demo_config(load_scenario(scenario), endpoints, out.name, out, shards=2,
+                              executor="paper")
+        overlay["metrics"] = {"enabled": False}
+        overlay["logging"] = {"level": "WARNING", "file": str(out / "record.log")}
+        config_path = out / "record-config.yaml"
+        config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
+        with (out / "record.stderr").open("wb") as stderr:
+            recorder = subprocess.Popen(
+                [sys.executable, "-m", "ops.cli", "record", "--config", str(config_path),
+                 "--out", str(out), "--duration", str(seconds)],
+                stdout=subprocess.DEVNULL, stderr=stderr)
+        _CHILDREN.append(recorder)
+        _RECORDERS.append(recorder.pid)
+        code = recorder.wait()
+        if code != 0:
+            raise RuntimeError(f"polyloly record exited {code} (see {out / 'record.stderr'})")
+    finally:
+        _stop_children()
+
+
 def _job_main(argv: Sequence[str]) -> int:
     spec = orjson.loads(argv[0])
 
     def stop(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)  # unwinds record_simulator, which stops the sim
+        _stop_children()
+        raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     run_job(spec["scenario"], int(spec["seed"]), float(spec["speed"]), Path(spec["dir"]),
@@ -232,9 +290,14 @@ def run_jobs(jobs: Sequence[Job], speed: float, variants: list[dict[str, Any]], 
                 job = pending.pop(0)
                 running[job] = (_start(job, speed, variants, keep), time.monotonic())
             time.sleep(0.2)
-            for job, (process, started) in list(running.items()):
-                returncode = process.poll()
-                timed_out = returncode is None and time.monotonic() - started > timeout_s
+            now = time.monotonic()  # one instant for every job: stopping one takes time
+            done = [(job, process, process.poll(), now - started > timeout_s)
+                    for job, (process, started) in running.items()]
+            for _, process, returncode, late in done:
+                if returncode is None and late:
+                    process.terminate()  # all late jobs stop together, then are waited for
+            for job, process, returncode, late in done:
+                timed_out = returncode is None and late
                 if returncode is None and not timed_out:
                     continue
                 if timed_out:

@@ -152,12 +152,12 @@ def from_world(scenario: Any, seed: int, speed: float) -> GroundTruth:
     winning: dict[str, str | None] = {}
     for action in actions:
         if isinstance(action, FairValueChange):
-            truth = matches[action.match_id]
-            if action.t_s == truth.times_s[-1]:
-                truth.fair_a[-1] = action.fair_a  # several events in one step: the last holds
+            match = matches[action.match_id]
+            if action.t_s == match.times_s[-1]:
+                match.fair_a[-1] = action.fair_a  # several events in one step: the last holds
             else:
-                truth.times_s.append(action.t_s)
-                truth.fair_a.append(action.fair_a)
+                match.times_s.append(action.t_s)
+                match.fair_a.append(action.fair_a)
         elif isinstance(action, ResolveAction):
             resolution_step[action.condition_id] = _step_at_or_after(action.t_s, STEP_S)
             winning[action.condition_id] = action.winning_token_id

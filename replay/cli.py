@@ -57,15 +57,21 @@ def write_config_snapshot(config: Config, directory: str | Path) -> Path:
     return target
 
 
+def recorder_private_names(pid: int) -> tuple[str, str]:
+    """The run dir and shm segment of the recorder process ``pid`` (for cleanup after a
+    recorder killed before its own)."""
+    return f"/tmp/polyloly-rec{pid}", f"polyloly_rec{pid}"
+
+
 def recording_config(config: Config, out_dir: Path) -> Config:
     """The config the recorder runs with: its own run dir and shm segment (so it can run
     beside a live gateway), no metrics server."""
-    tag = f"rec{os.getpid()}"
+    run_dir, segment = recorder_private_names(os.getpid())
     return msgspec.structs.replace(
         config,
-        run=msgspec.structs.replace(config.run, run_dir=f"/tmp/polyloly-{tag}",
+        run=msgspec.structs.replace(config.run, run_dir=run_dir,
                                     data_dir=str(out_dir / "data")),
-        shm=msgspec.structs.replace(config.shm, segment_name=f"polyloly_{tag}"),
+        shm=msgspec.structs.replace(config.shm, segment_name=segment),
     )
 
 
