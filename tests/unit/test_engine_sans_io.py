@@ -28,6 +28,13 @@ def test_the_core_imports_no_sqlite_no_asyncio_and_opens_no_file() -> None:
         assert re.search(forbidden, source) is None, forbidden
 
 
+def test_the_core_awaits_nothing() -> None:
+    """Messages and time in, messages and effects out: the venue calls are the driver's."""
+    source = _CORE.read_text()
+    for forbidden in (r"\bawait\b", r"\basync\s+def\b", r"\bAwaitable\b"):
+        assert re.search(forbidden, source) is None, forbidden
+
+
 def test_status_is_a_frozen_struct_that_serialises_to_the_old_json_shape(
         tmp_path: Path) -> None:
     harness = EngineRig(make_config(tmp_path))
