@@ -198,10 +198,10 @@ async def _run(config: Config, url: str, ready: threading.Event) -> Baseline:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the baseline until SIGINT/SIGTERM, then write its stage samples; return 0."""
     parser = argparse.ArgumentParser(prog="python -m bench.baseline", description=__doc__)
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", required=True, help="config file (YAML)")
     parser.add_argument("--url", required=True, help="market-channel WebSocket URL")
     parser.add_argument("--out", required=True, help="JSON file for the stage samples")
-    parser.add_argument("--health-port", type=int, required=True)
+    parser.add_argument("--health-port", type=int, required=True, help="/health port")
     args = parser.parse_args(argv)
     config = load_config(args.config)
     ready = threading.Event()

@@ -79,10 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polyloly bench replay``."""
     parser = argparse.ArgumentParser(prog="polyloly bench replay", description=__doc__)
     parser.add_argument("--recording", default=None, help="replay this recording instead")
-    parser.add_argument("--scenario", default="load_200")
+    parser.add_argument("--scenario", default="load_200", help="scenario to record")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds to record")
     parser.add_argument("--speed", type=float, default=4.0, help="simulator speed")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="replays to time")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="polyloly-bench-replay-") as tmp:
         if args.recording:

@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloly bench sign", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=300, help="orders per round and path")
     parser.add_argument("--repeats", type=int, default=5, help="rounds")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="random seed")
     parser.add_argument("--json", dest="json_out", default="", help="write results to this file")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.orders < 1 or args.repeats < 1:

@@ -1,10 +1,13 @@
-"""``polyloly kill --config FILE --reason TEXT [--release] [--market ID]``: the hand kill switch.
+"""``polyloly kill``: the hand kill switch and hand releases of halted markets.
 
-Without ``--market``: pull (or with ``--release`` release) the global kill switch. It is
-persisted in ``run.data_dir/kill_switch.json``, so it survives restarts; a running engine
-notices within a second, publishes ``RiskState(kill_switch=True)``, refuses every new intent
-(``KILL_SWITCH``) and cancels its open orders. With ``--market ID --release``: release one
-market halted by a circuit breaker.
+* ``polyloly kill --config FILE --reason TEXT`` pulls the global kill switch;
+* ``polyloly kill --config FILE --release [--reason TEXT]`` releases it;
+* ``polyloly kill --config FILE --market ID --release`` releases one halted market.
+
+The switch lives in ``run.data_dir/kill_switch.json`` (survives restarts); a running engine
+re-reads it every second, publishes ``RiskState``, refuses new intents and cancels its orders.
+The command then asks the engine's ``/status`` whether it took effect and says so; it never
+guesses a system: without ``--config`` (or ``POLYLOLY_CONFIG``) it exits 2 and writes nothing.
 """
 
 from __future__ import annotations
@@ -13,50 +16,130 @@ import argparse
 import getpass
 import sys
 import time
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
 
 from engine.kill_switch import KillSwitchFile
-from polyloly.config import ConfigError, load_config
+from polyloly.config import CONFIG_ENV, Config, ConfigError, load_config, locate_config
+
+_CONFIRM_S = 3.0  # the engine polls the file every second; give it three
+
+
+def engine_status(config: Config, timeout_s: float = 1.0) -> dict[str, Any] | None:
+    """The running engine's ``/status``, or None when it does not answer."""
+    url = f"http://127.0.0.1:{config.metrics.engine_port}/status"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            body = orjson.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _wait_for(config: Config, done: Callable[[dict[str, Any]], bool]) -> bool | None:
+    """Poll the engine until ``done(status)``: True, False (it answers, not yet), None (no
+    engine answers)."""
+    deadline = time.monotonic() + _CONFIRM_S
+    answered = False
+    while True:
+        status = engine_status(config)
+        if status is not None:
+            answered = True
+            if done(status):
+                return True
+        if time.monotonic() >= deadline:
+            return False if answered else None
+        time.sleep(0.2)
+
+
+def _engaged(status: dict[str, Any]) -> bool:
+    return bool((status.get("kill_switch") or {}).get("engaged"))
 
 
 def kill_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``polyloly kill``; exit 0 on success, 2 on bad usage or config."""
+    """Entry point of ``polyloly kill``: 0 done (and what changed is printed), 1 the engine
+    answered but did not take it (or the market was not halted), 2 bad usage or config."""
     parser = argparse.ArgumentParser(prog="polyloly kill", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=None, help="config overlay file (YAML)")
-    parser.add_argument("--reason", required=True, help="why (recorded and published)")
-    parser.add_argument("--release", action="store_true", help="release instead of pull")
-    parser.add_argument("--market", default=None, help="release one halted market (with "
-                        "--release)")
+    parser.add_argument("--config", default=None,
+                        help=f"the running system's config file (default: ${CONFIG_ENV})")
+    parser.add_argument("--reason", default="",
+                        help="why (recorded and published); required to pull the switch")
+    parser.add_argument("--release", action="store_true",
+                        help="release the switch (or, with --market, one halted market)")
+    parser.add_argument("--market", default=None,
+                        help="a halted market's condition id to release (with --release)")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if not args.reason.strip():
-        print("polyloly kill: --reason must not be empty", file=sys.stderr)
+    path = locate_config(args.config)
+    if path is None:
+        print(f"polyloly kill: which system? pass --config FILE (or set {CONFIG_ENV}); "
+              "nothing was written", file=sys.stderr)
+        return 2
+    if args.market is not None and not args.release:
+        print("polyloly kill: --market releases a halted market: add --release", file=sys.stderr)
+        return 2
+    if not args.release and not args.reason.strip():
+        print("polyloly kill: --reason TEXT is required to pull the switch", file=sys.stderr)
         return 2
     try:
-        config = load_config(args.config)
+        config = load_config(path)
     except ConfigError as exc:
-        print(f"polyloly kill: {exc}", file=sys.stderr)
+        print(f"polyloly kill: {path}: " + "; ".join(exc.errors), file=sys.stderr)
         return 2
     switch = KillSwitchFile.in_data_dir(config.run.data_dir)
     now_ms = int(time.time() * 1000)
     who = f"cli:{getpass.getuser()}"
     if args.market is not None:
-        if not args.release:
-            print("polyloly kill: --market is only used with --release", file=sys.stderr)
-            return 2
-        known = {m.market_id for m in config.markets}
-        if args.market not in known:
-            print(f"polyloly kill: unknown market {args.market!r}", file=sys.stderr)
-            return 2
-        switch.release_market(args.market, now_ms, who)
-        print(f"market {args.market} released ({switch.path})")
-        return 0
+        return _release_market(config, switch, args.market, now_ms, who)
     if args.release:
-        switch.release(args.reason, now_ms, who)
-        print(f"kill switch released ({switch.path})")
-    else:
-        switch.engage(args.reason, now_ms, who)
-        print(f"kill switch PULLED: {args.reason} ({switch.path})")
-    return 0
+        was = switch.read().engaged
+        switch.release(args.reason.strip() or "released by hand", now_ms, who)
+        print(f"kill switch released (was {'engaged' if was else 'not engaged'}; {switch.path})")
+        return _report(_wait_for(config, lambda s: not _engaged(s)), "released")
+    switch.engage(args.reason.strip(), now_ms, who)
+    print(f"kill switch PULLED: {args.reason.strip()} ({switch.path})")
+    return _report(_wait_for(config, _engaged), "engaged")
+
+
+def _report(confirmed: bool | None, state: str) -> int:
+    if confirmed is None:
+        print(f"engine not answering: the switch is persisted and is {state} when it starts")
+        return 0
+    if confirmed:
+        print(f"engine confirms: kill switch {state}")
+        return 0
+    print(f"engine answers but does not show the switch {state} after {_CONFIRM_S:.0f}s: "
+          "check its log", file=sys.stderr)
+    return 1
+
+
+def _release_market(config: Config, switch: KillSwitchFile, market: str, now_ms: int,
+                    who: str) -> int:
+    if market not in {m.market_id for m in config.markets}:
+        print(f"polyloly kill: unknown market {market!r} (not in markets of the config)",
+              file=sys.stderr)
+        return 2
+    status = engine_status(config)
+    if status is not None and market not in (status.get("halted_markets") or {}):
+        print(f"market {market} is not halted: nothing released", file=sys.stderr)
+        return 1
+    reason = (status or {}).get("halted_markets", {}).get(market, "")
+    switch.release_market(market, now_ms, who)
+    if status is None:  # the halt is persisted; a stopped engine applies the release at start
+        print(f"market {market}: release recorded ({switch.path}); engine not answering, it "
+              "applies the release at start if the market is still halted")
+        return 0
+    print(f"market {market}: release recorded (was halted: {reason})")
+    confirmed = _wait_for(config, lambda s: market not in (s.get("halted_markets") or {}))
+    if confirmed:
+        print(f"engine confirms: market {market} released")
+        return 0
+    print(f"engine still shows market {market} halted after {_CONFIRM_S:.0f}s: check its log",
+          file=sys.stderr)
+    return 1
 
 
 main = kill_main

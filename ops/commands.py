@@ -13,14 +13,22 @@ import orjson
 
 from ops.ntp_status import CommandRunner
 from ops.startup_checks import run_doctor
-from polyloly.config import Config, ConfigError, load_config
+from polyloly.config import CONFIG_ENV, Config, ConfigError, load_config, locate_config
+
+CONFIG_HELP = f"the running system's config file (default: ${CONFIG_ENV})"
 
 
-def _load(path: str) -> Config | None:
+def _load(prog: str, arg: str | None) -> Config | None:
+    """The running system's config (``--config`` or ``$POLYLOLY_CONFIG``), or None after one
+    line on stderr saying what is missing or wrong (the caller exits 2)."""
+    path = locate_config(arg)
+    if path is None:
+        print(f"{prog}: which system? pass --config FILE (or set {CONFIG_ENV})", file=sys.stderr)
+        return None
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"{prog}: {path}: " + "; ".join(exc.errors), file=sys.stderr)
         return None
 
 
@@ -51,7 +59,7 @@ def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | No
     pass (clock state unknown, a feed that could not be asked). ``ntp_runner``: tests inject the
     chronyc/timedatectl runner."""
     parser = argparse.ArgumentParser(prog="polyloly doctor", description="run startup checks")
-    parser.add_argument("--config", required=True)
+    parser.add_argument("--config", required=True, help="the config file to check (YAML)")
     parser.add_argument("--timeout", type=float, default=5.0,
                         help="seconds each check may take (default 5)")
     parser.add_argument("--strict", action="store_true",
@@ -72,11 +80,13 @@ def doctor_main(argv: list[str] | None = None, *, ntp_runner: CommandRunner | No
 
 
 def health_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="polyloly health")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--json", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="polyloly health", description="each process's /health; exit 0 only if all are "
+        "healthy, 1 if any is down or unhealthy, 2 on bad usage or config")
+    parser.add_argument("--config", default=None, help=CONFIG_HELP)
+    parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     args = parser.parse_args(argv)
-    config = _load(args.config)
+    config = _load("polyloly health", args.config)
     if config is None:
         return 2
     results = {name: fetch_json(port, "/health") for name, port in process_ports(config).items()}
@@ -92,19 +102,26 @@ def health_main(argv: list[str] | None = None) -> int:
 
 
 def status_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="polyloly status")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--json", action="store_true")
+    parser = argparse.ArgumentParser(
+        prog="polyloly status", description="markets, truth and trading states, positions, "
+        "P&L; exit 1 when any process does not answer, 2 on bad usage or config")
+    parser.add_argument("--config", default=None, help=CONFIG_HELP)
+    parser.add_argument("--json", action="store_true", help="the processes' /status as JSON")
     args = parser.parse_args(argv)
-    config = _load(args.config)
+    config = _load("polyloly status", args.config)
     if config is None:
         return 2
     ports = process_ports(config)
-    statuses = {name: fetch_json(port, "/status")[1] for name, port in ports.items()}
+    answers = {name: fetch_json(port, "/status") for name, port in ports.items()}
+    statuses = {name: body for name, (_, body) in answers.items()}
+    down = [name for name, (code, _) in answers.items() if code != 200]
     if args.json:
         print(orjson.dumps(statuses, default=str).decode())
-        return 0
-    print(render_status(config, statuses))
+    else:
+        print(render_status(config, statuses))
+    if down:  # a table of dashes from dead processes must not pass a script's check
+        print(f"polyloly status: not answering: {', '.join(down)}", file=sys.stderr)
+        return 1
     return 0
 
 

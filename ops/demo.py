@@ -175,7 +175,7 @@ def demo_config(
                 "url", "ws://127.0.0.1:9/ws"),
             "matching_delay_s": scenario.matching_delay_s / speed,
         },
-        "temporal_arb": {"default_reaction_window_ms": max(100, int(8000 / speed))},
+        "temporal_arb": {"max_reaction_ms": max(1000, int(30_000 / speed))},
         "providers": providers,
         "markets": markets,
         "shards": {"count": shards},
@@ -297,17 +297,26 @@ def _throwaway_key() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="polyloly demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", default="demo_short")
-    parser.add_argument("--shards", type=int, default=2)
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--scenario", default="demo_short",
+                        help="scenario name (sim/scenarios/) or YAML path (default demo_short)")
+    parser.add_argument("--shards", type=int, default=2, help="shard processes (default 2)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="scenario time speed-up (default 1)")
+    parser.add_argument("--seed", type=int, default=None, help="override the scenario seed")
     parser.add_argument("--no-ui", action="store_true", help="no live console view")
-    parser.add_argument("--executor", choices=("paper", "real"), default="paper")
+    parser.add_argument("--executor", choices=("paper", "real"), default="paper",
+                        help="paper (default) or real: the live path against the simulator")
     parser.add_argument("--duration", type=float, default=None, help="override run seconds")
-    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--runs-dir", default="runs",
+                        help="where runs/<run_id>/ is written (default runs)")
     args = parser.parse_args(argv)
+    from sim.scenario import ScenarioError
+
     try:
         return run_demo(args)
+    except ScenarioError as exc:  # an unknown name or a bad file: one line, no traceback
+        print(f"polyloly demo: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, RuntimeError) as exc:
         print(f"polyloly demo: {exc}", file=sys.stderr)
         return 1

@@ -175,6 +175,8 @@ class TruthConfig(_Section, frozen=True):
     max_wait_ms: PositiveInt = 10_000
     required_sources_for_final: PositiveInt = 2
     pause_timeout_ms: PositiveInt = 60_000  # LIVE with no event this long → PAUSED
+    future_tolerance_ms: PositiveInt = 2000  # source time ahead of receive time: a bad fact
+    bad_facts_unhealthy: PositiveInt = 3  # this many bad facts from a source: it is unhealthy
 
 
 class PairArbConfig(_Section, frozen=True):
@@ -196,7 +198,10 @@ class TemporalArbConfig(_Section, frozen=True):
     bankroll_usdc: PositiveFloat = 1000.0
     max_size_usdc: PositiveFloat = 200.0
     edge_window_buffer: Fraction = 0.7  # trade only while event age < 70% of reaction window
-    default_reaction_window_ms: PositiveInt = 8000
+    min_reaction_samples: PositiveInt = 3  # no temporal trade before this many reactions
+    reaction_move_threshold: Fraction = 0.02  # a mid move this far toward the implied price
+    max_reaction_ms: PositiveInt = 30_000  # a reaction not seen by then is dropped (no move)
+    fallback_max_size_usdc: PositiveFloat = 25.0  # cap on a final reached by timeout fallback
     latency_window: PositiveInt = 100
     final_probability: Probability = 0.99
     cooldown_ms: NonNegativeInt = 2000
@@ -677,3 +682,13 @@ def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     else:
         flat[prefix] = node
     return flat
+
+
+CONFIG_ENV = "POLYLOLY_CONFIG"  # names the running system's config when --config is not given
+
+
+def locate_config(arg: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The config of the running system a command acts on: ``--config``, else the
+    ``POLYLOLY_CONFIG`` variable; None when neither names one (the caller exits 2)."""
+    env = os.environ if environ is None else environ
+    return arg or env.get(CONFIG_ENV) or None

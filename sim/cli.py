@@ -82,10 +82,19 @@ def main(argv: list[str] | None = None) -> int:
         runner: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
     except ImportError:
         runner = asyncio.run
+    from sim.scenario import ScenarioError
+
     try:
         return runner(_serve(args))
     except KeyboardInterrupt:
         return 0
+    except ScenarioError as exc:  # an unknown name or a bad file: one line, no traceback
+        print(f"polyloly sim: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the port is taken or the address cannot be bound
+        print(f"polyloly sim: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

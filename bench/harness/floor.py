@@ -199,11 +199,11 @@ def floor_samples(path: str) -> dict[str, list[int]]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one floor role until SIGINT/SIGTERM; return 0."""
     parser = argparse.ArgumentParser(prog="python -m bench.harness.floor")
-    parser.add_argument("role", choices=("gateway", "shard", "engine"))
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--health-port", type=int, required=True)
+    parser.add_argument("role", choices=("gateway", "shard", "engine"), help="which floor process")
+    parser.add_argument("--config", required=True, help="config file (YAML)")
+    parser.add_argument("--health-port", type=int, required=True, help="/health port")
     parser.add_argument("--url", default="", help="market WS URL (gateway)")
-    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shard", type=int, default=0, help="shard index (shard)")
     parser.add_argument("--out", default="", help="stamps file (engine)")
     args = parser.parse_args(argv)
     config = load_config(args.config)
