@@ -11,7 +11,7 @@ from engine.risk.decision import ExposureView
 from engine.risk.manager import RiskManager
 from polyloly.domain import OrderType, Outcome, RejectReason, Side, Strategy
 from shm.layout import SlotFlags
-from tests.unit.test_engine_fixtures import MARKET_A, MARKET_B, NO_A, YES_A, intent, make_config
+from tests.helpers.engine_rig import MARKET_A, MARKET_B, NO_A, YES_A, intent, make_config
 
 FRIDAY_MS = 1_767_312_000_000  # 2026-01-02 00:00 UTC
 SATURDAY_MS = FRIDAY_MS + 86_400_000
