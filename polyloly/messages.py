@@ -100,6 +100,25 @@ class SourceHealth(_Message, frozen=True, tag="source_health"):
 # --- shard → engine (DEALER → ROUTER) ------------------------------------------------------
 
 
+class FactRef(msgspec.Struct, frozen=True, kw_only=True):
+    """One fact an intent rested on: which field, which source said it, and when it says it
+    happened (wall-clock ms, the source's own time)."""
+
+    field: str
+    source: str
+    t_source_ms: int
+
+
+class IntentTruth(msgspec.Struct, frozen=True, kw_only=True):
+    """The truth an intent was based on, so an audit can count intents whose inputs were stale
+    or never true: the Truth Engine state, its confirmation rule, and the facts used."""
+
+    status: TruthStatus
+    rule: str = ""  # the confirmation rule when FINAL ("timeout_fallback" is flagged so)
+    facts: tuple[FactRef, ...] = ()
+
+
+
 class OrderIntent(_Message, frozen=True, tag="order_intent"):
     """A strategy's wish to place one order; the engine decides whether it becomes one."""
 
@@ -122,6 +141,7 @@ class OrderIntent(_Message, frozen=True, tag="order_intent"):
     expected_price: float = 0.0  # effective fill price the shard computed from depth
     t_parsed_ns: int = 0  # the originating BookTick's stamps (0: not from a book tick)
     t_shm_ns: int = 0
+    truth: IntentTruth | None = None  # None only from older shards (wire compatible)
 
 
 class CancelIntent(_Message, frozen=True, tag="cancel_intent"):

@@ -355,6 +355,9 @@ class ShardCore:
         else:
             self.stale_sources.discard(key)
         out: list[Message] = []
+        for truth in self.truths.values():  # the merge prefers fresh sources (spec 02)
+            if health.match_id in (None, truth.match_id):
+                out.extend(truth.set_stale(health.source, health.stale, now_ns).messages)
         for market in self.markets.values():
             out.extend(market.evaluate(now_ns, health.t_ns))
         out.extend(self._statuses(now_ns))

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
+import msgspec
+
 from polyloly import metrics
 from polyloly.config import Config, MarketConfig
 from polyloly.domain import (
@@ -26,7 +28,15 @@ from polyloly.domain import (
     TradingState,
     TruthStatus,
 )
-from polyloly.messages import CancelIntent, ExecutionReport, MarketStatus, Message, OrderIntent
+from polyloly.messages import (
+    CancelIntent,
+    ExecutionReport,
+    FactRef,
+    IntentTruth,
+    MarketStatus,
+    Message,
+    OrderIntent,
+)
 from shards.pair_arb import PairPosition, plan_pair, plan_rebalance
 from shards.quoting import LegQuote
 from shards.temporal_arb import LatencyTracker, implied_probability_yes, plan_temporal
@@ -137,7 +147,7 @@ class MarketTrader:
         """A fresh trader of ``market`` (IDLE, flat, nothing in flight)."""
         temporal = ctx.config.temporal_arb
         return cls(ctx, market, market.ref(), truth, MarketTrading(market.market_id),
-                   LatencyTracker(temporal.latency_window, temporal.default_reaction_window_ms))
+                   LatencyTracker(temporal.latency_window, temporal.min_reaction_samples))
 
     # ---- views -----------------------------------------------------------------------
 
@@ -320,6 +330,9 @@ class MarketTrader:
         if implied is None:
             return []
         favourite = Outcome.YES if implied > 0.5 else Outcome.NO
+        if self.truth.final_by_fallback:  # one source, by timeout: its own smaller limit
+            params = msgspec.structs.replace(
+                params, max_size_usdc=min(params.max_size_usdc, params.fallback_max_size_usdc))
         plan = plan_temporal(implied, books[0], books[1], params, self.config.taker_fee_rate,
                              self.config.min_order_size, self.position.cost(favourite))
         if isinstance(plan, str):
@@ -359,7 +372,29 @@ class MarketTrader:
             order_type=OrderType(order_type), strategy=strategy, t_origin_ns=origin_ns,
             t_decision_ns=now_ns, t_sent_ns=now_ns, reason=reason,
             expected_edge=round(edge, 6), expected_price=round(quote.effective_price, 6),
+            truth=self.intent_truth(strategy),
         )
+
+    def intent_truth(self, strategy: Strategy) -> IntentTruth:
+        """The truth an intent rests on: state, rule, and for temporal intents the facts its
+        implied probability used (series, map, in-map numbers of the map, end reports)."""
+        truth = self.truth
+        facts: list[FactRef] = []
+        if strategy is Strategy.TEMPORAL_ARB:
+            game = truth.score.game_number
+            for name, fact in sorted(truth.facts.items()):
+                used = (name in ("series", "game_number") or name.startswith(f"{game}:")
+                        or name == f"map_winner:{game}")
+                if used:
+                    facts.append(FactRef(field=name, source=fact.source,
+                                         t_source_ms=fact.t_source_ms))
+            for report in truth.reports:  # every end report the confirmation counted
+                end = truth.views[report.source].facts.get("end")
+                if end is not None:
+                    facts.append(FactRef(field="end", source=report.source,
+                                         t_source_ms=end.t_source_ms))
+        return IntentTruth(status=truth.status, rule=truth.rule.value if truth.rule else "",
+                           facts=tuple(facts))
 
     def cancel_intent(self, now_ns: int, reason: str) -> CancelIntent:
         """A CancelIntent of everything open in this market (counts as a decision)."""
@@ -445,11 +480,17 @@ class MarketTrader:
     # ---- latency tracking ------------------------------------------------------------
 
     def start_reaction_watch(self) -> None:
-        """A new signal: watch how long the market takes to move halfway to the implied price."""
+        """A new signal: watch for the first mid move toward the implied price past
+        ``temporal_arb.reaction_move_threshold``. The same fact reported again (even with an
+        earlier source time) keeps the watch: repeats never restart the clock."""
+        signal = self.truth.signal
+        watch = self.reaction
+        if watch is not None and signal is not None and watch.signal.signal_id == signal.signal_id:
+            watch.signal = signal  # an earlier report of the same fact: the clock moves back
+            return
         implied = self.implied_yes()
         book = self.books.get(Outcome.YES)
         mid = book.mid if book is not None else None
-        signal = self.truth.signal
         if implied is None or mid is None or signal is None:
             self.reaction = None
             return
@@ -459,17 +500,27 @@ class MarketTrader:
         self.reaction = ReactionWatch(signal, mid, implied)
 
     def watch_reaction(self, now_ns: int) -> None:
-        """A book moved: record the reaction time once the market went halfway."""
+        """A book moved: record the reaction at the first mid move past the threshold toward
+        the implied price; discard implausible samples (faster than the fastest feed could
+        have told the market) and watches that saw no move in time."""
         watch = self.reaction
         book = self.books.get(Outcome.YES)
         if watch is None or book is None or book.mid is None or book.flags & UNTRADABLE_FLAGS:
             return
+        params = self.ctx.config.temporal_arb
         age_ms = watch.signal.age_ms(now_ns)
-        if abs(book.mid - watch.implied_yes) <= abs(watch.start_price - watch.implied_yes) / 2:
-            self.latency.record(age_ms)
+        toward = 1.0 if watch.implied_yes > watch.start_price else -1.0
+        if (book.mid - watch.start_price) * toward >= params.reaction_move_threshold:
+            fastest = self.truth.fastest_delay_ms
+            if fastest is None or age_ms >= fastest:
+                self.latency.record(age_ms)
             self.reaction = None
-        elif age_ms > _REACTION_TIMEOUT_WINDOWS * self.latency.reaction_window_ms:
-            self.reaction = None
+            return
+        window = self.latency.reaction_window_ms
+        limit = (_REACTION_TIMEOUT_WINDOWS * window if window is not None
+                 else float(params.max_reaction_ms))
+        if age_ms > limit:
+            self.reaction = None  # no move: not a sample
 
 
 def _cooling(last_ns: int | None, cooldown_ms: int, now_ns: int) -> bool:

@@ -88,14 +88,18 @@ def kelly_stake_usdc(
 
 
 class LatencyTracker:
-    """How long the market takes to reprice after a match event (SPEC §7.2), in ms."""
+    """How long the market takes to reprice after a match event (SPEC §7.2), in ms.
 
-    def __init__(self, window_size: int, default_window_ms: float) -> None:
+    There is no default window: until ``min_samples`` reactions were measured on this market,
+    the edge is never available (the market learns from the events it watches first).
+    """
+
+    def __init__(self, window_size: int, min_samples: int) -> None:
         self._samples: deque[float] = deque(maxlen=window_size)
-        self._default_ms = default_window_ms
+        self._min_samples = min_samples
 
     def record(self, reaction_ms: float) -> None:
-        """Add one event → market reaction delay."""
+        """Add one event → market reaction delay (the caller discards implausible ones)."""
         self._samples.append(max(0.0, reaction_ms))
 
     @property
@@ -104,9 +108,14 @@ class LatencyTracker:
         return len(self._samples)
 
     @property
-    def reaction_window_ms(self) -> float:
-        """Mean recorded reaction delay, or the configured default before any sample."""
-        return statistics.fmean(self._samples) if self._samples else self._default_ms
+    def ready(self) -> bool:
+        """Enough reactions measured to trust the window."""
+        return len(self._samples) >= self._min_samples
+
+    @property
+    def reaction_window_ms(self) -> float | None:
+        """Mean recorded reaction delay once ready, else None (no window, no trade)."""
+        return statistics.fmean(self._samples) if self.ready else None
 
     def is_edge_available(
         self, event_age_ms: float, matching_delay_ms: float, buffer: float
@@ -114,9 +123,11 @@ class LatencyTracker:
         """True while ``age < window × buffer`` and our order matches before the market reacts.
 
         A marketable order on a sports market is held ``matching_delay_ms`` before it matches,
-        so it is useful only if ``age + matching_delay < window``.
+        so it is useful only if ``age + matching_delay < window``. False before ``ready``.
         """
         window = self.reaction_window_ms
+        if window is None:
+            return False
         return event_age_ms < window * buffer and event_age_ms + matching_delay_ms < window
 
 

@@ -107,10 +107,15 @@ def test_temporal_implied_probability_by_truth_state() -> None:
 
 
 def test_temporal_latency_tracker_window_includes_the_matching_delay() -> None:
-    tracker = LatencyTracker(100, 8000)
+    tracker = LatencyTracker(100, 3)
+    assert tracker.reaction_window_ms is None  # no default window: no edge before 3 samples
+    assert not tracker.is_edge_available(0, 0, 0.7)
+    for _ in range(3):
+        tracker.record(8000)
     assert tracker.is_edge_available(4999, 3000, 0.7)
     assert not tracker.is_edge_available(5000, 3000, 0.7)  # 5000 + 3000 reaches 8000
     assert not tracker.is_edge_available(5600, 0, 0.7)  # 70% buffer
+    tracker = LatencyTracker(100, 2)
     tracker.record(2000)
     tracker.record(4000)
     assert tracker.reaction_window_ms == 3000

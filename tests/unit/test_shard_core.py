@@ -235,7 +235,16 @@ def temporal_core() -> ShardCore:
     core = ready_core(pair_arb={"enabled": False})
     core.refresh_book(MARKET, NO, book(NO, [(0.52, 2000)]))
     core.on_book(MARKET, YES, book(YES, [(0.50, 2000)]), 0)
+    learn_reaction_window(core, 8000.0)
     return core
+
+
+def learn_reaction_window(core: ShardCore, window_ms: float) -> None:
+    """The market measured its reaction window on earlier events (spec 06: no temporal trade
+    before ``min_reaction_samples`` reactions)."""
+    for market in core.markets.values():
+        for _ in range(core.config.temporal_arb.min_reaction_samples):
+            market.latency.record(window_ms)
 
 
 def test_shard_core_match_end_inside_the_window_buys_the_winner() -> None:

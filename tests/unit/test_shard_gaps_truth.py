@@ -22,6 +22,7 @@ from tests.unit.test_shard_core import (
     event,
     intents,
     make_config,
+    learn_reaction_window,
     temporal_core,
 )
 
@@ -175,6 +176,7 @@ def restarted_core() -> ShardCore:
                                    shares=20, cost_usdc=9.0, fees_usdc=0.0)
                       for token, outcome in ((YES, Outcome.YES), (NO, Outcome.NO)))
     core.on_state_snapshot(empty_snapshot(positions=positions), 1000 * MS)
+    learn_reaction_window(core, 8000.0)  # spec 06: the market's window, learned before
     core.refresh_book(MARKET, NO, book(NO, [(0.52, 2000)]))
     core.on_book(MARKET, YES, book(YES, [(0.50, 2000)]), 1000 * MS)
     return core

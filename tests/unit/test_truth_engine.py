@@ -45,6 +45,7 @@ EXPECTED = {
     (TruthStatus.PENDING_CONFIRM, TruthTrigger.CORROBORATE): TruthStatus.PENDING_CONFIRM,
     (TruthStatus.PENDING_CONFIRM, TruthTrigger.CONFIRM): TruthStatus.FINAL,
     (TruthStatus.PENDING_CONFIRM, TruthTrigger.CONFLICT): TruthStatus.PAUSED,
+    (TruthStatus.PENDING_CONFIRM, TruthTrigger.RETRACT): TruthStatus.LIVE,
 }
 
 
@@ -149,22 +150,30 @@ def test_truth_engine_tier_c_alone_never_signals_nor_finalizes() -> None:
     assert truth.winner is None
 
 
-def test_truth_engine_tier_c_confirms_a_tier_b_signal_within_the_window() -> None:
+def test_truth_engine_tier_c_corroborates_but_is_no_consensus() -> None:
+    # issue 15: one tier-B plus one tier-C report used to pass as tier_b_consensus
     truth = live_truth()
     truth.on_event(ended(1000, "pandascore", SourceTier.B), 1000 * MS)
     out = truth.on_event(ended(3000, "liquipedia", SourceTier.C), 3000 * MS).messages
-    assert finals(out) and truth.status is TruthStatus.FINAL
+    assert finals(out) == [] and truth.status is TruthStatus.PENDING_CONFIRM
+    assert truth.confidence == pytest.approx(0.80)  # tier C adds no confidence
+    final = finals(truth.on_time(11_000 * MS).messages)  # no higher tier heard: fallback
+    assert [f.rule for f in final] == ["timeout_fallback"]
+    assert "liquipedia" in final[0].sources and truth.final_by_fallback
 
 
-def test_truth_engine_disagreeing_sources_pause_and_never_finalize() -> None:
+def test_truth_engine_disagreeing_sources_pause_until_a_tier_a_settles_it() -> None:
     truth = live_truth()
     truth.on_event(ended(1000, "pandascore", SourceTier.B, "A"), 1000 * MS)
     out = truth.on_event(ended(1500, "polymarket_sports", SourceTier.B, "B"), 1500 * MS)
     assert truth.status is TruthStatus.PAUSED and truth.pause_reason is PauseReason.CONFLICT
     assert any(getattr(m, "change", "") == "conflict" for m in out.messages)
-    assert finals(truth.on_time(60_000 * MS).messages) == []
-    later = truth.on_event(ended(2000, "grid", SourceTier.A, "A"), 2000 * MS)
-    assert later.refusal == "match_in_conflict" and truth.status is TruthStatus.PAUSED
+    assert finals(truth.on_time(60_000 * MS).messages) == []  # B against B: never settles
+    later = truth.on_event(ended(61_000, "grid", SourceTier.A, "A"), 61_000 * MS)
+    changes = [getattr(m, "change", "") for m in later.messages]
+    assert "conflict_resolved" in changes  # SPEC §6.2: one tier-A source decides
+    assert truth.status is TruthStatus.FINAL and truth.winner == "A"
+    assert truth.rule is ConfirmRule.TIER_A_SINGLE
 
 
 def test_truth_engine_silence_pauses_and_the_next_event_resumes() -> None:
@@ -205,14 +214,18 @@ def test_truth_engine_events_after_final_are_ignored_or_flag_conflict() -> None:
     assert other.conflict_after_final and truth.status is TruthStatus.FINAL
 
 
-@pytest.mark.parametrize("payload", [
-    {"winner": "C"}, {"winner": None}, {"winner": "A", "maps_a": -1},
-    {"winner": "A", "maps_a": True}, {"winner": "A", "maps_b": "2"},
+@pytest.mark.parametrize(("payload", "reason"), [
+    ({"winner": "C"}, "unknown_team"), ({"winner": None}, "unknown_team"),
+    ({"winner": "A", "maps_a": -1}, "bad_payload"),
+    ({"winner": "A", "maps_a": True}, "bad_payload"),
+    ({"winner": "A", "maps_b": "2"}, "bad_payload"),
 ])
-def test_truth_engine_bad_payloads_are_refused_without_state_change(payload: dict) -> None:
+def test_truth_engine_bad_payloads_are_refused_without_state_change(
+    payload: dict, reason: str
+) -> None:
     truth = live_truth()
     result = truth.on_event(event(MatchEventType.MATCH_ENDED, 100, **payload), 100 * MS)
-    assert result.refusal == "bad_payload" and truth.status is TruthStatus.LIVE
+    assert result.refusal == reason and truth.status is TruthStatus.LIVE
 
 
 def test_truth_engine_bad_game_state_number_is_refused() -> None:
