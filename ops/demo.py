@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 import yaml
 
-from ops.commands import fetch_json, process_ports, render_status
+from ops.commands import fetch_json, process_ports
+from ops.console import LinePrinter, LiveConsole, build_view, print_summary
 from ops.demo_observer import Observer
 from ops.demo_summary import build_summary, write_report
 from ops.startup_checks import run_checks
@@ -186,33 +187,12 @@ def demo_config(
     }
 
 
-def _console(config: Config, observer: Observer, started: float, stream: Any) -> None:
-    statuses = {name: fetch_json(port, "/status", 0.5)[1]
-                for name, port in process_ports(config).items()}
-    health = {name: fetch_json(port, "/health", 0.5)[0]
-              for name, port in process_ports(config).items()}
-    stats = observer.stats()
-    stream.write("\x1b[2J\x1b[H")
-    stream.write(f"PolyLOL demo — paper trading — {time.monotonic() - started:5.1f}s\n")
-    stream.write("processes: " + "  ".join(
-        f"{n}:{'up' if c == 200 else ('DOWN' if c == 0 else 'unhealthy')}"
-        for n, c in health.items()) + "\n\n")
-    stream.write(render_status(config, statuses) + "\n\n")
-    stream.write(
-        f"book ticks {stats['book_ticks']}  match events {stats['match_events']}  "
-        f"orders {stats['orders']}  fills {stats['fills']}  "
-        f"fees {stats['fees_usdc']:.4f} USDC  cash {stats['cash_usdc']:+.4f} USDC\n"
-    )
-    sources = {name: False for name in config.providers if config.providers[name].enabled}
-    sources.update(stats["sources"])
-    feeds = ", ".join(f"{s}:{'STALE' if st else 'ok'}" for s, st in sorted(sources.items()))
-    stream.write(f"feeds: {feeds or '-'}\n")
-    latency = {name: row["tick_to_intent_p50_us"] for name, row in statuses.items()
-               if isinstance(row, dict) and row.get("tick_to_intent_p50_us") is not None}
-    if latency:
-        stream.write("tick→intent p50: " + "  ".join(
-            f"{name} {value:.0f} µs" for name, value in sorted(latency.items())) + "\n")
-    stream.flush()
+def _poll(config: Config) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """Every process's /status body and /health code (0: unreachable)."""
+    ports = process_ports(config)
+    statuses = {name: fetch_json(port, "/status", 0.5)[1] for name, port in ports.items()}
+    health = {name: fetch_json(port, "/health", 0.5)[0] for name, port in ports.items()}
+    return statuses, health
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -259,11 +239,38 @@ def run_demo(args: argparse.Namespace) -> int:
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        while not stop.is_set() and time.monotonic() - started < duration_s:
-            supervisor.watch_once(time.monotonic())
-            if not args.no_ui:
-                _console(config, observer, started, sys.stdout)
-            stop.wait(0.2 if args.no_ui else 1.0)
+        mode = ("PAPER trading" if args.executor == "paper"
+                else "REAL executor on the simulator")
+        title = f"PolyLOL demo {run_id} · {scenario.name} · {mode} · x{args.speed:g}"
+        printer = LinePrinter(sys.stdout)
+        # a pipe or a log file gets the line printer: redrawn frames would only add noise
+        live = None if args.no_ui or not sys.stdout.isatty() else LiveConsole()
+        try:
+            if live is not None:
+                live.__enter__()
+            next_frame = 0.0
+            while not stop.is_set() and time.monotonic() - started < duration_s:
+                supervisor.watch_once(time.monotonic())
+                now = time.monotonic()
+                if now >= next_frame:  # /status and /health once a second
+                    next_frame = now + 1.0
+                    statuses, health = _poll(config)
+                    observer.record_statuses(statuses)
+                    view = build_view(config, statuses, health, observer, now - started,
+                                      duration_s, title)
+                    if live is not None:
+                        live.update(view)
+                    else:
+                        printer.progress(view)
+                if live is None:
+                    fresh, printer.seen = observer.events_since(printer.seen)
+                    printer.events(fresh)
+                stop.wait(0.2)
+            if live is None and 'view' in locals():
+                printer.progress(view, force=True)
+        finally:
+            if live is not None:
+                live.__exit__(None, None, None)
         final_status = {name: fetch_json(port, "/status", 2.0)[1]
                         for name, port in process_ports(config).items()}
     finally:
@@ -279,15 +286,14 @@ def run_demo(args: argparse.Namespace) -> int:
             sim_process.wait(5)
         if config is not None:
             remove_run_leftovers(config)
-    summary = build_summary(
+    summary, data = build_summary(
         run_id, scenario.name, config, observer, supervisor, final_status, run_root
     )
     (run_root / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    write_report(run_root / "report.html", summary, observer)
-    print(orjson.dumps({k: summary[k] for k in (
-        "run_id", "intents", "orders", "fills", "realized_pnl_usdc", "shard_restarts",
-        "dead_letters")}, option=orjson.OPT_INDENT_2).decode())
-    print(f"summary: {run_root / 'summary.json'}\nreport:  {run_root / 'report.html'}")
+    write_report(run_root / "report.html", summary, data)
+    print_summary(summary, [("summary", str(run_root / "summary.json")),
+                            ("report", str(run_root / "report.html")),
+                            ("logs", str(run_root / "logs"))])
     return 0
 
 
@@ -303,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0,
                         help="scenario time speed-up (default 1)")
     parser.add_argument("--seed", type=int, default=None, help="override the scenario seed")
-    parser.add_argument("--no-ui", action="store_true", help="no live console view")
+    parser.add_argument("--no-ui", action="store_true",
+                        help="no live console: print one line per fill or alert and a "
+                             "progress line every 10 s")
     parser.add_argument("--executor", choices=("paper", "real"), default="paper",
                         help="paper (default) or real: the live path against the simulator")
     parser.add_argument("--duration", type=float, default=None, help="override run seconds")

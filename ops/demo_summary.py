@@ -1,28 +1,32 @@
 """The demo's ``summary.json`` and ``report.html``, built from what the run left behind:
-the observer's fills and prices, the engine's event log and final status, the DLQ and the
-supervisor's restart counts."""
+the observer's fills, orders, prices and truth samples, the engine's event log and final
+status, the DLQ and the supervisor's restart counts. The figures and the page come from
+ops/report.py, the one report module (the replay and ``evaluate`` use it too)."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ops.report import Marker, Section, bar_chart, histogram, line_chart, render_html, table
+from ops.report import (
+    Fill,
+    Quote,
+    ReportData,
+    Resolution,
+    TruthMark,
+    compute_accounts,
+    intent_latency_ms,
+    market_infos,
+    percentile,
+    render_report,
+    trading_stats,
+)
 from polyloly import messages
 from polyloly.config import Config
 from polyloly.eventlog import EnvelopeError, parse_envelope
 from polyloly.messages import MessageDecodeError, OrderIntent
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in [0, 100]); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 def logged_intents(events_dir: Path) -> list[OrderIntent]:
@@ -88,6 +92,49 @@ def settled_pnl(
     return total
 
 
+def report_data(run_id: str, config: Config, observer: Any, intents: list[OrderIntent],
+                end_t_s: float) -> ReportData:
+    """The run in the common report model (times: seconds since the observer started)."""
+    fills = [Fill(f["t_s"], f["market_id"], f["token_id"], f["outcome"], f["side"],
+                  f["strategy"], f["size"], f["price"], f["fee_usdc"], f["order_id"])
+             for f in (observer.fills if observer is not None else [])]
+    resolutions: list[Resolution] = []
+    truth: list[TruthMark] = []
+    quotes: list[Quote] = []
+    first_report: dict[str, int] = {}
+    mids: dict[str, list[tuple[float, float]]] = {}
+    if observer is not None:
+        tokens = {m.market_id: m.token_ids for m in config.markets}
+        for market_id, winner in observer.resolutions.items():
+            if market_id not in tokens:
+                continue
+            outcome = (None if winner is None else "YES" if winner == tokens[market_id][0]
+                       else "NO")
+            resolutions.append(Resolution(observer.resolution_t_s.get(market_id, end_t_s),
+                                          market_id, outcome))
+        quotes = [Quote(o["t_s"], o["market_id"], o["outcome"], o["side"], o["price"],
+                        o["size"], o["strategy"]) for o in observer.orders.values()]
+        by_match: dict[str, list[str]] = defaultdict(list)
+        for market in config.markets:
+            by_match[market.match_id].append(market.market_id)
+        for t_s, event in zip(observer.match_event_t_s, observer.match_events, strict=False):
+            for market_id in by_match.get(event.match_id, []):
+                truth.append(TruthMark(t_s, market_id,
+                                       f"{event.event_type.value} ({event.source})"))
+        for t_s, market_id, status, confidence, implied in observer.truth_samples:
+            shown = f" confidence {confidence:.2f}" if status in ("PENDING_CONFIRM",
+                                                                  "FINAL") else ""
+            truth.append(TruthMark(t_s, market_id, f"truth {status}{shown}", implied))
+        truth.sort(key=lambda m: m.t_s)
+        first_report = dict(observer.first_report_ns)
+        mids = {token: list(points) for token, points in observer.mids.items()}
+    latency, note = intent_latency_ms(intents, first_report)
+    return ReportData(
+        title=f"PolyLOL demo {run_id}", markets=market_infos(config), fills=fills,
+        resolutions=resolutions, end_t_s=end_t_s, mids=mids, quotes=quotes, truth=truth,
+        latency_ms=latency, latency_note=note)
+
+
 def build_summary(
     run_id: str,
     scenario: str,
@@ -96,11 +143,9 @@ def build_summary(
     supervisor: Any,
     final_status: dict[str, dict[str, Any]],
     run_root: Path,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], ReportData]:
+    """``summary.json`` and the report model it was computed from."""
     intents = logged_intents(config.data_path(config.storage.events_dir))
-    latencies_us = [
-        (i.t_sent_ns - i.t_origin_ns) / 1000 for i in intents if i.t_origin_ns and i.t_sent_ns
-    ]
     by_strategy: dict[str, int] = defaultdict(int)
     for intent in intents:
         by_strategy[intent.strategy.value] += 1
@@ -116,13 +161,20 @@ def build_summary(
     stats = observer.stats() if observer is not None else {}
     resolutions = dict(observer.resolutions) if observer is not None else {}
     markets = [
-        {"market_id": m.market_id, "match_id": m.match_id, "game": m.game.value,
-         "token_ids": list(m.token_ids), "resolved": m.market_id in resolutions,
+        {"market_id": m.market_id, "match_id": m.match_id, "name": " vs ".join(m.teams),
+         "game": m.game.value, "token_ids": list(m.token_ids),
+         "resolved": m.market_id in resolutions,
          "winning_token_id": resolutions.get(m.market_id)}
         for m in config.markets
     ]
     cash_flow = fills_pnl(fills)
-    return {
+    end_t_s = observer.elapsed_s() if observer is not None else 0.0
+    data = report_data(run_id, config, observer, intents, end_t_s)
+    accounts = compute_accounts(data)
+    trade_stats = trading_stats(data, accounts)
+    first = data.latency_ms.get("tick→intent (first attempts)", [])
+    names = {m.market_id: m.name for m in data.markets}
+    summary = {
         "run_id": run_id,
         "scenario": scenario,
         "markets": markets,
@@ -132,6 +184,11 @@ def build_summary(
         "fills": len(fills),
         "fills_by_strategy": dict(fills_by_strategy),
         "fees_usdc": stats.get("fees_usdc", 0.0),
+        # the equity curve's last point: cash + settlement + positions marked at mid
+        "pnl_usdc": accounts.pnl_usdc,
+        "pnl_by_market_usdc": {names.get(k, k): v for k, v in accounts.pnl_by_market.items()},
+        "pnl_by_strategy_usdc": accounts.pnl_by_strategy,
+        "trading_stats": asdict(trade_stats),
         "realized_pnl_usdc": pnl.get("realized_usdc"),
         "unrealized_pnl_usdc": pnl.get("unrealized_usdc"),
         "engine_pnl": pnl,
@@ -140,11 +197,13 @@ def build_summary(
         "shard_restarts": sum(v for k, v in restarts.items() if k.startswith("shard-")),
         "process_restarts": restarts,
         "dead_letters": count_lines(config.data_path(config.storage.dlq_file)),
-        "tick_to_intent_us": {
-            "count": len(latencies_us),
-            "p50": percentile(latencies_us, 50),
-            "p99": percentile(latencies_us, 99),
+        "tick_to_intent_ms": {
+            "count": len(first), "p50": percentile(first, 50), "p99": percentile(first, 99),
+            "note": data.latency_note,
         },
+        "latency_ms": {stage: {"count": len(values), "p50": percentile(values, 50),
+                               "p99": percentile(values, 99)}
+                       for stage, values in data.latency_ms.items()},
         "book_ticks": stats.get("book_ticks", 0),
         "match_events": stats.get("match_events", 0),
         "risk_events": [
@@ -153,49 +212,30 @@ def build_summary(
             for r in (observer.risk_states if observer is not None else [])
         ],
         "recording": str(run_root / "recording"),
-        "latencies_us": latencies_us,
     }
+    return summary, data
 
 
-def write_report(path: Path, summary: dict[str, Any], observer: Any) -> None:
-    fills = list(observer.fills) if observer is not None else []
-    sections = [Section("Summary", table([{
-        "run": summary["run_id"], "scenario": summary["scenario"],
-        "intents": summary["intents"], "orders": summary["orders"], "fills": summary["fills"],
-        "realized P&L (USDC)": summary["realized_pnl_usdc"],
-        "shard restarts": summary["shard_restarts"], "dead letters": summary["dead_letters"],
-        "tick→intent p50 (µs)": summary["tick_to_intent_us"]["p50"],
-        "tick→intent p99 (µs)": summary["tick_to_intent_us"]["p99"],
-    }]))]
-    equity: list[tuple[float, float]] = []
-    cash = 0.0
-    for fill in sorted(fills, key=lambda f: f["t_s"]):
-        signed = fill["size"] if fill["side"] == "BUY" else -fill["size"]
-        cash += -signed * fill["price"] - fill["fee_usdc"]
-        equity.append((fill["t_s"], cash))
-    sections.append(Section("P&L over time", "<p>Cash flow of fills (before settlement).</p>",
-                            [line_chart("cash flow (USDC)", {"cash": equity}, x_label="s")]))
-    price_charts = []
-    for market in summary["markets"]:
-        series = {}
-        markers = []
-        for outcome, token in zip(("YES", "NO"), market["token_ids"], strict=True):
-            series[f"{outcome} mid"] = observer.mids.get(token, []) if observer else []
-        for fill in fills:
-            if fill["market_id"] == market["market_id"]:
-                color = "#2ca02c" if fill["strategy"] == "pair_arb" else "#d62728"
-                markers.append(Marker(fill["t_s"], fill["price"],
-                                      f"{fill['strategy']} {fill['side']} {fill['outcome']} "
-                                      f"{fill['size']:.2f}@{fill['price']:.3f}", color))
-        price_charts.append(line_chart(f"{market['match_id']} prices with our fills", series,
-                                       markers, x_label="s", y_label="price"))
-    sections.append(Section("Prices with our trades",
-                            "<p>Green: pair arbitrage fills; red: temporal arbitrage.</p>",
-                            price_charts))
-    sections.append(Section("Latency", "", [histogram(
-        "tick → intent (µs)", summary["latencies_us"], x_label="µs")]))
-    per_market = {m[:10]: v.get("cash_usdc", 0.0)
-                  for m, v in summary["fills_cash_flow_by_market"].items()}
-    sections.append(Section("Per-market cash flow", "", [bar_chart("USDC", per_market)]))
-    sections.append(Section("Fills", table(fills[:500])))
-    path.write_text(render_html(f"PolyLOL demo {summary['run_id']}", sections))
+def write_report(path: Path, summary: dict[str, Any], data: ReportData) -> None:
+    """``report.html``: the run's summary rows on top of the standard report."""
+    latency = summary["tick_to_intent_ms"]
+    data.summary_rows = [
+        ("run", summary["run_id"]), ("scenario", summary["scenario"]),
+        ("markets resolved", f"{sum(1 for m in summary['markets'] if m['resolved'])} of "
+                             f"{len(summary['markets'])}"),
+        ("intents / orders / fills",
+         f"{summary['intents']} / {summary['orders']} / {summary['fills']}"),
+        ("P&L (equity at the end, USDC)", round(summary["pnl_usdc"], 4)),
+        ("engine realized P&L, settlement included (USDC)", summary["realized_pnl_usdc"]),
+        ("engine unrealized P&L, marked at mid (USDC)", summary["unrealized_pnl_usdc"]),
+        ("tick→intent p50 / p99, first attempts (ms)",
+         f"{_ms(latency['p50'])} / {_ms(latency['p99'])} (n={latency['count']})"),
+        ("shard restarts / dead letters",
+         f"{summary['shard_restarts']} / {summary['dead_letters']}"),
+    ]
+    page, _accounts, _stats = render_report(data)
+    path.write_text(page)
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"

@@ -1,8 +1,11 @@
-"""The backtest report: one self-contained HTML file (ops/report.py charts, no server).
+"""The backtest report: a :class:`~replay.session.ReplayResult` turned into the one report
+model of ops/report.py (which computes and renders every chart), plus what only a backtest
+has: the sweep ranking, live-vs-replay comparison, input issues and the intents table.
 
-Charts: equity curve, drawdown, P&L per market, each market's prices with our entries and
-exits, edge captured against decision latency; tables: summary, input issues, intents, and
-for a sweep the ranked parameter sets.
+A replay keeps no venue resolution time, so a market's settlement is drawn at its match's
+Truth Engine final (else at the end of the replay); a market the replay settled by the
+Truth Engine's winner (``settled_by`` "truth") is settled the same way, one marked at its last
+mid stays open.
 """
 
 from __future__ import annotations
@@ -11,103 +14,80 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from ops.report import Marker, Section, bar_chart, line_chart, render_html, table
+from ops.report import (
+    Fill,
+    Quote,
+    ReportData,
+    Resolution,
+    Section,
+    TruthMark,
+    bar_figure,
+    intent_latency_ms,
+    market_infos,
+    table,
+)
+from ops.report import (
+    render_report as render_report_data,
+)
 from polyloly.config import Config
-from polyloly.domain import Outcome, Side
+from polyloly.domain import Outcome
+from polyloly.messages import TruthFinal
 from replay.session import ReplayResult
 
-_NS_PER_MS = 1_000_000
 MAX_INTENT_ROWS = 200
 
 
-def _short(market_id: str) -> str:
-    return market_id[:10]
-
-
-def _equity_section(result: ReplayResult) -> Section:
-    total = [(p.t_s, p.total_usdc) for p in result.equity]
-    realized = [(p.t_s, p.realized_usdc) for p in result.equity]
-    peak = 0.0
-    drawdown = []
-    for point in result.equity:
-        peak = max(peak, point.total_usdc)
-        drawdown.append((point.t_s, point.total_usdc - peak))
-    return Section("Equity and drawdown", charts=[
-        line_chart("Equity curve (USDC, realized + unrealized at mid)",
-                   {"total": total, "realized": realized}, x_label="replayed seconds",
-                   y_label="USDC"),
-        line_chart("Drawdown from peak (USDC)", {"drawdown": drawdown},
-                   x_label="replayed seconds", y_label="USDC"),
-    ])
-
-
-def _price_sections(result: ReplayResult, config: Config) -> list[Section]:
+def report_data(result: ReplayResult, summary: dict[str, Any], config: Config) -> ReportData:
+    """The replay as the common report model (times in replayed seconds)."""
     t0 = result.first_t_ns
-    sections = []
+
+    def seconds(t_ns: int) -> float:
+        return round((t_ns - t0) / 1e9, 3)
+
+    end_t_s = seconds(result.last_t_ns) if result.last_t_ns else 0.0
+    by_match = {m.match_id: m.market_id for m in config.markets}
+    final_t = {by_match[t.match_id]: seconds(t.t_ns) for t in result.truth
+               if isinstance(t, TruthFinal) and t.match_id in by_match}
+    winners: dict[str, Outcome | None] = dict(result.resolutions)
     for market in config.markets:
-        yes, no = market.token_ids
-        series: dict[str, Sequence[tuple[float, float]]] = {
-            f"{market.outcomes[0]} mid": result.prices.get(yes, []),
-            f"{market.outcomes[1]} mid": result.prices.get(no, [])}
-        markers = []
-        for report in result.reports:
-            if report.market_id != market.market_id or report.last_fill_size <= 0:
-                continue
-            entry = report.side is Side.BUY
-            markers.append(Marker(
-                x=round((report.t_ns - t0) / 1e9, 3), y=report.last_fill_price,
-                label=f"{report.side.value} {report.outcome.value} "
-                      f"{report.last_fill_size:g}@{report.last_fill_price:g}",
-                color="#2ca02c" if entry else "#d62728",
-                shape="triangle" if entry else "circle"))
-        title = f"{market.match_id} — {' vs '.join(market.teams)} ({_short(market.market_id)})"
-        sections.append(Section(title, charts=[line_chart(
-            "Prices with entries (▲ buy) and exits (● sell)", series, markers,
-            x_label="replayed seconds", y_label="price")]))
-    return sections
-
-
-def _edge_section(result: ReplayResult) -> Section:
-    intents = {i.intent_id: i for i in result.intents}
-    markers = []
-    rows = []
+        if result.settled_by.get(market.market_id) == "truth":
+            winners[market.market_id] = result.truth_winners[market.match_id]
+    resolutions = [Resolution(final_t.get(m, end_t_s), m, None if w is None else w.value)
+                   for m, w in winners.items()]
+    fills = [Fill(seconds(r.t_ns), r.market_id, r.token_id, r.outcome.value, r.side.value,
+                  r.strategy.value, r.last_fill_size, r.last_fill_price, r.fee_usdc, r.order_id)
+             for r in result.reports if r.last_fill_size > 0]
+    quotes = [Quote(seconds(i.t_decision_ns), i.market_id, i.outcome.value, i.side.value,
+                    i.price, i.size, i.strategy.value) for i in result.intents]
+    truth = [TruthMark(seconds(t.t_ns), by_match[t.match_id],
+                       f"truth {t.status.value} (confidence {t.confidence:.2f}): {t.change}"
+                       if not isinstance(t, TruthFinal) else f"truth FINAL: {t.winner}")
+             for t in result.truth if t.match_id in by_match]
+    first_report: dict[str, int] = {}
     for report in result.reports:
-        intent = intents.get(report.intent_id)
-        if intent is None or report.last_fill_size <= 0:
-            continue
-        fair = intent.expected_price + intent.expected_edge
-        captured = (fair - report.last_fill_price if report.side is Side.BUY
-                    else report.last_fill_price - (intent.expected_price - intent.expected_edge))
-        latency_ms = max(0, intent.t_decision_ns - intent.t_origin_ns) / _NS_PER_MS
-        markers.append(Marker(latency_ms, captured, intent.strategy.value,
-                              "#1f77b4" if intent.outcome is Outcome.YES else "#ff7f0e",
-                              "circle"))
-        rows.append({"strategy": intent.strategy.value, "latency_ms": round(latency_ms, 3),
-                     "expected_edge": intent.expected_edge, "captured_edge": round(captured, 6)})
-    body = ("<p>Edge captured per share = the price the strategy believed fair minus the price "
-            "we filled at (BUY); latency = signal age when the shard decided.</p>")
-    return Section("Edge captured vs latency", body_html=body, charts=[line_chart(
-        "Edge captured per fill vs decision latency", {}, markers,
-        x_label="latency (ms)", y_label="edge per share")])
+        first_report.setdefault(report.intent_id, report.t_ns)
+    latency, note = intent_latency_ms(result.intents, first_report)
+    return ReportData(
+        title="PolyLOL replay backtest", markets=market_infos(config), fills=fills,
+        resolutions=resolutions, end_t_s=end_t_s, mids=result.prices, quotes=quotes,
+        truth=truth, latency_ms=latency, latency_note=note + " Replayed clock.",
+        summary_rows=_summary_rows(summary), time_label="replayed seconds")
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[dict[str, object]]:
+def _summary_rows(summary: dict[str, Any]) -> list[tuple[str, object]]:
     pnl = summary["pnl"]
     return [
-        {"what": "events replayed", "value": summary["events_replayed"]},
-        {"what": "replayed seconds", "value": summary["replayed_seconds"]},
-        {"what": "complete (no input lost)", "value": summary["complete"]},
-        {"what": "intents", "value": summary["intents"]},
-        {"what": "intents accepted", "value": summary["intents_accepted"]},
-        {"what": "orders", "value": summary["orders"]},
-        {"what": "fills", "value": summary["fills"]},
-        {"what": "volume (USDC)", "value": summary["volume_usdc"]},
-        {"what": "realized P&L (USDC)", "value": pnl["realized_usdc"]},
-        {"what": "unrealized P&L at mid (USDC)", "value": pnl["unrealized_usdc"]},
-        {"what": "fees (USDC)", "value": pnl["fees_usdc"]},
-        {"what": "P&L after settlement (USDC)", "value": pnl["settled_total_usdc"]},
-        {"what": "max drawdown (USDC)", "value": pnl["max_drawdown_usdc"]},
-        {"what": "intents sha256", "value": summary["intents_sha256"][:16]},
+        ("recording", str(summary["recording"])),
+        ("events replayed", summary["events_replayed"]),
+        ("replayed seconds", summary["replayed_seconds"]),
+        ("complete (no input lost)", summary["complete"]),
+        ("intents / accepted", f"{summary['intents']} / {summary['intents_accepted']}"),
+        ("orders / fills", f"{summary['orders']} / {summary['fills']}"),
+        ("engine realized P&L (USDC, settlement included)", pnl["realized_usdc"]),
+        ("engine unrealized P&L at mid (USDC)", pnl["unrealized_usdc"]),
+        ("fees (USDC)", pnl["fees_usdc"]),
+        ("P&L after settling what was held (USDC)", pnl["settled_total_usdc"]),
+        ("intents sha256", summary["intents_sha256"][:16]),
     ]
 
 
@@ -116,40 +96,38 @@ def sweep_section(ranked: Sequence[dict[str, Any]]) -> Section:
     rows = [{"rank": n + 1, **{k: v for k, v in row.items() if k != "error"}}
             for n, row in enumerate(ranked)]
     bars = {f"#{n + 1}": float(row.get("pnl_usdc") or 0.0) for n, row in enumerate(ranked)}
-    return Section("Parameter sweep (ranked by P&L after settlement)", body_html=table(rows),
-                   charts=[bar_chart("P&L per parameter set (USDC)", bars, "USDC")])
+    return Section("Parameter sweep (ranked by P&L after settlement)", table(rows),
+                   [bar_figure("P&L per parameter set (USDC)", bars)])
 
 
-def render_report(result: ReplayResult, summary: dict[str, Any], config: Config, *,
-                  ranked: Sequence[dict[str, Any]] = ()) -> str:
-    """The whole report as one HTML document."""
-    issues = summary["input_issues"]["first"]
-    sections = [Section("Summary", body_html=(
-        f"<p>Recording <code>{html.escape(str(summary['recording']))}</code></p>"
-        + table(_summary_rows(summary))))]
-    if ranked:
-        sections.append(sweep_section(ranked))
-    sections.append(_equity_section(result))
-    by_market = {_short(k): v for k, v in summary["pnl"]["by_market_usdc"].items()}
-    sections.append(Section("P&L per market", charts=[
-        bar_chart("P&L per market after settlement (USDC)", by_market, "USDC")]))
-    sections.extend(_price_sections(result, config))
-    sections.append(_edge_section(result))
+def _backtest_sections(result: ReplayResult, summary: dict[str, Any],
+                       ranked: Sequence[dict[str, Any]]) -> list[Section]:
+    sections = [sweep_section(ranked)] if ranked else []
     live = summary.get("live_comparison")
     if live:
         verdict = ("holds: every difference has a known structural cause" if live["holds"]
                    else "DOES NOT HOLD: a difference has no known cause")
-        sections.append(Section("Live intents vs replayed intents", body_html=(
+        sections.append(Section("Live intents vs replayed intents", (
             f"<p>{html.escape(verdict)}; {live['identical_intents']} intents identical; "
             f"max live lag {live['max_live_lag_ms']} ms. See specs/11 (live equality).</p>"
             + table(live["markets"]))))
-    sections.append(Section("Input issues", body_html=table(issues) if issues
+    issues = summary["input_issues"]["first"]
+    sections.append(Section("Input issues", table(issues) if issues
                             else "<p>none: every line was replayed</p>"))
     rows: list[dict[str, object]] = [
-        {"t_s": round((i.t_decision_ns - result.first_t_ns) / 1e9, 3),
-         "market": _short(i.market_id), "strategy": i.strategy.value,
-         "outcome": i.outcome.value, "side": i.side.value, "price": i.price, "size": i.size,
-         "edge": i.expected_edge, "reason": i.reason}
+        {"t (s)": round((i.t_decision_ns - result.first_t_ns) / 1e9, 3),
+         "market": i.market_id[:12], "strategy": i.strategy.value, "outcome": i.outcome.value,
+         "side": i.side.value, "price": i.price, "size": i.size, "edge": i.expected_edge,
+         "reason": i.reason}
         for i in result.intents[:MAX_INTENT_ROWS]]
-    sections.append(Section(f"Intents (first {MAX_INTENT_ROWS})", body_html=table(rows)))
-    return render_html("PolyLOL replay backtest", sections)
+    sections.append(Section(f"Intents (first {MAX_INTENT_ROWS})", table(rows)))
+    return sections
+
+
+def render_report(result: ReplayResult, summary: dict[str, Any], config: Config, *,
+                  ranked: Sequence[dict[str, Any]] = ()) -> str:
+    """The whole backtest report as one self-contained HTML document."""
+    data = report_data(result, summary, config)
+    data.extra_sections = _backtest_sections(result, summary, ranked)
+    page, _accounts, _stats = render_report_data(data)
+    return page
