@@ -1,9 +1,10 @@
 """`polyloly sim --scenario NAME|PATH [--port 0] [--speed X] [--seed N] [--host 127.0.0.1]
-[--ws-batch] [--independent-books]`.
+[--ws-batch] [--independent-books] [--ground-truth OUT.json]`.
 
 Prints, as the first stdout line, one JSON object with every endpoint URL (clob_rest,
 market_ws, user_ws, admin and the world's feed endpoints), then serves until SIGINT/SIGTERM
-and exits 0.
+and exits 0. With ``--ground-truth OUT.json`` it writes, on the way out, the run's ground truth
+(``sim/ground_truth.py``; schema in ``specs/12_SIM_GROUND_TRUTH_SPEC.md``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--independent-books",
         action="store_true",
-        help="one independent book per outcome token (no mirroring, no mint/merge matching); "
-        "overrides the scenario's complementary_matching (experiments only)",
+        help="TEST ONLY: one independent book per outcome token (no mirroring, no mint/merge "
+        "matching), which the real venue never has; prints a warning",
+    )
+    parser.add_argument(
+        "--ground-truth",
+        metavar="OUT.json",
+        default=None,
+        help="write the run's ground truth (fair values, stale quotes, available edge) here "
+        "when the simulator stops (specs/12)",
     )
     parser.add_argument("--log-level", default="WARNING", help="logging level (stderr)")
     return parser
@@ -53,6 +61,7 @@ async def _serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         ws_batch=args.ws_batch,
         complementary_matching=False if args.independent_books else None,
+        ground_truth_path=args.ground_truth,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

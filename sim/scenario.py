@@ -234,6 +234,29 @@ class MarketMakerSettings:
     noise: float = 0.005
     refresh_s: float = 5.0
     mispricings: tuple[MispricingSpec, ...] = ()
+    # (low, high): the maker learns each TRUE event after a uniform random delay in this
+    # range (scenario seconds); None keeps the fixed ``reprice_lag_s`` of older scenarios.
+    reaction_s: tuple[float, float] | None = None
+    # Fair-value shift per share of net team-A inventory (long A → quotes lower, to sell).
+    inventory_skew: float = 0.0
+
+    def reaction_range(self) -> tuple[float, float]:
+        """The (low, high) delay between a true event and this maker's reprice."""
+        if self.reaction_s is not None:
+            return self.reaction_s
+        return (self.reprice_lag_s, self.reprice_lag_s)
+
+
+@dataclass(frozen=True, slots=True)
+class InformedTakerSettings:
+    """A taker that learns each TRUE event ``reaction_s`` later and sends marketable orders at
+    the resting quotes left on the wrong side of the new fair value (by at least ``min_edge``)."""
+
+    owner: str
+    reaction_s: tuple[float, float]
+    min_edge: float = 0.01
+    max_size: float = 200.0
+    order_type: str = "FAK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +291,16 @@ class Scenario:
     # False: one independent book per outcome token (no YES/NO mirroring), so a pair
     # mispricing can rest; True is the real venue's unified book.
     complementary_matching: bool = True
+    # Every market-maker agent: ``market_maker`` (if enabled) first, then ``market_makers``.
+    market_makers: tuple[MarketMakerSettings, ...] = ()
+    informed_takers: tuple[InformedTakerSettings, ...] = ()
+    # Fraction of each taker fee paid to the maker whose order provided the liquidity.
+    maker_rebate_rate: float = 0.25
+
+    def all_market_makers(self) -> tuple[MarketMakerSettings, ...]:
+        """The market-maker population: the legacy ``market_maker`` first when enabled."""
+        first = (self.market_maker,) if self.market_maker.enabled else ()
+        return first + tuple(m for m in self.market_makers if m.enabled)
 
     def match(self, match_id: str) -> MatchSpec:
         """Return the match with id ``match_id``."""
@@ -663,14 +696,32 @@ def _parse_market(node: _Node, scenario: str, index: int, match: MatchSpec) -> M
 
 
 _MM_KEYS = ("enabled", "owner", "levels", "level_size", "level_step", "half_spread",
-            "reprice_lag_s", "noise", "refresh_s", "mispricings")
+            "reprice_lag_s", "noise", "refresh_s", "mispricings", "reaction_s", "inventory_skew")
+_INFORMED_KEYS = ("owner", "reaction_s", "min_edge", "max_size", "order_type")
 _TAKER_KEYS = ("enabled", "owner_prefix", "count", "rate_per_market_s", "min_size", "max_size",
                "order_type")
 
 
-def _parse_market_maker(node: _Node, match_ids: set[str]) -> MarketMakerSettings:
+def _parse_reaction(node: _Node, key: str) -> tuple[float, float]:
+    """``[low, high]`` seconds after the true event; an agent cannot react before it (> 0)."""
+    raw = node.require(key)
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw)):
+        raise ScenarioError(f"{node.at(key)}: expected [low, high] seconds after the event, "
+                            f"was {raw!r}")
+    low, high = float(raw[0]), float(raw[1])
+    if low <= 0:
+        raise ScenarioError(f"{node.at(key)}: an agent cannot react at or before the event "
+                            f"it learns of; expected low > 0, was {raw!r}")
+    if high < low:
+        raise ScenarioError(f"{node.at(key)}: expected low <= high, was {raw!r}")
+    return (low, high)
+
+
+def _parse_market_maker(node: _Node, match_ids: set[str],
+                        base: MarketMakerSettings | None = None) -> MarketMakerSettings:
     node.check_keys(_MM_KEYS)
-    base = MarketMakerSettings()
+    base = base or MarketMakerSettings()
     mispricings = []
     for i, raw in enumerate(node.items("mispricings")):
         item = _Node(raw, f"{node.at('mispricings')}[{i}]")
@@ -696,7 +747,45 @@ def _parse_market_maker(node: _Node, match_ids: set[str]) -> MarketMakerSettings
         noise=node.number("noise", base.noise, low=0.0, high=0.1),
         refresh_s=node.number("refresh_s", base.refresh_s, positive=True),
         mispricings=tuple(mispricings),
+        reaction_s=_parse_reaction(node, "reaction_s") if node.has("reaction_s") else None,
+        inventory_skew=node.number("inventory_skew", 0.0, low=0.0, high=0.01),
     )
+
+
+def _parse_market_makers(root: _Node, match_ids: set[str],
+                         legacy: MarketMakerSettings) -> tuple[MarketMakerSettings, ...]:
+    makers: list[MarketMakerSettings] = []
+    owners = {legacy.owner} if legacy.enabled else set()
+    for i, raw in enumerate(root.items("market_makers")):
+        node = _Node(raw, f"market_makers[{i}]")
+        node.require("owner")
+        maker = _parse_market_maker(node, match_ids)
+        if maker.owner in owners:
+            raise ScenarioError(f"{node.at('owner')}: expected a unique agent name, "
+                                f"{maker.owner!r} is already used")
+        owners.add(maker.owner)
+        makers.append(maker)
+    return tuple(makers)
+
+
+def _parse_informed_takers(root: _Node, taken: set[str]) -> tuple[InformedTakerSettings, ...]:
+    out: list[InformedTakerSettings] = []
+    for i, raw in enumerate(root.items("informed_takers")):
+        node = _Node(raw, f"informed_takers[{i}]")
+        node.check_keys(_INFORMED_KEYS)
+        owner = node.string("owner")
+        if owner in taken:
+            raise ScenarioError(f"{node.at('owner')}: expected a unique agent name, "
+                                f"{owner!r} is already used")
+        taken.add(owner)
+        out.append(InformedTakerSettings(
+            owner=owner,
+            reaction_s=_parse_reaction(node, "reaction_s"),
+            min_edge=node.number("min_edge", 0.01, low=0.0, high=0.5),
+            max_size=node.number("max_size", 200.0, positive=True),
+            order_type=node.string("order_type", "FAK", ("FAK", "FOK")),
+        ))
+    return tuple(out)
 
 
 def _parse_takers(node: _Node) -> TakerSettings:
@@ -719,7 +808,8 @@ def _parse_takers(node: _Node) -> TakerSettings:
 
 _TOP_KEYS = ("name", "description", "seed", "duration_s", "default_collateral_usdc",
              "matching_delay_s", "resolution_delay_s", "providers", "market_maker", "takers",
-             "matches", "markets", "complementary_matching")
+             "matches", "markets", "complementary_matching", "market_makers", "informed_takers",
+             "maker_rebate_rate")
 
 
 def _expand_matches(root: _Node) -> list[tuple[_Node, str | None]]:
@@ -784,6 +874,12 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
     if duration < last_end + resolution_delay:
         raise ScenarioError(f"duration_s: expected >= {last_end + resolution_delay} (last match "
                             f"end + resolution_delay_s), was {duration}")
+    legacy = _parse_market_maker(root.child("market_maker"), set(by_id))
+    makers = _parse_market_makers(root, set(by_id), legacy)
+    takers = _parse_takers(root.child("takers"))
+    owners = {m.owner for m in makers} | ({legacy.owner} if legacy.enabled else set())
+    if takers.enabled:
+        owners |= {f"{takers.owner_prefix}-{k}" for k in range(takers.count)}
     return Scenario(
         name=name,
         seed=root.integer("seed", 0, low=0),
@@ -794,10 +890,13 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
         duration_s=duration,
         resolution_delay_s=resolution_delay,
         providers=providers,
-        market_maker=_parse_market_maker(root.child("market_maker"), set(by_id)),
-        takers=_parse_takers(root.child("takers")),
+        market_maker=legacy,
+        takers=takers,
         description=str(root.data.get("description") or ""),
         complementary_matching=root.boolean("complementary_matching", True),
+        market_makers=makers,
+        informed_takers=_parse_informed_takers(root, owners),
+        maker_rebate_rate=root.number("maker_rebate_rate", 0.25, low=0.0, high=1.0),
     )
 
 

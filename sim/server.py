@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import sys
 from typing import Any
 
 from sim.venue.app import VenueServer
@@ -34,6 +35,7 @@ class SimServer:
         seed: int | None = None,
         ws_batch: bool = False,
         complementary_matching: bool | None = None,
+        ground_truth_path: str | None = None,
     ) -> None:
         self.scenario = scenario
         self.host = host
@@ -44,6 +46,12 @@ class SimServer:
         if complementary_matching is None:
             complementary_matching = bool(getattr(scenario, "complementary_matching", True))
         self.complementary_matching = complementary_matching
+        if not complementary_matching:
+            # test-only switch: say so in the run's output, every time
+            print("polyloly sim: WARNING: independent books per token (complementary matching "
+                  "off) — the real venue has one unified book per market; pair mispricings "
+                  "that rest here cannot rest on Polymarket (test-only switch)", file=sys.stderr)
+        self.ground_truth_path = ground_truth_path
         self.venue = Venue(
             scenario.markets,
             self.clock,
@@ -81,13 +89,26 @@ class SimServer:
             raise
 
     async def stop(self) -> None:
-        """Stop the world, then the venue."""
+        """Stop the world (writing its ground truth when asked), then the venue."""
         if self.world is not None:
             try:
                 await self.world.stop()
+                if self.ground_truth_path is not None:
+                    self.write_ground_truth(self.ground_truth_path)
             finally:
                 self.world = None
         await self.venue_server.stop()
+
+    def write_ground_truth(self, path: str) -> None:
+        """Write the ground truth of what the world has played so far (specs/12)."""
+        from sim.ground_truth import from_history, write_json
+
+        core = self.world.core
+        truth = from_history(self.scenario, core.history, self.seed,
+                             unified_book=self.complementary_matching,
+                             end_s=None if core.done else core.t_s)
+        write_json(truth, path)
+        log.info("ground truth written to %s", path)
 
     async def __aenter__(self) -> SimServer:
         await self.start()

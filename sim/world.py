@@ -22,7 +22,7 @@ from typing import Any
 
 from sim.agents.fair_value import live_series_probability, map_probability, series_win_probability
 from sim.agents.market_maker import MarketMakerCore, QuotePlan, apply_quote_plan
-from sim.agents.takers import TakerCore, TakerOrder
+from sim.agents.takers import InformedTakerCore, TakerCore, TakerOrder
 from sim.agents.venue_protocol import VenueProtocol
 from sim.feeds import grid, liquipedia, lolesports, opendota, pandascore, polymarket_sports
 from sim.feeds.context import FeedContext
@@ -95,10 +95,25 @@ class WorldCore:
         self._feed_index = 0
         self.rng = random.Random(f"world:{self.seed}")
         initial = {m.match_id: fair_value(m, MatchState(), 0.0) for m in scenario.matches}
+        # the legacy ``market_maker`` keeps its historical random stream ("mm:SEED")
         self.market_maker = MarketMakerCore(scenario.market_maker, scenario.markets, initial,
                                             random.Random(f"mm:{self.seed}"))
-        self.takers = TakerCore(scenario.takers, scenario.market_maker, scenario.markets,
+        self.market_makers = [self.market_maker] + [
+            MarketMakerCore(settings, scenario.markets, initial,
+                            random.Random(f"mm:{self.seed}:{settings.owner}"))
+            for settings in scenario.market_makers]
+        self._makers_by_owner = {m.settings.owner: m for m in self.market_makers}
+        # noise takers price off a maker's view: the legacy maker, else the first other one
+        enabled = [m for m in self.market_makers if m.settings.enabled]
+        self.reference_maker = enabled[0] if enabled else self.market_maker
+        self.takers = TakerCore(scenario.takers, self.reference_maker.settings, scenario.markets,
                                 random.Random(f"takers:{self.seed}"))
+        self.informed = InformedTakerCore(scenario.informed_takers, scenario.markets, self.seed,
+                                          scenario.complementary_matching)
+        # each maker's quotes resting per market, as the world placed them (fills ignored)
+        self.resting: dict[tuple[str, str], QuotePlan] = {}
+        # every non-feed action returned so far: the run's record for sim.ground_truth
+        self.history: list[WorldAction] = []
         self._truth_cursor = {m.match_id: -1 for m in scenario.matches}
         self._resolved: set[str] = set()
         self._step = 0
@@ -119,7 +134,10 @@ class WorldCore:
                 state = timeline.state_after(cursor)
                 fair = fair_value(match, state, event.t_s)
                 final = event.kind == "match_end"
-                self.market_maker.observe(event_t, match.match_id, fair, final)
+                for maker in self.market_makers:
+                    maker.observe(event_t, match.match_id, fair, final)
+                self.informed.observe(event_t, {m.condition_id: fair for m in
+                                                self.scenario.markets_for(match.match_id)})
                 changes.append(FairValueChange(event_t, match.match_id, fair, event.kind))
             self._truth_cursor[match.match_id] = cursor
         return changes
@@ -138,11 +156,17 @@ class WorldCore:
         return out
 
     def _excluded(self, t_s: float) -> set[str]:
-        excluded = set(self.market_maker.finished)
+        excluded = set(self.reference_maker.finished)
         for match in self.scenario.matches:
-            if self.market_maker.active_mispricing(match.match_id, t_s) is not None:
+            if self.reference_maker.active_mispricing(match.match_id, t_s) is not None:
                 excluded.add(match.match_id)
         return excluded
+
+    def on_fill(self, owner: str, token_id: str, side: str, shares: float) -> None:
+        """A maker's quote was filled on the venue (drives its inventory skew)."""
+        maker = self._makers_by_owner.get(owner)
+        if maker is not None:
+            maker.on_fill(token_id, side, shares)
 
     def advance(self, t_s: float) -> list[WorldAction]:
         """Run every step up to scenario time ``t_s``; return the actions, in order."""
@@ -158,12 +182,18 @@ class WorldCore:
                    and self._feed[self._feed_index].t_s <= step_t):
                 actions.append(self._feed[self._feed_index])
                 self._feed_index += 1
+            start = len(actions)
             actions.extend(self._truth_events(step_t))
-            actions.extend(self.market_maker.step(step_t))
+            for maker in self.market_makers:
+                for plan in maker.step(step_t):
+                    self.resting[(plan.owner, plan.condition_id)] = plan
+                    actions.append(plan)
+            actions.extend(self.informed.step(step_t, self.resting))
             if step_t > 0:
-                actions.extend(self.takers.step(step_t, STEP_S, self.market_maker.believed,
+                actions.extend(self.takers.step(step_t, STEP_S, self.reference_maker.believed,
                                                 self._excluded(step_t)))
             actions.extend(self._resolutions(step_t))
+            self.history.extend(actions[start:])
             if step_t >= end:
                 actions.extend(self._feed[self._feed_index:])
                 self._feed_index = len(self._feed)
@@ -182,7 +212,7 @@ def action_record(action: WorldAction) -> tuple[Any, ...]:
                 repr(action.payload))
     if isinstance(action, QuotePlan):
         return ("quotes", action.t_s, action.condition_id, action.reason,
-                round(action.fair_a, 9), action.quotes)
+                round(action.fair_a, 9), action.quotes, action.owner)
     if isinstance(action, TakerOrder):
         return ("taker", action.t_s, action.owner, action.token_id, action.side,
                 action.price, action.size)
@@ -285,7 +315,7 @@ class World:
 
     def _apply_plan(self, plan: QuotePlan) -> None:
         self.stats.quote_plans += 1
-        placed, refused = apply_quote_plan(self.venue, self.scenario.market_maker.owner, plan)
+        placed, refused = apply_quote_plan(self.venue, plan.owner, plan)
         self.stats.orders_placed += placed
         self.stats.orders_refused += refused
         if plan.reason == "mispricing" and not self._warned_crossed:
@@ -330,8 +360,10 @@ class World:
             for subscriber in list(hub.channels.get(channel, ())):
                 await subscriber.socket.close(code=1011, message=b"provider outage")
 
-    def _on_trade(self, _trade: Any) -> None:
+    def _on_trade(self, trade: Any) -> None:
         self.stats.trades += 1
+        for fill in getattr(trade, "maker_orders", ()):
+            self.core.on_fill(fill.owner, fill.asset_id, fill.side, fill.matched_amount_u / 1e6)
 
     async def wait_finished(self, timeout_s: float | None = None) -> None:
         """Wait until the scenario has played to its end."""

@@ -1,11 +1,17 @@
 """The market-maker agent: a pure core that turns fair values into quote plans.
 
 The core sees the true fair value of each match the moment it changes (``observe``) but acts
-on it only ``reprice_lag_s`` later — the stale window is the temporal edge the trading system
-hunts. Between reprices it refreshes its quotes every ``refresh_s`` with fresh noise, so
-books move. During a configured mispricing window it lowers both tokens' best asks so that
-they sum to ``1 - edge`` (the pair edge). After the series ends (and the lag) it pulls its
-quotes for good. Output: ``QuotePlan`` objects (replace all quotes of one market).
+on it only after its reaction time (``reaction_s``: uniform in [low, high] per event, or the
+fixed ``reprice_lag_s``) — the stale window is the temporal edge the trading system hunts. At
+its reaction it cancels and re-posts (cancels are never held by the venue's sports delay, so a
+fast maker pulls a stale quote before a held taker order reaches it). Between reprices it
+refreshes its quotes every ``refresh_s`` with fresh noise, so books move; it skips a refresh
+while an event it has seen is not yet priced (re-posting then would re-post a quote it is about
+to learn is stale). With ``inventory_skew`` its quoted fair moves against its net team-A
+position (fills reported by the world through ``on_fill``). During a configured mispricing
+window it lowers both tokens' best asks so that they sum to ``1 - edge`` (the pair edge).
+After the series ends (and the lag) it pulls its quotes for good. Output: ``QuotePlan`` objects
+(replace all quotes of one market).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class QuotePlan:
     quotes: tuple[Quote, ...]
     reason: str
     fair_a: float
+    owner: str = "sim-market-maker"
 
 
 def _snap(price: float, tick: float) -> float:
@@ -97,12 +104,34 @@ class MarketMakerCore:
         self._next_refresh: dict[str, float] = {}
         self._mispriced: set[tuple[str, float]] = set()
         self._started = False
+        # net team-A shares per match id: YES bought + NO sold − YES sold − NO bought
+        self.inventory: dict[str, float] = {}
+        self._token_side = {token: (market.match_id, index) for market in markets
+                            for index, token in enumerate(market.token_ids)}
+
+    def reaction_delay(self) -> float:
+        """Draw this maker's delay for one event (fixed when no range is configured)."""
+        low, high = self.settings.reaction_range()
+        return low if high == low else self.rng.uniform(low, high)
 
     def observe(self, t_s: float, match_id: str, fair_a: float, final: bool = False) -> None:
         """Learn the true fair value of ``match_id`` at ``t_s``; act on it after the lag."""
         self._counter += 1
-        heapq.heappush(self._pending, (t_s + self.settings.reprice_lag_s, self._counter,
+        heapq.heappush(self._pending, (t_s + self.reaction_delay(), self._counter,
                                        match_id, fair_a, final))
+
+    def on_fill(self, token_id: str, side: str, shares: float) -> None:
+        """Record a fill of one of our quotes (inventory for the skew)."""
+        located = self._token_side.get(token_id)
+        if located is None:
+            return
+        match_id, index = located
+        signed = shares if (side == "BUY") == (index == 0) else -shares
+        self.inventory[match_id] = self.inventory.get(match_id, 0.0) + signed
+
+    def pending_for(self, match_id: str) -> bool:
+        """True while an event of ``match_id`` is seen but not yet priced."""
+        return any(item[2] == match_id for item in self._pending)
 
     def active_mispricing(self, match_id: str, t_s: float) -> MispricingSpec | None:
         """Return the mispricing window of ``match_id`` covering ``t_s``, if any."""
@@ -119,12 +148,13 @@ class MarketMakerCore:
         if market.match_id in self.finished:
             self.pulled.add(market.condition_id)
             return QuotePlan(t_s, market.condition_id, market.token_ids, (), reason,
-                             self.believed[market.match_id])
-        fair = self._noisy(self.believed[market.match_id])
+                             self.believed[market.match_id], self.settings.owner)
+        skew = self.settings.inventory_skew * self.inventory.get(market.match_id, 0.0)
+        fair = self._noisy(self.believed[market.match_id] - skew)
         mispricing = self.active_mispricing(market.match_id, t_s)
         quotes = build_ladder(market, fair, self.settings, mispricing)
         return QuotePlan(t_s, market.condition_id, market.token_ids, quotes,
-                         "mispricing" if mispricing else reason, fair)
+                         "mispricing" if mispricing else reason, fair, self.settings.owner)
 
     def step(self, t_s: float) -> list[QuotePlan]:
         """Return the quote plans due at ``t_s`` (call with non-decreasing times)."""
@@ -159,6 +189,8 @@ class MarketMakerCore:
             if market.condition_id in self.pulled:
                 continue
             next_refresh = self._next_refresh.get(match_id, 0.0)
+            if match_id not in due and self.pending_for(match_id):
+                continue  # never re-post what an already-seen event made stale
             if match_id in due or t_s >= next_refresh:
                 plans.append(self._plan(t_s, market, reasons.get(match_id, "refresh")))
                 self._next_refresh[match_id] = t_s + self.settings.refresh_s
