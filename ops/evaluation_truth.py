@@ -20,10 +20,13 @@ Available edge (an upper bound: competing takers and our own impact are ignored)
 market-maker's quote plans:
 
 * taker edge — a plan's quotes stay on the book until the next plan of that market; an order
-  sent at ``t`` matches at ``t + hold`` (the venue's matching delay). For each plan, the best
-  moment ``t`` in ``[plan, next plan − hold)`` gives ``Σ size · (fair_token(t) − ask)`` over
-  asks below fair plus ``Σ size · (bid − fair_token(t))`` over bids above fair; summed over
-  plans (a stale quote re-posted on a refresh can be taken again);
+  sent at ``s`` matches at ``s + hold`` (the venue's matching delay), so the orders that can
+  take a plan's quotes were sent in ``[plan − hold, next plan − hold)``. Each send time is
+  valued with the less favourable of the fair value known when sending and the one in force
+  when matched: ``Σ size · (min(fair_s, fair_s+hold) − ask)⁺`` over asks plus
+  ``Σ size · (bid − max(fair_s, fair_s+hold))⁺`` over bids; the best send time counts, per
+  plan, summed over plans (a stale quote re-posted on a refresh can be taken again). A maker
+  that reprices within the hold therefore leaves no taker edge;
 * pair edge — a plan whose two best asks sum below 1 and that rests for at least the hold:
   ``min(best-ask sizes) · (1 − sum)``; zero on a unified book (``complementary_matching``),
   which crosses such asks at once (mint/merge).
@@ -184,30 +187,35 @@ def available_edge(truth: GroundTruth, plans: Sequence[Any], end_s: float,
     for plan in plans:
         by_market.setdefault(plan.condition_id, []).append(plan)
     taker = pair = 0.0
+    hold = truth.hold_s
     for market_id, market_plans in by_market.items():
         match = truth.matches[truth.market_match[market_id]]
         for index, plan in enumerate(market_plans):
             until = (market_plans[index + 1].t_s if index + 1 < len(market_plans) else end_s)
-            last_send = until - truth.hold_s
-            if last_send <= plan.t_s or not plan.quotes:
-                continue  # replaced (or the world ended) before a held order could match
-            best = 0.0
-            for fair_a in match.values_between(plan.t_s, last_send):
-                best = max(best, _plan_taker_edge(plan, fair_a, truth))
-            taker += best
-            if not unified_book:
+            if until <= plan.t_s or not plan.quotes:
+                continue
+            # orders matching while this plan is in force were sent in [t − hold, until −
+            # hold); each send time is valued at the smaller edge of the fair value known
+            # when sending and the one in force when matched
+            start, stop = plan.t_s - hold, until - hold
+            sends = {start} | {t for t in match.times_s if start < t < stop} | {
+                t - hold for t in match.times_s if start < t - hold < stop}
+            taker += max(_plan_taker_edge(plan, match.at(send), match.at(send + hold), truth)
+                         for send in sends)
+            if not unified_book and until - plan.t_s > hold:  # seen, then matched in force
                 pair += _plan_pair_edge(plan)
     return {"taker": round(taker, 6), "pair": round(pair, 6)}
 
 
-def _plan_taker_edge(plan: Any, fair_a: float, truth: GroundTruth) -> float:
+def _plan_taker_edge(plan: Any, sent_a: float, matched_a: float, truth: GroundTruth) -> float:
     edge = 0.0
     for quote in plan.quotes:
-        fair = fair_a if truth.token_match[quote.token_id][1] == 0 else 1.0 - fair_a
-        if quote.side == "SELL" and quote.price < fair:
-            edge += quote.size * (fair - quote.price)
-        elif quote.side == "BUY" and quote.price > fair:
-            edge += quote.size * (quote.price - fair)
+        first = truth.token_match[quote.token_id][1] == 0
+        fairs = (sent_a, matched_a) if first else (1.0 - sent_a, 1.0 - matched_a)
+        if quote.side == "SELL":
+            edge += quote.size * max(min(fairs) - quote.price, 0.0)
+        else:
+            edge += quote.size * max(quote.price - max(fairs), 0.0)
     return edge
 
 

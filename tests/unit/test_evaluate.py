@@ -170,8 +170,9 @@ def test_available_edge_equals_the_hand_computation() -> None:
     ]
     edge = available_edge(truth, plans, end_s=30.0, unified_book=False)
     assert edge == {"taker": pytest.approx(18.0 + 8.0), "pair": pytest.approx(3.0)}
-    # unified book: the 0.95 pair crosses at once; a maker that reprices within the hold
-    # leaves no taker edge at the jump
+    # unified book: the 0.95 pair crosses at once; a maker that reprices at 7, within the
+    # hold after the jump at 5, leaves no taker edge: an order sent at 5 matches at 8 against
+    # the repriced quotes, and one sent before 4 (to match the stale ones) knew only 0.50
     fast = [_Plan(0.0, plans[0].condition_id, plans[0].quotes),
             _Plan(7.0, "mk", plans[1].quotes)]
     assert available_edge(truth, fast, end_s=8.0, unified_book=True) == {
