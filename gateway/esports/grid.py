@@ -68,6 +68,12 @@ class _Series(MatchState):
     game_time_s: float | None = None
     state_seen: bool = False
     last_sequence: int = -1
+    # Rounds are identified, not counted (spec 09 "GRID idempotence"): the last Series State
+    # poll's round score and its updatedAt, and each live team-won-round by (time, event id).
+    polled_rounds: dict[str, int] = field(default_factory=lambda: {SIDE_A: 0, SIDE_B: 0})
+    polled_at_ms: int = -1
+    live_rounds: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {SIDE_A: {}, SIDE_B: {}})
 
 
 class GridParser:
@@ -106,7 +112,7 @@ class GridParser:
                 result.malformed("bad_shape", f"events[{index}]: expected an object")
                 continue
             try:
-                emissions += self._apply_event(series, raw_event, result)
+                emissions += self._apply_event(series, raw_event, result, t_event_ms)
             except ParseError as exc:
                 result.malformed(exc.reason, f"events[{index}]: {exc.detail}")
         result.events += build_events(stamp, series.match.match_id, emissions, t_event_ms)
@@ -126,7 +132,7 @@ class GridParser:
         return side
 
     def _apply_event(
-        self, series: _Series, event: dict[str, Any], result: ParseResult
+        self, series: _Series, event: dict[str, Any], result: ParseResult, t_event_ms: int
     ) -> list[Any]:
         kind = event.get("type")
         if not isinstance(kind, str):
@@ -155,7 +161,9 @@ class GridParser:
             side = self._side(series, actor, result)
             if side is None or series.match.game not in ROUND_GAMES:
                 return []
-            series.rounds[side] += 1
+            round_id = str(event.get("id") or f"{t_event_ms}:{len(series.live_rounds[side])}")
+            series.live_rounds[side].setdefault(round_id, t_event_ms)
+            self._count_rounds(series)
             return progress.game_state(self._snapshot(series))
         if kind in ("team-won-game", "team-won-series"):
             side = self._side(series, actor, result)
@@ -190,9 +198,21 @@ class GridParser:
             return None
         return score[SIDE_A], score[SIDE_B]
 
+    def _count_rounds(self, series: _Series) -> None:
+        """A side's rounds: the last poll's score plus the live rounds that happened after the
+        poll's updatedAt (earlier ones are already in it), and never fewer than the live rounds
+        seen — so a round reported by both the poll and the live event counts once."""
+        for side in (SIDE_A, SIDE_B):
+            live = series.live_rounds[side]
+            after_poll = sum(1 for t_ms in live.values() if t_ms > series.polled_at_ms)
+            series.rounds[side] = max(series.polled_rounds[side] + after_poll, len(live))
+
     def _new_game(self, series: _Series, game_number: int) -> None:
         if game_number != series.game_number:
             series.game_number = game_number
+            series.polled_rounds = {SIDE_A: 0, SIDE_B: 0}
+            series.polled_at_ms = -1
+            series.live_rounds = {SIDE_A: {}, SIDE_B: {}}
             series.rounds = {SIDE_A: 0, SIDE_B: 0}
             series.kills = {SIDE_A: 0, SIDE_B: 0}
             series.game_time_s = None
@@ -269,7 +289,7 @@ class GridParser:
         if current is not None:
             self._new_game(series, current_number)
             emissions += progress.map_started(current_number)
-            self._absorb_game(series, current)
+            self._absorb_game(series, current, t_event_ms)
             emissions += progress.set_paused(bool(current.get("paused")))
             emissions += progress.game_state(self._snapshot(series))
         if state.get("finished") and series_winner is not None:
@@ -277,7 +297,8 @@ class GridParser:
         result.events += build_events(stamp, series.match.match_id, emissions, t_event_ms)
         return result
 
-    def _absorb_game(self, series: _Series, game: dict[str, Any]) -> None:
+    def _absorb_game(self, series: _Series, game: dict[str, Any], t_state_ms: int) -> None:
+        polled = dict(series.polled_rounds)
         for team in game.get("teams") or ():
             if not isinstance(team, dict):
                 continue
@@ -285,11 +306,14 @@ class GridParser:
             if side is None:
                 continue
             if series.match.game in ROUND_GAMES and team.get("score") is not None:
-                value = as_int(team.get("score"), "games[].teams[].score")
-                series.rounds[side] = max(series.rounds[side], value)
+                polled[side] = as_int(team.get("score"), "games[].teams[].score")
             elif team.get("kills") is not None:
                 value = as_int(team.get("kills"), "games[].teams[].kills")
                 series.kills[side] = max(series.kills[side], value)
+        if series.match.game in ROUND_GAMES and t_state_ms >= series.polled_at_ms:
+            series.polled_rounds = polled  # a newer poll replaces the older (never added)
+            series.polled_at_ms = t_state_ms
+            self._count_rounds(series)
         clock = game.get("clock")
         moba = series.match.game not in ROUND_GAMES
         if moba and isinstance(clock, dict) and clock.get("currentSeconds") is not None:

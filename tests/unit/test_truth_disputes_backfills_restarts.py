@@ -21,8 +21,8 @@ from tests.unit.test_shard_core import (
     empty_snapshot,
     event,
     intents,
-    make_config,
     learn_reaction_window,
+    make_config,
     temporal_core,
 )
 
