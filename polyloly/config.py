@@ -208,6 +208,7 @@ class TemporalArbConfig(_Section, frozen=True):
     order_type: Literal["FAK", "FOK"] = "FAK"
     prior_map_probability: Probability = 0.5  # team A's chance on a map not yet started
     round_win_probability: Probability = 0.5  # team A's CS2/Valorant round-win chance
+    prior_stable_s: PositiveFloat = 5.0  # a mid standing this long is the market's prior
 
 
 class CircuitConfig(_Section, frozen=True):

@@ -37,9 +37,10 @@ from polyloly.messages import (
     Message,
     OrderIntent,
 )
+from shards.fair_value import MarketPrior, anchored_implied_yes, unconfirmed_fallback
 from shards.pair_arb import PairPosition, plan_pair, plan_rebalance
 from shards.quoting import LegQuote
-from shards.temporal_arb import LatencyTracker, implied_probability_yes, plan_temporal
+from shards.temporal_arb import LatencyTracker, plan_temporal
 from shards.trading import MarketTrading, TradingTrigger
 from shards.truth import MatchTruth, SignalTime
 from shm import BookSnapshot, SlotFlags
@@ -129,6 +130,7 @@ class MarketTrader:
     truth: MatchTruth  # shared with the other markets of the same match
     trading: MarketTrading
     latency: LatencyTracker
+    prior: MarketPrior  # the market's own price before the event (shards/fair_value.py)
     books: dict[Outcome, BookSnapshot] = field(default_factory=dict)
     position: PairPosition = field(default_factory=PairPosition)
     inflight: dict[str, InflightIntent] = field(default_factory=dict)
@@ -141,13 +143,15 @@ class MarketTrader:
     reaction: ReactionWatch | None = None
     last_status: tuple[object, ...] = ()
     venue_winner: Outcome | None = None  # the venue's resolution (None: 50-50 or unresolved)
+    prior_signal_id: int = 0  # the last signal the prior was told about
 
     @classmethod
     def build(cls, ctx: ShardContext, market: MarketConfig, truth: MatchTruth) -> MarketTrader:
         """A fresh trader of ``market`` (IDLE, flat, nothing in flight)."""
         temporal = ctx.config.temporal_arb
         return cls(ctx, market, market.ref(), truth, MarketTrading(market.market_id),
-                   LatencyTracker(temporal.latency_window, temporal.min_reaction_samples))
+                   LatencyTracker(temporal.latency_window, temporal.min_reaction_samples),
+                   MarketPrior(market.game, market.best_of, temporal.prior_stable_s))
 
     # ---- views -----------------------------------------------------------------------
 
@@ -163,9 +167,32 @@ class MarketTrader:
             return None
         if truth.status is TruthStatus.LIVE and not truth.score_known:
             return None  # e.g. a restarted shard before any event carried the series score
-        return implied_probability_yes(
+        self._sync_prior_signal()
+        fallback = unconfirmed_fallback(truth.views.values(), truth.facts,
+                                        self.ctx.config.truth.required_sources_for_final)
+        return anchored_implied_yes(
             truth.status, truth.confidence, truth.winner, truth.score, self.ref.game,
-            self.config.best_of, self.ctx.config.temporal_arb)
+            self.config.best_of, self.ctx.config.temporal_arb, self.prior.strength, fallback)
+
+    def observe_prior(self, now_ns: int) -> None:
+        """Feed the market prior the YES mid, while the truth state can carry one."""
+        truth = self.truth
+        self._sync_prior_signal()
+        book = self.books.get(Outcome.YES)
+        mid = book.mid if book is not None else None
+        status = truth.status
+        if (mid is None or book is None or book.flags & UNTRADABLE_FLAGS or truth.in_conflict
+                or status not in (TruthStatus.PRE_MATCH, TruthStatus.LIVE)
+                or (status is TruthStatus.LIVE and not truth.score_known)):
+            self.prior.reset_window()
+            return
+        self.prior.on_mid(now_ns, mid, truth.score)
+
+    def _sync_prior_signal(self) -> None:
+        signal = self.truth.signal
+        if signal is not None and signal.signal_id != self.prior_signal_id:
+            self.prior_signal_id = signal.signal_id
+            self.prior.on_fact(signal.origin_ns)  # the market may have priced it already
 
     def market_status(self, now_ns: int) -> MarketStatus:
         """The MarketStatus message of this market now."""
@@ -503,6 +530,7 @@ class MarketTrader:
         """A book moved: record the reaction at the first mid move past the threshold toward
         the implied price; discard implausible samples (faster than the fastest feed could
         have told the market) and watches that saw no move in time."""
+        self.observe_prior(now_ns)
         watch = self.reaction
         book = self.books.get(Outcome.YES)
         if watch is None or book is None or book.mid is None or book.flags & UNTRADABLE_FLAGS:

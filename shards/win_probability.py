@@ -1,29 +1,57 @@
-"""In-game win-probability models (docs/ESPORTS.md §6), all for team A (= YES).
+"""In-game win-probability models (docs/ESPORTS.md §6, docs/MODELS.md), all for team A (= YES).
 
 Pure math, no state. Every function returns a probability in [0, 1], monotone in team A's
-advantage. See specs/06_TEMPORAL_ARB_SPEC.md for the formulas and their sources.
+advantage. The gold-lead models are split into a prior (an intercept in log-odds) and the
+evidence (gold lead × game time), so the shards can put the market's own price in place of the
+intercept (shards/fair_value.py). See specs/06_TEMPORAL_ARB_SPEC.md for the formulas.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
 from polyloly.domain import Game
 
-# Pooled logistic fits of ESPORTS §6.4/§6.5:
-#   logit P = a + b · (G / 1000) / (t_min / 10)^alpha
-# The intercepts a (radiant / blue side advantage) are dropped: our payloads name teams A/B,
-# not sides, so the model is symmetric in the teams.
-DOTA2_GOLD_COEFFICIENT: Final = 0.427
-DOTA2_TIME_EXPONENT: Final = 0.70
-LOL_GOLD_COEFFICIENT: Final = 0.615
-LOL_TIME_EXPONENT: Final = 0.60
+
+@dataclass(frozen=True, slots=True)
+class GoldModel:
+    """``logit P(A wins the map) = intercept + coefficient · (G/1000) / (t_min/10)^exponent``.
+
+    ``intercept`` is the side advantage of the dataset's team A (blue / radiant): the payloads
+    name teams, not sides, so at run time the market prior takes its place (fair_value.py).
+    """
+
+    intercept: float
+    coefficient: float
+    time_exponent: float
+    dataset: str  # tests/fixtures/esports/backtest_datasets/<file> it was fitted on
+    dataset_sha256: str  # first 16 hex digits of that file's sha256
+    matches: int
+    samples: int
+
+
 MIN_MODEL_MINUTES: Final = 3.0  # the fits start at minute 3; earlier times are clamped
+DATASET_COMMIT: Final = "1f9d0593f734a41a58ac8e62a8170e86c12a79bc"  # tests/fixtures/SOURCES.md
+# BEGIN fitted gold models: written by `polyloly calibrate` (ops/calibrate.py), do not edit
+GOLD_MODELS: Final[Mapping[Game, GoldModel]] = {
+    Game.LOL: GoldModel(0.2411, 0.6147, 0.55, "lol_gold_timeseries.jsonl", "", 495, 12398),
+    Game.DOTA2: GoldModel(0.2167, 0.4373, 0.70, "dota2_gold_timeseries.jsonl", "", 434, 13610),
+}
+# END fitted gold models
 CS2_ROUNDS_TO_WIN: Final = 13  # MR12
 CS2_OVERTIME_ROUNDS_TO_WIN: Final = 4  # MR3 blocks: first to 4 of 6, a new block at 3-3
 VALORANT_ROUNDS_TO_WIN: Final = 13
+_LOGIT_BOUND: Final = 1e-9
+
+
+def logit(p: float) -> float:
+    """log(p / (1 − p)), with p clamped 1e-9 away from 0 and 1."""
+    p = min(max(p, _LOGIT_BOUND), 1.0 - _LOGIT_BOUND)
+    return math.log(p / (1.0 - p))
 
 
 def _logistic(x: float) -> float:
@@ -33,19 +61,42 @@ def _logistic(x: float) -> float:
     return e / (1.0 + e)
 
 
-def gold_lead_probability(game: Game, gold_diff_a: float, game_time_s: float) -> float:
-    """Map-win probability of team A from its gold lead (LoL or Dota 2 pooled fit)."""
-    if game is Game.DOTA2:
-        coefficient, exponent = DOTA2_GOLD_COEFFICIENT, DOTA2_TIME_EXPONENT
-    elif game is Game.LOL:
-        coefficient, exponent = LOL_GOLD_COEFFICIENT, LOL_TIME_EXPONENT
-    else:
+def logistic(x: float) -> float:
+    """1 / (1 + e^−x), safe for large |x|."""
+    return _logistic(x)
+
+
+def gold_model(game: Game) -> GoldModel:
+    """The fitted gold-lead model of ``game`` (LoL or Dota 2); ValueError for another game."""
+    model = GOLD_MODELS.get(game)
+    if model is None:
         raise ValueError(f"game {game.value!r} has no gold-lead model")
+    return model
+
+
+def gold_evidence_logit(game: Game, gold_diff_a: float, game_time_s: float) -> float:
+    """The gold lead's effect in log-odds, ``coefficient · (G/1000) / (t_min/10)^exponent``.
+
+    Linear in the lead (so evidence adds in log-odds), zero at G = 0, shrinking with time.
+    """
+    model = gold_model(game)
     minutes = max(MIN_MODEL_MINUTES, game_time_s / 60.0)
-    return _logistic(coefficient * (gold_diff_a / 1000.0) / (minutes / 10.0) ** exponent)
+    scale: float = (minutes / 10.0) ** model.time_exponent
+    return model.coefficient * (gold_diff_a / 1000.0) / scale
 
 
-@lru_cache(maxsize=4096)
+def gold_lead_probability(
+    game: Game, gold_diff_a: float, game_time_s: float, prior_logit: float = 0.0
+) -> float:
+    """Map-win probability of team A: ``logistic(prior_logit + evidence)``.
+
+    ``prior_logit`` replaces the fitted side intercept: 0 (a coin flip) when nothing is known,
+    the market's prior per map in log-odds in the shards (fair_value.py).
+    """
+    return _logistic(prior_logit + gold_evidence_logit(game, gold_diff_a, game_time_s))
+
+
+@lru_cache(maxsize=65536)  # a market prior gives each match its own p
 def _first_to(target: int, a: int, b: int, p: float, tie_value: float) -> float:
     # P(A reaches `target` first) from a-b; at (target-1, target-1) the value is `tie_value`.
     if a >= target:
@@ -133,3 +184,12 @@ def live_series_probability(
     m = current_map
     return (m * series_probability(w - 1, l, p_future)
             + (1.0 - m) * series_probability(w, l - 1, p_future))
+
+
+def map_probability_from_round(game: Game, round_win_probability: float) -> float:
+    """Team A's chance on a map not yet started (0-0) at a constant round-win probability."""
+    if game is Game.CS2:
+        return cs2_map_probability(0, 0, round_win_probability)
+    if game is Game.VALORANT:
+        return valorant_map_probability(0, 0, round_win_probability)
+    raise ValueError(f"game {game.value!r} has no round model")
