@@ -394,8 +394,6 @@ class EngineCore:
             return _Admission(identity, intent, RejectReason.DUPLICATE,
                               f"idempotency key already used by order {record.order_id}",
                               order_id=record.order_id)
-        if decision.slippage_bps > 0:
-            metrics.slippage_bps.observe(decision.slippage_bps)
         return _Admission(identity, intent, None, f"size {decision.adjusted_size}",
                           order_id=record.order_id, submit=True)
 

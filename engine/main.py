@@ -48,7 +48,7 @@ from polyloly.clock import SystemClock
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.eventlog import JsonlWriter
 from polyloly.httpserve import ObservabilityServer
-from polyloly.logs import get_logger, register_secret, setup_logging
+from polyloly.logs import current_run_id, get_logger, register_secret, setup_logging
 from polyloly.messages import encode
 from polyloly.ports import PortInUseError
 from polyloly.sdnotify import Readiness
@@ -265,7 +265,9 @@ async def run(config: Config) -> int:
     server = None
     if config.metrics.enabled:
         server = ObservabilityServer(config.metrics.host, config.metrics.engine_port,
-                                     shell.health, shell.status, setting="metrics.engine_port")
+                                     shell.health, shell.status, setting="metrics.engine_port",
+                                     registry=metrics.registry_for("engine", current_run_id()))
+        metrics.daily_loss_limit_usdc.set(config.risk.max_daily_loss_usdc)
         server.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -319,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"polyloly-engine: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    setup_logging(config.logging.level, file=config.logging.file)
+    setup_logging(config.logging.level, file=config.logging.file, run_id=config.run.run_id)
     try:
         check_live_prerequisites(config, dict(os.environ))
     except StartupRefused as exc:

@@ -102,6 +102,9 @@ class OrderManager:
         self._next_id = 0
         self.outbox: list[Message] = []
         self._dirty: dict[str, OrderRecord] = {}  # changed since the last take_dirty
+        # the price each live order's shard expected (depth-walked), for realized slippage;
+        # in memory only: an order restored after a restart is measured against its limit
+        self._expected_price: dict[str, float] = {}
         risk.breakers.listener = self._persist_breaker
 
     def _persist_breaker(self, kind: str, halt: Halt) -> None:
@@ -208,6 +211,7 @@ class OrderManager:
             return existing, False
         self._orders[order_id] = record
         self._maybe_open[order_id] = record
+        self._expected_price[order_id] = intent.expected_price or intent.price
         self.outbox.append(self._report(record))
         return record, True
 
@@ -363,6 +367,9 @@ class OrderManager:
         record.updated_ms = now_ms
         self._store.record_fill(fill, record, self._ledger.position(record.token_id))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
+        expected = (self._expected_price.pop(record.order_id, record.price) if full
+                    else self._expected_price.get(record.order_id, record.price))
+        metrics.slippage_bps.observe(realized_slippage_bps(record.side, expected, fill.price))
         if not full:  # SPEC §14 "partial fills": log only; the shard rebalances the lagging leg
             _LOG.info("partial_fill", f"{size} of {record.size} filled",
                       order_id=record.order_id, market_id=record.market_id,
@@ -477,6 +484,8 @@ class OrderManager:
         record.status = status
         record.updated_ms = now_ms
         self._dirty[record.order_id] = record
+        if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
+            self._expected_price.pop(record.order_id, None)  # a late fill uses the limit
         if report and changed:
             self.outbox.append(self._report(record))
 
@@ -525,3 +534,13 @@ class OrderManager:
             fee_usdc=fill.fee_usdc if fill is not None else 0.0,
             fill_type=fill_type, venue_order_id=record.venue_order_id, reason=record.reason,
         )
+
+
+def realized_slippage_bps(side: Side, expected_price: float, fill_price: float) -> float:
+    """How much worse than expected a fill was, in bps of the expected price: a buy above it
+    or a sell below it; a fill at or better than expected is 0 (recorded, so the histogram's
+    count is the fill count)."""
+    if expected_price <= 0.0:
+        return 0.0
+    worse = fill_price - expected_price if side is Side.BUY else expected_price - fill_price
+    return max(0.0, worse) / expected_price * 10_000.0

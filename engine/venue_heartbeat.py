@@ -72,6 +72,7 @@ class VenueHeartbeat:
             self._failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             metrics.bad_input.labels("venue_heartbeat", "heartbeat_failed").inc()
+            metrics.venue_heartbeat_failures.set(self._failures)  # alerts.yml: unhealthy
             level = _log.critical if self._failures == self._max_failures else _log.warning
             level(
                 "heartbeat_failed",
@@ -85,6 +86,7 @@ class VenueHeartbeat:
         if self._failures:
             _log.info("heartbeat_recovered", "venue heartbeat recovered", failures=self._failures)
         self._failures = 0
+        metrics.venue_heartbeat_failures.set(0)
         self._last_ok_ns = self._clock.monotonic_ns()
         self.sent += 1
         return True

@@ -56,7 +56,7 @@ from polyloly.clock import Clock, SystemClock
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.domain import SourceTier
 from polyloly.httpserve import ObservabilityServer
-from polyloly.logs import get_logger, setup_logging
+from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.messages import MatchEvent
 from polyloly.ports import PortInUseError
 from polyloly.resilience import BreakerConfig, CircuitBreaker, RetryPolicy
@@ -453,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    setup_logging(config.logging.level, file=config.logging.file)
+    setup_logging(config.logging.level, file=config.logging.file, run_id=config.run.run_id)
     log = get_logger("gateway")
 
     async def start() -> None:
@@ -465,7 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 server = ObservabilityServer(config.metrics.host, config.metrics.gateway_port,
                                              app.health, app.status,
-                                             setting="metrics.gateway_port").start()
+                                             setting="metrics.gateway_port",
+                                             registry=metrics.registry_for(
+                                                 "gateway", current_run_id())).start()
             except PortInUseError:
                 await app.close()  # unlink the books it already made before exiting
                 raise

@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any
 
 import orjson
+import yaml
 
 from ops.ntp_status import CommandRunner
 from ops.startup_checks import run_doctor
@@ -37,6 +38,23 @@ def process_ports(config: Config) -> dict[str, int]:
     for shard in range(config.shards.count):
         ports[f"shard-{shard}"] = config.metrics.shard_base_port + shard
     return ports
+
+
+def prometheus_scrape_config(config: Config, scrape_interval_s: int = 5) -> str:
+    """A Prometheus config scraping this config's processes on their ports (the demo writes
+    one for the ports it picked; config/prometheus.yml is the one for the default ports)."""
+    groups: list[dict[str, Any]] = [
+        {"targets": [f"127.0.0.1:{port}"],
+         "labels": {"process": "shard" if name.startswith("shard-") else name}}
+        for name, port in process_ports(config).items()
+    ]
+    document = {
+        "global": {"scrape_interval": f"{scrape_interval_s}s"},
+        "scrape_configs": [{"job_name": "polyloly", "static_configs": groups}],
+    }
+    header = (f"# generated for run {config.run.run_id or '(no run id)'}; alert rules: add\n"
+              "# rule_files: [<checkout>/config/prometheus/alerts.yml]\n")
+    return header + yaml.safe_dump(document, sort_keys=False)
 
 
 def fetch_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, dict[str, Any]]:

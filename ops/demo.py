@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import yaml
 
-from ops.commands import fetch_json, process_ports
+from ops.commands import fetch_json, process_ports, prometheus_scrape_config
 from ops.console import LinePrinter, LiveConsole, build_view, print_summary
 from ops.demo_observer import Observer
 from ops.demo_summary import build_summary, write_report
@@ -202,7 +202,7 @@ def run_demo(args: argparse.Namespace) -> int:
     run_id = new_run_id()
     run_root = Path(args.runs_dir) / run_id
     (run_root / "logs").mkdir(parents=True, exist_ok=True)
-    setup_logging("INFO", file=str(run_root / "logs" / "demo.jsonl"))
+    setup_logging("INFO", file=str(run_root / "logs" / "demo.jsonl"), run_id=run_id)
     print(f"PolyLOL demo {run_id}: scenario {scenario.name}, {len(scenario.markets)} markets, "
           f"{args.shards} shards, executor {args.executor}, speed x{args.speed}", flush=True)
     if args.executor == "paper":
@@ -223,6 +223,8 @@ def run_demo(args: argparse.Namespace) -> int:
             env["LIVE_TRADING"] = "1"
         config_path.write_text(yaml.safe_dump(overlay, sort_keys=False))
         config = load_config(config_path, env)
+        # a scrape config for the ports this run picked: prometheus --config.file=<it>
+        (run_root / "prometheus.yml").write_text(prometheus_scrape_config(config))
         report = asyncio.run(run_checks(config, environ=env))
         print(report.render(), flush=True)
         if not report.passed:
@@ -251,6 +253,9 @@ def run_demo(args: argparse.Namespace) -> int:
             next_frame = 0.0
             while not stop.is_set() and time.monotonic() - started < duration_s:
                 supervisor.watch_once(time.monotonic())
+                if live is None:
+                    fresh, printer.seen = observer.events_since(printer.seen)
+                    printer.events(fresh)
                 now = time.monotonic()
                 if now >= next_frame:  # /status and /health once a second
                     next_frame = now + 1.0
@@ -262,9 +267,6 @@ def run_demo(args: argparse.Namespace) -> int:
                         live.update(view)
                     else:
                         printer.progress(view)
-                if live is None:
-                    fresh, printer.seen = observer.events_since(printer.seen)
-                    printer.events(fresh)
                 stop.wait(0.2)
             if live is None and 'view' in locals():
                 printer.progress(view, force=True)

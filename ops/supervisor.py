@@ -27,10 +27,9 @@ import orjson
 from ops.commands import fetch_json
 from ops.config_errors import check_config_file
 from ops.startup_checks import run_checks
-from polyloly import metrics
 from polyloly.alerts import Alert, Severity, build_alerter
 from polyloly.config import Config
-from polyloly.logs import get_logger, setup_logging
+from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.sdnotify import Readiness, SdNotify
 
 log = get_logger("supervisor")
@@ -195,8 +194,6 @@ class Supervisor:
                 child.next_start_at = 0.0
                 child.restarts += 1
                 child.restart_times.append(now)
-                if child.name.startswith("shard-"):
-                    metrics.shard_restarts.labels(shard=child.name.split("-", 1)[1]).inc()
                 self._spawn(child)
 
     def run_until_stopped(self, deadline: float | None = None) -> None:
@@ -262,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     if config is None:
         print(f"{args.config}: {len(errors)} error(s)", *errors, sep="\n  ", file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, file=config.logging.file)
+    setup_logging(config.logging.level, file=config.logging.file, run_id=config.run.run_id)
+    env.setdefault("POLYLOLY__RUN__RUN_ID", current_run_id())  # children log the same run id
     if not args.skip_checks:
         report = asyncio.run(run_checks(config, environ=env))
         print(report.render(), file=sys.stderr, flush=True)

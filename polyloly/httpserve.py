@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from polyloly.ports import PortInUseError, is_addr_in_use
 
@@ -24,7 +24,9 @@ def is_healthy(body: Mapping[str, Any]) -> bool:
 class ObservabilityServer:
     """Serve metrics, health (200 when ``healthy`` is true, else 503) and status JSON.
 
-    ``setting`` names where the port came from (``metrics.gateway_port``...): an occupied port
+    ``registry``: what ``/metrics`` serves; the processes pass their own
+    (:func:`polyloly.metrics.registry_for`). ``setting`` names where the port came from
+    (``metrics.gateway_port``...): an occupied port
     raises :class:`~polyloly.ports.PortInUseError` naming it, for the process's one-line exit.
     """
 
@@ -36,6 +38,7 @@ class ObservabilityServer:
         status: HealthFn | None = None,
         *,
         setting: str = "metrics port",
+        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"observability server must bind to loopback, not {host!r}")
@@ -45,7 +48,8 @@ class ObservabilityServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+                    # the process's own metrics (polyloly.metrics.registry_for), nothing else
+                    self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 elif path == "/health":
                     body = health_fn()
                     code = 200 if is_healthy(body) else 503

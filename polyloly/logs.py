@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 import threading
 from datetime import UTC, datetime
@@ -48,6 +49,16 @@ def register_secret(value: str | None) -> None:
 def set_run_id(run_id: str) -> None:
     global _run_id
     _run_id = run_id
+
+
+def new_run_id() -> str:
+    """A run id for a process started without one (``run.run_id`` empty): UTC time + random."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
+
+
+def current_run_id() -> str:
+    """The run id every log line of this process carries (set by :func:`setup_logging`)."""
+    return _run_id
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -139,8 +150,13 @@ def get_logger(component: str) -> StructuredLogger:
     return StructuredLogger(component)
 
 
-def setup_logging(level: str = "INFO", stream: TextIO | None = None, file: str = "") -> None:
-    """Route every ``polyloly.*`` logger (and the root) to one JSON handler."""
+def setup_logging(
+    level: str = "INFO", stream: TextIO | None = None, file: str = "", run_id: str | None = None
+) -> None:
+    """Route every ``polyloly.*`` logger (and the root) to one JSON handler; every line then
+    carries ``run_id`` (``run.run_id``; an empty one is generated, None keeps the current)."""
+    if run_id is not None:
+        set_run_id(run_id or _run_id or new_run_id())
     handler: logging.Handler
     handler = logging.FileHandler(file) if file else logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())

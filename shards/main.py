@@ -37,7 +37,7 @@ from polyloly import bus, messages, metrics
 from polyloly.bus import ZmqContext, ZmqSocket
 from polyloly.config import Config, ConfigError, load_config
 from polyloly.httpserve import ObservabilityServer
-from polyloly.logs import get_logger, setup_logging
+from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.messages import (
     BookTick,
     CancelIntent,
@@ -301,7 +301,6 @@ class ShardShell:
                 if self._send(intent):
                     self.intents_sent += 1
                     self._tick_to_intent_us.append(max(0, sent - intent.t_origin_ns) / 1e3)
-                    metrics.intents.labels(intent.strategy.value, intent.market_id).inc()
                     metrics.decision_latency.observe(max(0, sent - intent.t_origin_ns) / 1e9)
                     log.info("intent_sent", intent.reason, market_id=intent.market_id,
                              intent_id=intent.intent_id, strategy=intent.strategy.value,
@@ -362,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    setup_logging(config.logging.level, file=config.logging.file)
+    setup_logging(config.logging.level, file=config.logging.file, run_id=config.run.run_id)
     if not 0 <= args.shard < config.shards.count:
         log.error("bad_shard", f"--shard: expected 0..{config.shards.count - 1}, "
                                f"was {args.shard}")
@@ -380,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if config.metrics.shard_base_port else 0)
         try:
             server = ObservabilityServer(config.metrics.host, port, shell.health, shell.status,
-                                         setting=f"metrics.shard_base_port + {args.shard}"
+                                         setting=f"metrics.shard_base_port + {args.shard}",
+                                         registry=metrics.registry_for("shard", current_run_id())
                                          ).start()
         except PortInUseError as exc:  # bad setup: one line, no traceback
             print(f"polyloly-shard: {exc}", file=sys.stderr)

@@ -69,6 +69,7 @@ class LeadTracker:
         lead = self.compare(event)
         if lead is None:
             return
-        metrics.sports_ws_lead_ms.labels(event_type=lead.event_type.value).set(lead.lead_ms)
+        metrics.sports_ws_lead_seconds.labels(event_type=lead.event_type.value).set(
+            lead.lead_ms / 1000)
         if lead.lead_ms >= 0:
             metrics.event_lag_ms.labels(source=LEAD_METRIC_SOURCE).observe(lead.lead_ms)

@@ -28,10 +28,15 @@ def test_unknown_command_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_exporter_serves_seed_metric_names_and_health() -> None:
     metrics.ws_reconnects.labels(feed="market").inc()
     healthy = {"healthy": True}
-    server = ObservabilityServer("127.0.0.1", 0, lambda: dict(healthy)).start()
+    servers = [ObservabilityServer("127.0.0.1", 0, lambda: dict(healthy),
+                                   registry=metrics.registry_for(process)).start()
+               for process in ("engine", "gateway", "shard")]
+    server = servers[0]
     try:
         base = f"http://127.0.0.1:{server.port}"
-        body = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+        body = "".join(  # each seed metric is served by the process that owns it
+            urllib.request.urlopen(f"http://127.0.0.1:{s.port}/metrics", timeout=5).read().decode()
+            for s in servers)
         for name in (
             "polyloly_orders_total", "polyloly_fills_total", "polyloly_order_latency_seconds",
             "polyloly_slippage_bps", "polyloly_pnl_realized_usdc", "polyloly_pnl_unrealized_usdc",
@@ -45,7 +50,8 @@ def test_exporter_serves_seed_metric_names_and_health() -> None:
             urllib.request.urlopen(f"{base}/health", timeout=5)
         assert info.value.code == 503
     finally:
-        server.stop()
+        for each in servers:
+            each.stop()
 
 
 def test_exporter_refuses_non_loopback() -> None:

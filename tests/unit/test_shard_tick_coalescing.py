@@ -13,14 +13,15 @@ from pathlib import Path
 import msgspec
 import pytest
 import zmq
-from prometheus_client import REGISTRY
 
-from polyloly import bus, messages
+from polyloly import bus, messages, metrics
 from polyloly.config import Config, validate
 from polyloly.domain import MatchEventType, Outcome, SourceTier, Strategy
 from polyloly.messages import BookTick, MatchEvent, Message, OrderIntent, StateSnapshot
 from shards.main import ShardShell, ShmTickBooks
 from shm import BookReader, BookWriter
+
+SHARD_METRICS = metrics.registry_for("shard")  # what a shard's /metrics serves
 
 MARKET_A = "0x" + "a1" * 32
 MARKET_B = "0x" + "b2" * 32
@@ -150,12 +151,12 @@ def test_shard_coalescing_passes_a_batch_with_one_tick_per_market_through(rig: R
 def test_shard_coalescing_never_merges_ticks_of_unknown_markets(rig: Rig) -> None:
     shell = make_shell(rig)
     labels = {"component": "shard", "reason": "tick_unusable"}
-    before = REGISTRY.get_sample_value("polyloly_bad_input_total", labels) or 0.0
+    before = SHARD_METRICS.get_sample_value("polyloly_bad_input_total", labels) or 0.0
     strays = [BookTick(market_id=UNKNOWN, token_id="1", slot=0, seq=k, t_exchange_ms=1,
                        t_recv_ns=k, t_parsed_ns=k, t_shm_ns=k) for k in range(1, 4)]
     shell.handle_batch([*strays, tick(rig, MARKET_A, A_YES, 0.55, 9)])
     assert rig.handled[:3] == strays  # each one seen and counted, none merged away
-    assert REGISTRY.get_sample_value("polyloly_bad_input_total", labels) == before + 3
+    assert SHARD_METRICS.get_sample_value("polyloly_bad_input_total", labels) == before + 3
     assert shell.ticks_coalesced == 0
 
 
@@ -185,7 +186,7 @@ def test_shard_coalescing_drains_the_socket_and_counts_undecodable_frames(rig: R
     engine_pub = bus.bind(ctx, zmq.PUB, rig.config.endpoint("engine_pub"), 0)
     router = bus.bind(ctx, zmq.ROUTER, rig.config.endpoint("engine_router"), 0)
     labels = {"component": "shard", "reason": "decode_error"}
-    before = REGISTRY.get_sample_value("polyloly_bad_input_total", labels) or 0.0
+    before = SHARD_METRICS.get_sample_value("polyloly_bad_input_total", labels) or 0.0
     try:
         shell.open()
         deadline = time.monotonic() + 5.0
@@ -207,7 +208,7 @@ def test_shard_coalescing_drains_the_socket_and_counts_undecodable_frames(rig: R
             sock.close(0)
     assert [type(m).__name__ for m in rig.handled] == ["MatchEvent", "BookTick"]
     assert shell.ticks_coalesced == 1
-    assert REGISTRY.get_sample_value("polyloly_bad_input_total", labels) == before + 1
+    assert SHARD_METRICS.get_sample_value("polyloly_bad_input_total", labels) == before + 1
 
 
 def test_shard_book_copy_is_reused_only_while_the_slot_seq_stands_still(rig: Rig) -> None:

@@ -396,7 +396,6 @@ class RealExecutor(Executor):
         else:
             result = self._answered_submit(order, signed, answer)
         latency_ms = (time.perf_counter() - started) * 1000
-        metrics.order_latency.observe(latency_ms / 1000)
         return _with_latency(result, latency_ms)
 
     async def submit_batch(self, orders: Sequence[OrderRequest]) -> list[SubmitResult]:
@@ -446,7 +445,6 @@ class RealExecutor(Executor):
                 )
                 answers = [self._failed_submit(s, failure) for _, s in legs]
         latency_ms = (time.perf_counter() - started) * 1000
-        metrics.order_latency.observe(latency_ms / 1000)
         answered = iter(answers)
         return [
             _with_latency(next(answered), latency_ms) if isinstance(s, SignedOrder) else s
@@ -517,7 +515,6 @@ class RealExecutor(Executor):
         trade_ids = [str(t) for t in answer.get("tradeIDs") or () if t]
         if trade_ids:
             self._spawn(self._fetch_trades(trade_ids))
-        metrics.orders_placed.labels(order.side.value, self.name, order.market_id).inc()
         return SubmitResult(outcome, venue_order_id=venue_id, message=message)
 
     def _forget(self, signed: SignedOrder) -> None:
@@ -708,7 +705,6 @@ class RealExecutor(Executor):
         if tracked is not None:
             tracked.unknown = False
             tracked.filled += fill.size
-        metrics.orders_filled.labels(fill.side.value, self.name).inc()
         self.emit(fill)
 
     def _fee_rate(self, token_id: str) -> float:
