@@ -6,8 +6,12 @@ ids (``run_id``, ``market_id``, ``match_id``, ``order_id``, ``intent_id``), metr
 
 Redaction, applied to every value of every record, however it was passed:
 * values of keys that name a secret (``private_key``, ``secret``, ``passphrase``, ...);
-* every registered secret (see :func:`register_secret`), wherever it appears in a string;
-* anything shaped like a private key (64 hex digits) outside id fields.
+* every registered secret (see :func:`register_secret`), wherever it appears in a string —
+  the engine registers the signing key and the API credentials as it loads them;
+* in free text, the value after a secret-naming word and ``=``/``:`` (``private_key=…``,
+  ``"secret": "…"``) whatever its shape.
+Shape alone is not a secret: a 64-hex condition id or tx hash in a message stays readable
+(docs/DECISIONS.md D3).
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ _SECRET_KEYS = re.compile(
     r"(private_?key|secret|passphrase|password|api_?key|authorization|poly_signature|token$)",
     re.IGNORECASE,
 )
-_ID_KEYS = re.compile(r"(_id$|^markets?$|hash$|^asset_id$|_ids$|^condition)", re.IGNORECASE)
-_HEX_KEY = re.compile(r"(?<![0-9a-fA-Fx])(?:0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+# "private_key=…", "'secret': '…'", "api key: …": the value after a secret's name in free text
+_KEYED_VALUE = re.compile(
+    r"(?P<name>private[_ -]?key|secret|passphrase|password|api[_ -]?key|mnemonic)"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;}\]]+)",
+    re.IGNORECASE,
+)
 _RESERVED = ("ts", "level", "component", "event_type")
 
 _secrets: set[str] = set()
@@ -66,25 +74,29 @@ def redact(value: Any, key: str = "") -> Any:
     if key and _SECRET_KEYS.search(key) and not key.endswith("_env") and value:
         return REDACTED
     if isinstance(value, str):
-        return _redact_text(value, allow_hex=bool(key and _ID_KEYS.search(key)))
+        return _redact_text(value)
     if isinstance(value, dict):
         return {str(k): redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact(v, key) for v in value]
     if isinstance(value, bytes):
-        return _redact_text(value.decode("utf-8", "replace"), allow_hex=False)
+        return _redact_text(value.decode("utf-8", "replace"))
     if isinstance(value, int | float | bool) or value is None:
         return value
-    return _redact_text(str(value), allow_hex=False)
+    return _redact_text(str(value))
 
 
-def _redact_text(text: str, allow_hex: bool) -> str:
+def _redact_text(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if not allow_hex:
-        text = _HEX_KEY.sub(REDACTED, text)
-    return text
+    return _KEYED_VALUE.sub(_keep_name, text)
+
+
+def _keep_name(match: re.Match[str]) -> str:
+    if match.group("value").endswith("_env") or match.group("value") == REDACTED:
+        return match.group(0)  # a variable's name (private_key_env=...) is not the secret
+    return f"{match.group('name')}{match.group('sep')}{REDACTED}"
 
 
 class JsonFormatter(logging.Formatter):

@@ -40,6 +40,7 @@ def test_log_line_has_schema_fields(stream: io.StringIO) -> None:
     placement=st.sampled_from(["message", "field", "nested", "positional", "bare", "exception"])
 )
 def test_private_key_never_appears_in_output(placement: str) -> None:
+    register_secret(PRIVATE_KEY)  # as the engine does when it loads the key
     out = io.StringIO()
     setup_logging("DEBUG", out)
     log = get_logger("engine")
@@ -68,3 +69,41 @@ def test_registered_secret_is_redacted_even_in_id_fields(stream: io.StringIO) ->
     secret = "my-api-passphrase-123"
     get_logger("gateway").info("auth", order_id=secret, text=f"x {secret}")
     assert "my-api-passphrase-123" not in stream.getvalue()
+
+
+UNREGISTERED = "0x" + "5e" * 32
+
+
+@pytest.mark.parametrize("text", [
+    f"private_key={UNREGISTERED}", f"config: {{'secret': '{UNREGISTERED}'}}",
+    f'{{"passphrase": "{UNREGISTERED}"}}', f"api key: {UNREGISTERED}",
+])
+def test_an_unregistered_value_in_key_shaped_context_is_redacted(
+    stream: io.StringIO, text: str
+) -> None:
+    get_logger("engine").error("failed", text)
+    line = stream.getvalue()
+    assert UNREGISTERED[2:] not in line and "[REDACTED]" in line
+
+
+def test_a_condition_id_in_free_text_is_not_a_secret(stream: io.StringIO) -> None:
+    # redaction by shape turned every market id in a message into [REDACTED]
+    condition = "0x" + "7c" * 32
+    get_logger("engine").warning("market_halted", f"market {condition} halted: rejects",
+                                 detail=f"tx {condition[2:]}")
+    line = orjson.loads(stream.getvalue())
+    assert line["message"] == f"market {condition} halted: rejects"
+    assert line["detail"] == f"tx {condition[2:]}"
+
+
+def test_run_id_is_on_every_line() -> None:
+    out = io.StringIO()
+    setup_logging("INFO", out, run_id="run-7")
+    get_logger("gateway").info("a")
+    logging.getLogger("polyloly.raw").warning("b")
+    lines = [orjson.loads(x) for x in out.getvalue().splitlines()]
+    assert [x["run_id"] for x in lines] == ["run-7", "run-7"]
+    setup_logging("INFO", out, run_id="")  # an empty run id keeps the current one
+    get_logger("gateway").info("c")
+    assert orjson.loads(out.getvalue().splitlines()[-1])["run_id"] == "run-7"
+    setup_logging("WARNING")
