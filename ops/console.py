@@ -279,6 +279,7 @@ class LinePrinter:
         self._stream = stream
         self._every = progress_every_s
         self._next_progress = 0.0
+        self._printed_at = -1.0
         self.seen = 0
 
     def events(self, events: Sequence[tuple[float, str, str]]) -> None:
@@ -289,8 +290,11 @@ class LinePrinter:
         self._stream.flush()
 
     def progress(self, view: ConsoleView, force: bool = False) -> None:
-        if not force and view.elapsed_s < self._next_progress:
+        """A progress line when due (``force``: now, unless this very frame was printed)."""
+        if view.elapsed_s < self._next_progress and (
+                not force or view.elapsed_s == self._printed_at):
             return
+        self._printed_at = view.elapsed_s
         self._next_progress = view.elapsed_s + self._every
         total = max(view.duration_s, 1e-9)
         share = min(view.elapsed_s / total, 1.0)

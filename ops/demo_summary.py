@@ -16,6 +16,7 @@ from ops.report import (
     ReportData,
     Resolution,
     TruthMark,
+    classify_intents,
     compute_accounts,
     intent_latency_ms,
     market_infos,
@@ -199,7 +200,7 @@ def build_summary(
         "dead_letters": count_lines(config.data_path(config.storage.dlq_file)),
         "tick_to_intent_ms": {
             "count": len(first), "p50": percentile(first, 50), "p99": percentile(first, 99),
-            "note": data.latency_note,
+            **classify_intents(intents)[1], "note": data.latency_note,
         },
         "latency_ms": {stage: {"count": len(values), "p50": percentile(values, 50),
                                "p99": percentile(values, 99)}

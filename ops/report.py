@@ -641,33 +641,35 @@ def render_report(data: ReportData) -> tuple[str, Accounts, TradingStats]:
 # ---- shared by the callers ---------------------------------------------------------------
 
 
+def classify_intents(intents: Sequence[Any]) -> tuple[list[Any], dict[str, int]]:
+    """(first attempts, counts by kind). A first attempt is the first intent of a (token,
+    strategy, originating tick), so both legs of a pair count; later intents on the same tick
+    (retries after a refusal, timer re-evaluations) and rebalances keep the original tick's
+    stamp, so their age measures the wait, not our speed: they are counted apart."""
+    firsts: list[Any] = []
+    counts = {"first_attempts": 0, "retries": 0, "rebalances": 0, "without_tick": 0}
+    seen: set[tuple[str, str, int]] = set()  # (token, strategy, originating tick)
+    for intent in sorted(intents, key=lambda i: i.t_decision_ns):
+        if intent.strategy.value == "rebalance":
+            counts["rebalances"] += 1
+        elif not intent.t_origin_ns:
+            counts["without_tick"] += 1
+        elif (key := (intent.token_id, intent.strategy.value, intent.t_origin_ns)) in seen:
+            counts["retries"] += 1
+        else:
+            seen.add(key)
+            firsts.append(intent)
+    counts["first_attempts"] = len(firsts)
+    return firsts, counts
+
+
 def intent_latency_ms(
     intents: Sequence[Any], first_report_ns: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, list[float]], str]:
-    """Latency stages (ms) of OrderIntents, and a note saying what was counted.
-
-    tick→intent counts first attempts only: the first intent of a (market, strategy,
-    originating tick); later intents on the same tick (retries after a refusal or a timer
-    re-evaluation) and rebalances keep the original tick's stamp, so their age measures the
-    wait, not our speed — they are counted apart. ``first_report_ns``: intent id → the time
-    of the engine's first ExecutionReport for it (same clock), for intent→order.
-    """
-    firsts: list[Any] = []
-    retries = rebalances = no_origin = 0
-    seen: set[tuple[str, str, int]] = set()
-    for intent in sorted(intents, key=lambda i: i.t_decision_ns):
-        if intent.strategy.value == "rebalance":
-            rebalances += 1
-            continue
-        if not intent.t_origin_ns:
-            no_origin += 1
-            continue
-        key = (intent.market_id, intent.strategy.value, intent.t_origin_ns)
-        if key in seen:
-            retries += 1
-            continue
-        seen.add(key)
-        firsts.append(intent)
+    """Latency stages (ms) of OrderIntents (tick→intent: first attempts only, see
+    :func:`classify_intents`), and a note saying what was counted. ``first_report_ns``:
+    intent id → the time of the engine's first ExecutionReport for it (same clock)."""
+    firsts, counts = classify_intents(intents)
     stages: dict[str, list[float]] = {
         "tick→intent (first attempts)": [(i.t_sent_ns - i.t_origin_ns) / 1e6 for i in firsts
                                          if i.t_sent_ns >= i.t_origin_ns]}
@@ -680,9 +682,10 @@ def intent_latency_ms(
         stages["intent sent → first engine report"] = [
             (first_report_ns[i.intent_id] - i.t_sent_ns) / 1e6 for i in firsts
             if i.intent_id in first_report_ns and first_report_ns[i.intent_id] >= i.t_sent_ns]
-    note = (f"{len(firsts)} first-attempt intents measured; counted apart: {retries} retries "
-            f"of an already-answered tick, {rebalances} rebalances, {no_origin} without a "
-            "tick stamp (they keep an older tick's stamp, so their age is not our latency).")
+    note = (f"{counts['first_attempts']} first-attempt intents measured; counted apart: "
+            f"{counts['retries']} retries of an already-answered tick, {counts['rebalances']} "
+            f"rebalances, {counts['without_tick']} without a tick stamp (they keep an older "
+            "tick's stamp, so their age is not our latency).")
     return {k: v for k, v in stages.items() if v or k.startswith("tick")}, note
 
 

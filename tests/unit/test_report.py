@@ -5,6 +5,7 @@ self-contained HTML page whose embedded equity ends at the run's P&L."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -17,14 +18,17 @@ from ops.report import (
     ReportData,
     Resolution,
     TruthMark,
+    classify_intents,
     compute_accounts,
     fmt_ms,
+    intent_latency_ms,
     max_drawdown,
     per_minute_sharpe,
     profit_factor,
     render_report,
     trading_stats,
 )
+from polyloly.domain import Strategy
 
 MARKET = MarketInfo("0xm1", "Alpha vs Beta", ("111", "222"), ("Alpha", "Beta"))
 OPEN_MARKET = MarketInfo("0xm2", "Gamma vs Delta", ("333", "444"), ("Gamma", "Delta"))
@@ -137,3 +141,25 @@ def test_empty_run_renders() -> None:
     page, accounts, stats = render_report(ReportData("empty", [MARKET], [], [], end_t_s=0.0))
     assert accounts.pnl_usdc == 0.0 and stats.trades == 0 and stats.win_rate is None
     assert "Alpha vs Beta" in page
+
+
+def _intent(token: str, strategy: Strategy, origin_ns: int, decision_ns: int) -> SimpleNamespace:
+    return SimpleNamespace(intent_id=f"{token}-{decision_ns}", market_id="0xm1", token_id=token,
+                           strategy=strategy, t_origin_ns=origin_ns, t_decision_ns=decision_ns,
+                           t_sent_ns=decision_ns, t_parsed_ns=0, t_shm_ns=0)
+
+
+def test_tick_to_intent_counts_first_attempts_only() -> None:
+    intents = [
+        _intent("111", Strategy.PAIR_ARB, 1_000_000, 2_000_000),  # a pair: both legs first
+        _intent("222", Strategy.PAIR_ARB, 1_000_000, 2_000_000),
+        _intent("111", Strategy.PAIR_ARB, 1_000_000, 9_000_000_000),  # same tick again: retry
+        _intent("222", Strategy.REBALANCE, 1_000_000, 12_000_000_000),
+        _intent("111", Strategy.TEMPORAL_ARB, 0, 3_000_000),  # no tick stamp
+    ]
+    firsts, counts = classify_intents(intents)
+    assert counts == {"first_attempts": 2, "retries": 1, "rebalances": 1, "without_tick": 1}
+    stages, note = intent_latency_ms(intents, {"111-2000000": 2_500_000})
+    assert stages["tick→intent (first attempts)"] == [1.0, 1.0]  # ms, no 9 s retry
+    assert stages["intent sent → first engine report"] == [0.5]
+    assert "1 retries" in note and "1 rebalances" in note
