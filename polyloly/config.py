@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import yaml
@@ -446,6 +446,24 @@ def load_raw(
     if path is not None:
         merged = deep_merge(merged, _read_overlay(path))
     return deep_merge(merged, env_overrides(os.environ if environ is None else environ))
+
+
+# Keys a recording made before their removal may still carry; replay drops them (a live config
+# naming one is refused as an unknown key). Value: why it went.
+RETIRED_KEYS: Final[dict[tuple[str, str], str]] = {
+    ("temporal_arb", "default_reaction_window_ms"):
+        "issue 15: no default reaction window (temporal_arb.min_reaction_samples)",
+}
+
+
+def without_retired(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without the :data:`RETIRED_KEYS` (for recorded configs of older runs)."""
+    result = dict(data)
+    for section, key in RETIRED_KEYS:
+        part = result.get(section)
+        if isinstance(part, dict) and key in part:
+            result[section] = {k: v for k, v in part.items() if k != key}
+    return result
 
 
 def load_config(

@@ -27,7 +27,15 @@ import msgspec
 import orjson
 import yaml
 
-from polyloly.config import Config, ConfigError, load_config, masked
+from polyloly.config import (
+    Config,
+    ConfigError,
+    load_config,
+    load_raw,
+    masked,
+    validate,
+    without_retired,
+)
 from polyloly.logs import get_logger, setup_logging
 from replay.compare import (
     compare_intents,
@@ -130,7 +138,7 @@ def load_replay_config(recording: str | Path, config_path: str | None) -> Config
     if path is None:
         raise ConfigError([f"{recording}: no {CONFIG_FILE} in the recording (or its parent); "
                            f"pass --config"])
-    return load_config(path, {})
+    return validate(without_retired(load_raw(path, {})))  # older recordings stay readable
 
 
 def replay_main(argv: Sequence[str] | None = None) -> int:
