@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -60,6 +61,85 @@ def _engaged(status: dict[str, Any]) -> bool:
     return bool((status.get("kill_switch") or {}).get("engaged"))
 
 
+@dataclass
+class Outcome:
+    """What a kill action did: exit code, lines for stdout and for stderr (the CLI prints
+    them; the Telegram bot (ops/telegram_bot.py) sends them)."""
+
+    code: int = 0
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+
+    def say(self, line: str) -> None:
+        self.out.append(line)
+
+    def fail(self, code: int, line: str) -> Outcome:
+        self.code = code
+        self.err.append(line)
+        return self
+
+
+def pull(config: Config, reason: str, who: str) -> Outcome:
+    """Pull the global kill switch and report whether the engine took it."""
+    outcome = Outcome()
+    if not reason.strip():
+        return outcome.fail(2, "a reason is required to pull the switch")
+    switch = KillSwitchFile.in_data_dir(config.run.data_dir)
+    switch.engage(reason.strip(), _now_ms(), who)
+    outcome.say(f"kill switch PULLED: {reason.strip()} ({switch.path})")
+    return _confirm(outcome, _wait_for(config, _engaged), "engaged")
+
+
+def release(config: Config, reason: str, who: str) -> Outcome:
+    """Release the global kill switch, saying whether it was engaged."""
+    outcome = Outcome()
+    switch = KillSwitchFile.in_data_dir(config.run.data_dir)
+    was = switch.read().engaged
+    switch.release(reason.strip() or "released by hand", _now_ms(), who)
+    outcome.say(f"kill switch released (was {'engaged' if was else 'not engaged'}; "
+                f"{switch.path})")
+    return _confirm(outcome, _wait_for(config, lambda s: not _engaged(s)), "released")
+
+
+def release_market(config: Config, market: str, who: str) -> Outcome:
+    """Release one halted market; a market that is not halted is a failure, not a success."""
+    outcome = Outcome()
+    if market not in {m.market_id for m in config.markets}:
+        return outcome.fail(2, f"unknown market {market!r} (not in markets of the config)")
+    switch = KillSwitchFile.in_data_dir(config.run.data_dir)
+    status = engine_status(config)
+    if status is not None and market not in (status.get("halted_markets") or {}):
+        return outcome.fail(1, f"market {market} is not halted: nothing released")
+    reason = (status or {}).get("halted_markets", {}).get(market, "")
+    switch.release_market(market, _now_ms(), who)
+    if status is None:  # the halt is persisted; a stopped engine applies the release at start
+        outcome.say(f"market {market}: release recorded ({switch.path}); engine not answering, "
+                    "it applies the release at start if the market is still halted")
+        return outcome
+    outcome.say(f"market {market}: release recorded (was halted: {reason})")
+    if _wait_for(config, lambda s: market not in (s.get("halted_markets") or {})):
+        outcome.say(f"engine confirms: market {market} released")
+        return outcome
+    return outcome.fail(1, f"engine still shows market {market} halted after "
+                           f"{_CONFIRM_S:.0f}s: check its log")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _confirm(outcome: Outcome, confirmed: bool | None, state: str) -> Outcome:
+    if confirmed is None:
+        outcome.say(f"engine not answering: the switch is persisted and is {state} when it "
+                    "starts")
+    elif confirmed:
+        outcome.say(f"engine confirms: kill switch {state}")
+    else:
+        outcome.fail(1, f"engine answers but does not show the switch {state} after "
+                        f"{_CONFIRM_S:.0f}s: check its log")
+    return outcome
+
+
 def kill_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polyloly kill``: 0 done (and what changed is printed), 1 the engine
     answered but did not take it (or the market was not halted), 2 bad usage or config."""
@@ -89,57 +169,18 @@ def kill_main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"polyloly kill: {path}: " + "; ".join(exc.errors), file=sys.stderr)
         return 2
-    switch = KillSwitchFile.in_data_dir(config.run.data_dir)
-    now_ms = int(time.time() * 1000)
     who = f"cli:{getpass.getuser()}"
     if args.market is not None:
-        return _release_market(config, switch, args.market, now_ms, who)
-    if args.release:
-        was = switch.read().engaged
-        switch.release(args.reason.strip() or "released by hand", now_ms, who)
-        print(f"kill switch released (was {'engaged' if was else 'not engaged'}; {switch.path})")
-        return _report(_wait_for(config, lambda s: not _engaged(s)), "released")
-    switch.engage(args.reason.strip(), now_ms, who)
-    print(f"kill switch PULLED: {args.reason.strip()} ({switch.path})")
-    return _report(_wait_for(config, _engaged), "engaged")
-
-
-def _report(confirmed: bool | None, state: str) -> int:
-    if confirmed is None:
-        print(f"engine not answering: the switch is persisted and is {state} when it starts")
-        return 0
-    if confirmed:
-        print(f"engine confirms: kill switch {state}")
-        return 0
-    print(f"engine answers but does not show the switch {state} after {_CONFIRM_S:.0f}s: "
-          "check its log", file=sys.stderr)
-    return 1
-
-
-def _release_market(config: Config, switch: KillSwitchFile, market: str, now_ms: int,
-                    who: str) -> int:
-    if market not in {m.market_id for m in config.markets}:
-        print(f"polyloly kill: unknown market {market!r} (not in markets of the config)",
-              file=sys.stderr)
-        return 2
-    status = engine_status(config)
-    if status is not None and market not in (status.get("halted_markets") or {}):
-        print(f"market {market} is not halted: nothing released", file=sys.stderr)
-        return 1
-    reason = (status or {}).get("halted_markets", {}).get(market, "")
-    switch.release_market(market, now_ms, who)
-    if status is None:  # the halt is persisted; a stopped engine applies the release at start
-        print(f"market {market}: release recorded ({switch.path}); engine not answering, it "
-              "applies the release at start if the market is still halted")
-        return 0
-    print(f"market {market}: release recorded (was halted: {reason})")
-    confirmed = _wait_for(config, lambda s: market not in (s.get("halted_markets") or {}))
-    if confirmed:
-        print(f"engine confirms: market {market} released")
-        return 0
-    print(f"engine still shows market {market} halted after {_CONFIRM_S:.0f}s: check its log",
-          file=sys.stderr)
-    return 1
+        outcome = release_market(config, args.market, who)
+    elif args.release:
+        outcome = release(config, args.reason, who)
+    else:
+        outcome = pull(config, args.reason, who)
+    for line in outcome.out:
+        print(line)
+    for line in outcome.err:
+        print(f"polyloly kill: {line}", file=sys.stderr)
+    return outcome.code
 
 
 main = kill_main

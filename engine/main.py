@@ -305,6 +305,10 @@ async def _shutdown(config: Config, core: EngineCore, shell: EngineShell, server
     journal.close()
     store.close()
     shell.close()
+    if isinstance(core.books, LazyShmBookSource):
+        # release the shm views before exit: left to SharedMemory.__del__ at interpreter
+        # teardown, the mmap close met live casts and wrote a BufferError to engine.log
+        core.books.close()
     ctx.term()
     if server is not None:
         server.stop()
