@@ -204,7 +204,7 @@ def _events(view: ConsoleView, rows: int) -> Group:
     lines = []
     for t_s, kind, text in view.events[-rows:] if rows > 0 else []:
         line = Text(f"{t_s:7.1f}s ", style="dim")
-        line.append(f"{kind.upper():<8}", style=_KIND_STYLE.get(kind, ""))
+        line.append(f"{kind.upper():<8} ", style=_KIND_STYLE.get(kind, ""))
         line.append(text)
         line.no_wrap = True
         line.overflow = "ellipsis"
