@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("replay.cli:record_main", "record market data and feeds to versioned JSONL"),
     "replay": ("replay.cli:replay_main", "replay a recording through the cores (backtest)"),
     "evaluate": ("ops.evaluate:main", "scenarios × seeds scored against the simulator's truth"),
+    "calibrate": ("ops.calibrate:main", "fit the win-probability models; write docs/MODELS.md"),
     "bench": ("bench.cli:main", "latency, throughput, signing, isolation and shm benchmarks"),
 }
 

@@ -42,6 +42,7 @@ SINGLE_SOURCE_MAP_WEIGHT: Final = PENDING_BASE  # a map result one source report
 _ROUND_GAMES: Final = frozenset({Game.CS2, Game.VALORANT})
 _GOLD_GAMES: Final = frozenset({Game.LOL, Game.DOTA2})
 _FLOAT_FIELDS: Final = frozenset({"gold_diff_a", "game_time_s"})
+PRE_MATCH_SCORE: Final = GameScore()
 
 
 def map_probability(game: Game, score: GameScore, strength: float) -> float | None:
@@ -166,39 +167,63 @@ class MarketPrior:
         anchor = self.anchor
         return None if anchor is None else anchor.strength
 
-    def reset_window(self) -> None:
-        """No usable mid now (no book, untradable, conflict, final): start over."""
+    def reset_window(self, now_ns: int) -> None:
+        """No usable mid from ``now_ns`` (no book, untradable, conflict, final): close the
+        window (an anchor if it stood long enough) and start over."""
+        self._close_window(now_ns)
         self._points = []
         self._score = None
 
     def on_mid(self, now_ns: int, mid: float, score: GameScore) -> None:
-        """A YES mid seen at ``now_ns`` with the truth in state ``score`` (anchorable)."""
+        """A YES mid seen at ``now_ns`` with the truth in state ``score`` (anchorable).
+
+        Before the match (``score`` 0-0 with no game) every mid anchors at once: nothing the
+        market could be reacting to is evidence we count later.
+        """
         points = self._points
         if score != self._score or not points or not self._within_band(mid):
+            self._close_window(now_ns)
             self._points = points = []
             self._score = score
         if not points or points[-1][1] != mid:
             points.append((now_ns, mid))
             if len(points) > _MAX_POINTS:
                 del points[0]
-        if now_ns - points[0][0] >= self._stable_ns:
+        if self._long_enough(score, now_ns - points[0][0]):
             self._take_anchor(points, now_ns, score)
 
     def on_fact(self, origin_ns: int) -> None:
-        """A fact that happened at ``origin_ns`` (our clock) arrived: cut anchors seen after it."""
+        """A fact that happened at ``origin_ns`` (our clock) arrived: the window closes there
+        (a book that did not move since still counts as standing), and anchors seen after the
+        fact are cut back to before it."""
+        self._close_window(origin_ns)
         kept: list[Anchor] = []
         for anchor in self._anchors:
             if anchor.t_ns <= origin_ns:
                 kept.append(anchor)
                 continue
             before = tuple(p for p in anchor.points if p[0] < origin_ns)
-            if before and origin_ns - before[0][0] >= self._stable_ns:
+            if before and self._long_enough(anchor.score, origin_ns - before[0][0]):
                 cut = self._build(before, origin_ns, anchor.score)
                 if cut is not None:
                     kept.append(cut)
         self._anchors = deque(kept, maxlen=_MAX_ANCHORS)
-        if self._points and self._points[-1][0] >= origin_ns:
-            self.reset_window()  # the window may mix prices from before and after the fact
+        self._points = []  # what follows the fact is a new state's window
+        self._score = None
+
+    def _close_window(self, end_ns: int) -> None:
+        # The mids seen before end_ns stood until then: anchor them if that is long enough.
+        points = [p for p in self._points if p[0] < end_ns]
+        if self._score is None or not points:
+            return
+        if not self._long_enough(self._score, end_ns - points[0][0]):
+            return
+        self._take_anchor(points, end_ns, self._score)
+
+    def _long_enough(self, score: GameScore, span_ns: int) -> bool:
+        # Before the match (0-0, no game) the market reacts to nothing we would later count
+        # as evidence, so any mid seen then is a prior; in play it must have stood stable_s.
+        return score == PRE_MATCH_SCORE or span_ns >= self._stable_ns
 
     def _within_band(self, mid: float) -> bool:
         values = [m for _, m in self._points] + [mid]

@@ -184,7 +184,7 @@ class MarketTrader:
         if (mid is None or book is None or book.flags & UNTRADABLE_FLAGS or truth.in_conflict
                 or status not in (TruthStatus.PRE_MATCH, TruthStatus.LIVE)
                 or (status is TruthStatus.LIVE and not truth.score_known)):
-            self.prior.reset_window()
+            self.prior.reset_window(now_ns)
             return
         self.prior.on_mid(now_ns, mid, truth.score)
 

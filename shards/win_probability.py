@@ -38,8 +38,12 @@ MIN_MODEL_MINUTES: Final = 3.0  # the fits start at minute 3; earlier times are 
 DATASET_COMMIT: Final = "1f9d0593f734a41a58ac8e62a8170e86c12a79bc"  # tests/fixtures/SOURCES.md
 # BEGIN fitted gold models: written by `polyloly calibrate` (ops/calibrate.py), do not edit
 GOLD_MODELS: Final[Mapping[Game, GoldModel]] = {
-    Game.LOL: GoldModel(0.2411, 0.6147, 0.55, "lol_gold_timeseries.jsonl", "", 495, 12398),
-    Game.DOTA2: GoldModel(0.2167, 0.4373, 0.70, "dota2_gold_timeseries.jsonl", "", 434, 13610),
+    Game.LOL: GoldModel(
+        0.2411, 0.6147, 0.55, "lol_gold_timeseries.jsonl",
+        "37ebad2c1628d2bc", 495, 12398),
+    Game.DOTA2: GoldModel(
+        0.2167, 0.4373, 0.70, "dota2_gold_timeseries.jsonl",
+        "1b6790e4b10631b8", 434, 13610),
 }
 # END fitted gold models
 CS2_ROUNDS_TO_WIN: Final = 13  # MR12
