@@ -61,6 +61,7 @@ class SimServer:
             # heartbeats are sent in real time by real clients: keep their timeout real
             heartbeat_timeout_s=HEARTBEAT_TIMEOUT_REAL_S * speed,
             complementary_matching=complementary_matching,
+            maker_rebate_rate=float(getattr(scenario, "maker_rebate_rate", 0.25)),
         )
         self.venue_server = VenueServer(self.venue, host=host, port=port, ws_batch=ws_batch)
         self.world: Any = None

@@ -104,6 +104,7 @@ class MarketMakerCore:
         self._next_refresh: dict[str, float] = {}
         self._mispriced: set[tuple[str, float]] = set()
         self._started = False
+        self._applied: dict[str, int] = {}  # match id → newest observation priced
         # net team-A shares per match id: YES bought + NO sold − YES sold − NO bought
         self.inventory: dict[str, float] = {}
         self._token_side = {token: (market.match_id, index) for market in markets
@@ -169,9 +170,10 @@ class MarketMakerCore:
                 due.add(market.match_id)
                 reasons[market.match_id] = "initial"
         while self._pending and self._pending[0][0] <= t_s:
-            _, _, match_id, fair_a, final = heapq.heappop(self._pending)
-            if match_id in self.finished:
-                continue
+            _, counter, match_id, fair_a, final = heapq.heappop(self._pending)
+            if match_id in self.finished or counter < self._applied.get(match_id, 0):
+                continue  # random reaction times: never go back to an older event's value
+            self._applied[match_id] = counter
             self.believed[match_id] = fair_a
             if final:
                 self.finished.add(match_id)

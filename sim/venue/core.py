@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -135,8 +136,13 @@ class Venue:
         trade_confirmed_after_s: float = 2.0,
         default_allowance_usdc: float = 1_000_000_000.0,
         complementary_matching: bool = True,
+        maker_rebate_rate: float = 0.25,
     ) -> None:
         self.clock = clock
+        # VENUE §5: makers get this fraction of the taker fee of each fill they provided
+        self.maker_rebate_rate = maker_rebate_rate
+        # (maker address, condition id, UTC date) -> rebated micro pUSD, for /rebates/current
+        self._rebates: dict[tuple[str, str, str], int] = {}
         self.complementary_matching = complementary_matching
         self.seed = seed
         self.default_collateral_u = to_units(default_collateral_usdc)
@@ -806,6 +812,32 @@ class Venue:
             acct.collateral_u += notional - fee_u
         return notional
 
+    def _credit_rebate(self, address: str, condition_id: str, fee_u: int, now_ms: int) -> None:
+        """Pay the maker its share of the taker fee of one fill, in pUSD, at the fill.
+
+        The venue pays the day's pool (rate × the market's taker fees) pro rata to each maker's
+        fee-equivalent of filled liquidity; a fill's fee-equivalent is the taker fee of that
+        fill (p(1 − p) is the same on both tokens), so per fill the share is rate × fee. The
+        simulator credits it at once instead of the next day (runs last minutes).
+        """
+        rebate_u = int(round(fee_u * self.maker_rebate_rate))
+        if rebate_u <= 0:
+            return
+        self.account(address).collateral_u += rebate_u
+        day = time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))
+        key = (address, condition_id, day)
+        self._rebates[key] = self._rebates.get(key, 0) + rebate_u
+
+    def account_addresses(self) -> list[str]:
+        """Every address with an account (agents included)."""
+        return list(self._accounts)
+
+    def rebates(self, address: str, date: str | None = None) -> list[tuple[str, str, int]]:
+        """Rebates credited to ``address``: (UTC date, condition id, micro pUSD), per day and
+        market (``date`` = one day only)."""
+        return sorted((day, cid, amount) for (addr, cid, day), amount in self._rebates.items()
+                      if addr == address and (date is None or day == date))
+
     def _match(
         self, state: _MarketState, taker: Order, now_ms: int
     ) -> tuple[Trade | None, int, int]:
@@ -834,6 +866,7 @@ class Venue:
             fee = taker_fee_u(qty, taker_px, info.taker_fee_rate)
             t_notional = self._settle(taker, qty, taker_px, fee, taker.remaining_u)
             self._settle(maker, qty, maker.price_u, 0, maker.remaining_u)
+            self._credit_rebate(maker.address, info.condition_id, fee, now_ms)
             taker.size_matched_u += qty
             maker.size_matched_u += qty
             maker.associate_trades.append(trade_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,9 @@ from sim.venue.orders import INVALID_PAYLOAD, parse_order_body
 END_CURSOR = "LTE="
 PAGE_SIZE = 100
 MAX_BATCH_ORDERS = 15
+# `asset_address` of /rebates/current entries: the documented example's collateral address
+# (docs.polymarket.com, "Get current rebated fees for a maker"); VENUE §9 lists it UNCONFIRMED.
+REBATE_ASSET_ADDRESS = "0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -103,6 +107,7 @@ class RestApi:
             g("/tick-size", self.tick_size),
             g("/neg-risk", self.neg_risk),
             g("/fee-rate", self.fee_rate),
+            g("/rebates/current", self.rebates_current),
             p("/order", self.post_order),
             p("/orders", self.post_orders),
             d("/order", self.cancel_order),
@@ -297,6 +302,22 @@ class RestApi:
         info = self.venue.market_of_token(self._token(request))
         assert info is not None
         return web.json_response({"base_fee": int(round(info.taker_fee_rate * 10_000))})
+
+    async def rebates_current(self, request: web.Request) -> web.Response:
+        """`GET /rebates/current?date=YYYY-MM-DD&maker_address=0x…` (public, VENUE §5): one
+        entry per market with the maker rebate credited that day."""
+        date = request.query.get("date", "")
+        maker = request.query.get("maker_address", "")
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            return error_response(400, "invalid date, expected YYYY-MM-DD")
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", maker):
+            return error_response(400, "invalid maker_address")
+        address = next((a for a in self.venue.account_addresses() if a.lower() == maker.lower()),
+                       maker)
+        return web.json_response([
+            {"date": day, "condition_id": cid, "asset_address": REBATE_ASSET_ADDRESS,
+             "maker_address": address, "rebated_fees_usdc": f"{amount / MICRO:.6f}"}
+            for day, cid, amount in self.venue.rebates(address, date)])
 
     # -------------------------------------------------------------------- auth keys
     async def create_api_key(self, request: web.Request) -> web.Response:

@@ -65,7 +65,8 @@ def test_taker_buy_pays_price_plus_fee_and_maker_pays_nothing() -> None:
     assert venue.collateral_u(USER) == 100 * MICRO - 5_500_000 - 74_250
     assert venue.position_u(USER, YES) == 10 * MICRO
     maker = venue.agent_address("mm")
-    assert venue.collateral_u(maker) == 5_500_000  # agents start at 0 and receive the price
+    # agents start at 0; the maker receives the price plus its rebate, 25 % of the taker fee
+    assert venue.collateral_u(maker) == 5_500_000 + round(74_250 * 0.25)
     assert venue.book(YES) == ([], [(0.55, 90.0)])
 
 
@@ -110,7 +111,9 @@ def test_buy_yes_matches_buy_no_by_minting_a_pair() -> None:
     maker = venue.agent_address("mm")
     assert venue.position_u(USER, YES) == 10 * MICRO
     assert venue.position_u(maker, NO) == 10 * MICRO
-    assert venue.collateral_u(maker) == -4_700_000  # agent paid 0.47 per NO share
+    # agent paid 0.47 per NO share and got 25 % of the taker's fee (paid at 0.53) back
+    rebate = round(taker_fee_u(10 * MICRO, 530_000, 0.03) * 0.25)
+    assert venue.collateral_u(maker) == -4_700_000 + rebate
     trade = venue.trades(USER)[0]
     assert trade.maker_orders[0].asset_id == NO
     assert trade.maker_orders[0].price_u == 470_000
@@ -123,7 +126,7 @@ def test_sell_yes_matches_sell_no_by_merging_a_pair() -> None:
     venue.submit(user_order("0x1", YES, "SELL", 0.55, 10))
     fee = taker_fee_u(10 * MICRO, 550_000, 0.03)
     assert venue.collateral_u(USER) == 100 * MICRO + 5_500_000 - fee
-    assert venue.collateral_u(venue.agent_address("mm")) == 4_500_000
+    assert venue.collateral_u(venue.agent_address("mm")) == 4_500_000 + round(fee * 0.25)
 
 
 def test_marketable_order_is_delayed_until_the_manual_clock_passes_the_delay() -> None:

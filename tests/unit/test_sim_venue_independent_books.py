@@ -107,7 +107,8 @@ def test_client_buys_of_each_leg_fill_at_the_ask_with_the_taker_fee() -> None:
     mm = venue.agent_address("mm")
     assert venue.position_u(mm, YES) == -10 * MICRO  # agents may sell what they do not hold
     assert venue.position_u(mm, NO) == -10 * MICRO
-    assert venue.collateral_u(mm) == 9_500_000
+    # the asks' prices plus the maker rebate, 25 % of each leg's taker fee
+    assert venue.collateral_u(mm) == 9_500_000 + round(fee_yes * 0.25) + round(fee_no * 0.25)
     assert venue.book(YES) == ([], [(0.45, 90.0)])
     assert venue.book(NO) == ([], [(0.50, 90.0)])
     assert venue.last_trade(YES) == (450_000, "BUY")

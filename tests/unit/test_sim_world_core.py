@@ -110,11 +110,14 @@ def test_polled_provider_serves_state_delay_behind_and_freezes_in_silent_outage(
 def test_market_maker_plans_and_takers_appear_in_the_stream() -> None:
     actions = WorldCore(load_scenario("demo_short")).run_all()
     plans = [a for a in actions if isinstance(a, QuotePlan)]
-    assert {p.reason for p in plans} >= {"initial", "refresh", "reprice", "mispricing",
-                                         "match_end"}
+    assert {p.reason for p in plans} >= {"initial", "refresh", "reprice", "match_end"}
+    assert not any(p.reason == "mispricing" for p in plans)  # no pair mispricing on real rules
     assert any(isinstance(a, TakerOrder) for a in actions)
     pulled = [p for p in plans if p.reason == "match_end"]
-    assert len(pulled) == len(load_scenario("demo_short").matches)
+    scenario = load_scenario("demo_short")
+    makers = len(scenario.all_market_makers())
+    assert makers == 2 and {p.owner for p in plans} == {"sim-market-maker", "sim-mm-fast"}
+    assert len(pulled) == len(scenario.matches) * makers
     assert all(not p.quotes for p in pulled)
 
 

@@ -83,11 +83,14 @@ def test_load_200_lists_at_least_200_tokens() -> None:
     assert len(scenario.markets) >= 100 and len(tokens) >= 200
 
 
-def test_demo_short_mixes_games_and_has_a_mispricing_and_match_ends() -> None:
+def test_demo_short_mixes_games_on_real_venue_rules_with_a_maker_population() -> None:
     scenario = load_scenario("demo_short")
     assert {m.game for m in scenario.matches} == {"lol", "dota2", "cs2", "valorant"}
     assert 2 <= len(scenario.markets) <= 4
-    assert scenario.market_maker.mispricings
+    assert scenario.complementary_matching and not scenario.market_maker.mispricings
+    assert scenario.market_maker.reaction_range()[0] >= 4.0  # the slow maker
+    assert scenario.market_makers[0].reaction_range()[1] < scenario.matching_delay_s  # fast
+    assert scenario.informed_takers
     assert 60 <= scenario.duration_s <= 90
 
 
