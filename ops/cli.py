@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 # name → ("module:function", one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "config": ("ops.config_cli:main", "check a config file: print it merged, or the errors"),
+    "config": ("ops.config_cli:main", "check a config (every error) or show it with sources"),
     "sim": ("sim.cli:main", "run the local Polymarket venue and esports feeds"),
     "book": ("shm.cli:main", "print one order book as a shared-memory reader sees it"),
     "run": ("ops.supervisor:main", "run gateway, shards and engine as separate processes"),
@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "health": ("ops.commands:health_main", "check every process's health endpoint"),
     "status": ("ops.commands:status_main", "markets, states, positions and P&L"),
     "kill": ("engine.cli:kill_main", "pull (or release) the global kill switch by hand"),
+    "telegram": ("ops.telegram_bot:main", "Telegram bot: fills, daily summary, chat commands"),
     "record": ("replay.cli:record_main", "record market data and feeds to versioned JSONL"),
     "replay": ("replay.cli:replay_main", "replay a recording through the cores (backtest)"),
     "evaluate": ("ops.evaluate:main", "scenarios × seeds scored against the simulator's truth"),

@@ -293,6 +293,12 @@ class TelegramConfig(_Section, frozen=True):
     chat_id: str = ""
     dedupe_window_s: PositiveFloat = 300.0
     max_per_minute: PositiveInt = 20
+    # `polyloly telegram` (ops/telegram_bot.py): fills are sent in one message per window; a
+    # daily summary at this UTC hour (-1: none); getUpdates long-poll seconds
+    fill_batch_s: PositiveFloat = 30.0
+    max_fills_per_message: PositiveInt = 20
+    daily_summary_hour_utc: Annotated[int, Meta(ge=-1, le=23)] = 0
+    poll_timeout_s: Annotated[int, Meta(ge=0, le=50)] = 25
 
 
 class AlertsConfig(_Section, frozen=True):
