@@ -10,7 +10,8 @@ For every scenario (default: every shipped one) and seed 1..N (default 5), one j
 2. replay the recording headless through the cores (:class:`replay.session.ReplaySession`)
    once per parameter combination of ``--params`` (the ``polyloly replay --params`` grid
    format; none: the config as recorded) — the sweep costs replays, not recordings;
-3. score every strategy against the world's ground truth (:mod:`ops.evaluation_truth`,
+3. score every strategy against the ground truth its simulator wrote on stopping
+   (``polyloly sim --ground-truth``, specs/12; :mod:`ops.evaluation_truth`,
    :mod:`ops.evaluation_metrics`).
 
 Each job is its own process (``--workers`` at a time) with its log in
@@ -43,6 +44,7 @@ from ops.evaluation_stats import INTERVAL_METHOD, summarize
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
 RESULT_FILE = "result.json"
+GROUND_TRUTH_FILE = "ground_truth.json"
 DEFAULT_SPEED = 4.0
 DEFAULT_SEEDS = 5
 MAX_WORKERS = 4
@@ -119,7 +121,7 @@ def run_job(scenario: str, seed: int, speed: float, directory: Path,
     """Record, replay every variant, score; return the job's result (also written to
     ``directory/result.json``)."""
     from ops.evaluation_metrics import score_run
-    from ops.evaluation_truth import from_world
+    from ops.evaluation_truth import from_scenario, load
     from polyloly.logs import setup_logging
     from replay.cli import load_replay_config
     from replay.outputs import build_summary
@@ -136,7 +138,10 @@ def run_job(scenario: str, seed: int, speed: float, directory: Path,
     recorded_s = time.monotonic() - started
     issues = IssueLog()
     messages = list(read_recording(recording, issues))
-    truth = from_world(spec, seed, speed)
+    truth_file = directory / GROUND_TRUTH_FILE
+    # the run's own truth as its simulator wrote it; the pure re-run only if it wrote none
+    truth = (load(truth_file, speed) if truth_file.exists()
+             else from_scenario(spec, seed, speed))
     anchors = truth.anchor(messages)
     config = load_replay_config(recording, None)
     rows = []
@@ -197,13 +202,24 @@ def record(scenario: str, out: Path, seconds: float, speed: float, seed: int) ->
     record_simulator`, the demo's simulator and config) with children a SIGTERM can stop."""
     import yaml
 
-    from ops.demo import demo_config, start_simulator
+    from ops.demo import demo_config
+    from ops.supervisor import child_command
     from sim.scenario import load_scenario
 
     out.mkdir(parents=True, exist_ok=True)
-    sim, endpoints = start_simulator(scenario, speed, seed, out / "sim.log")
+    with (out / "sim.log").open("wb") as sim_log:  # the demo's simulator + its ground truth
+        sim = subprocess.Popen(
+            child_command("sim.cli", ["--scenario", scenario, "--port", "0", "--speed",
+                                      str(speed), "--seed", str(seed), "--ground-truth",
+                                      str(out.parent / GROUND_TRUTH_FILE)]),
+            stdout=subprocess.PIPE, stderr=sim_log)
     _CHILDREN.append(sim)
     try:
+        assert sim.stdout is not None
+        first = sim.stdout.readline()  # the endpoints line (the sim exits on a bad start)
+        if not first:
+            raise RuntimeError(f"the simulator exited before serving (see {out / 'sim.log'})")
+        endpoints = orjson.loads(first)
         overlay = demo_config(load_scenario(scenario), endpoints, out.name, out, shards=2,
                               executor="paper")
         overlay["metrics"] = {"enabled": False}
@@ -502,6 +518,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"polyloly evaluate: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     out_dir = Path(args.out or Path("runs") / f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # run_jobs' finally stops every running job
+
+    signal.signal(signal.SIGTERM, interrupted)
     evaluation = evaluate(scenarios, list(range(1, args.seeds + 1)), out_dir, args.speed,
                           variants, args.workers, args.timeout, args.keep_recordings)
     for failed in evaluation["failed"]:

@@ -9,11 +9,11 @@ All figures are in USDC unless named otherwise; times are scenario seconds
   — positive when the fair value moved against us after the fill (per share: ÷ Σ size);
 * net P&L: ``Σ −sign · price · size − Σ fee`` (rebates are negative fees) plus every share
   still held paid at the world's resolution (1 for the winning token, 0 otherwise, 0.5 each
-  on a 50-50);
+  on a 50-50; a market the run did not resolve: its last true value);
 * exposure unhedged at resolution: per market, the shares of one outcome not matched by the
   other (``|YES − NO|``) times their average cost, summed;
 * capture %: EV of fills ÷ the available edge of the strategy's kind (temporal → taker edge,
-  pair → pair edge) × 100; None when that edge is 0.
+  pair → pair edge; ``specs/12`` §4) × 100; None when that edge is 0.
 
 Truth audit of intents (an intent carries its ``implied p`` in its reason — temporal intents;
 others are counted as not audited). With ``fair(t)`` at the decision time and a tolerance of
@@ -108,10 +108,10 @@ def score_fills(fills: Sequence[Fill], truth: GroundTruth) -> dict[str, Any]:
 
 
 def _payout(token_id: str, truth: GroundTruth) -> float:
-    market = truth.token_market[token_id]
-    if market not in truth.winning_token:  # never resolved: settle by the match winner
-        match_id, index = truth.token_match[token_id]
-        return 1.0 if (index == 0) == (truth.matches[match_id].winner == "A") else 0.0
+    market, index = truth.token_market[token_id]
+    if market not in truth.winning_token:  # not resolved in the run: its last true value
+        last = truth.markets[market].fair[-1]
+        return last if index == 0 else 1.0 - last
     winner = truth.winning_token[market]
     if winner is None:
         return 0.5
@@ -121,10 +121,11 @@ def _payout(token_id: str, truth: GroundTruth) -> float:
 def _unhedged(held: dict[str, float], cost: dict[str, float], truth: GroundTruth) -> float:
     legs: dict[str, dict[int, tuple[float, float]]] = defaultdict(dict)  # market → index → q, c
     for token, qty in held.items():
-        legs[truth.token_market[token]][truth.token_match[token][1]] = (qty, cost[token])
+        market, index = truth.token_market[token]
+        legs[market][index] = (qty, cost[token])
     total = 0.0
-    for market in legs.values():
-        yes, no = market.get(0, (0.0, 0.0)), market.get(1, (0.0, 0.0))
+    for sides in legs.values():
+        yes, no = sides.get(0, (0.0, 0.0)), sides.get(1, (0.0, 0.0))
         longer = yes if yes[0] > no[0] else no
         extra = abs(yes[0] - no[0])
         if extra > 1e-9 and longer[0] > 0:
@@ -139,7 +140,7 @@ def audit_intents(intents: Iterable[OrderIntent], truth: GroundTruth) -> dict[st
     for intent in intents:
         counts["intents"] += 1
         found = _IMPLIED.search(intent.reason)
-        if found is None or intent.token_id not in truth.token_match:
+        if found is None or intent.token_id not in truth.token_market:
             continue
         counts["audited"] += 1
         implied = float(found.group(1))
@@ -149,10 +150,8 @@ def audit_intents(intents: Iterable[OrderIntent], truth: GroundTruth) -> dict[st
             counts["against_truth"] += 1
         if abs(implied - fair) <= AUDIT_TOLERANCE:
             continue
-        match_id, index = truth.token_match[intent.token_id]
-        past = truth.matches[match_id].values_between(t_s - AUDIT_LOOKBACK_S, t_s)
-        past_token = [p if index == 0 else 1.0 - p for p in past]
-        if any(abs(implied - p) <= AUDIT_TOLERANCE for p in past_token):
+        past = truth.past_token_values(intent.token_id, t_s - AUDIT_LOOKBACK_S, t_s)
+        if any(abs(implied - p) <= AUDIT_TOLERANCE for p in past):
             counts["stale_truth"] += 1
         else:
             counts["false_truth"] += 1

@@ -1,71 +1,57 @@
-"""Ground truth for ``polyloly evaluate``: each match's true fair value over time, the
-resolutions, and the scenario's available edge.
+"""Ground truth for ``polyloly evaluate``: each market's true fair value over time, the
+resolutions and the scenario's available edge — read from the simulator's ground-truth file
+(``polyloly sim --ground-truth OUT.json``, ``specs/12_SIM_GROUND_TRUTH_SPEC.md``).
 
-Source: the simulator's own deterministic world core (:class:`sim.world.WorldCore`), run
-here again with the scenario, seed and speed of the recorded run. The core is pure (same
-scenario + seed → the same fair-value changes, quote plans and resolutions, whatever the
-wall clock), so re-running it gives exactly the timeline the simulator played. Fair values
-are piecewise constant between the world's ``FairValueChange`` actions (the ESPORTS §6
-models evaluated at each match event).
+The evaluation's own simulator writes that file when it stops, so the truth is the run's own
+(exact even for makers whose quotes depend on their fills); :func:`from_scenario` rebuilds it
+from the pure world core (:func:`sim.ground_truth.from_scenario`) when no file is at hand.
+Fair values are per market (P(outcome 0)), piecewise constant between the true match events;
+available edge per kind (taker, maker, pair) is the spec's (§4): upper bounds.
 
-Clock: world actions are in scenario seconds since the world started; the recording is in
+Clock: the file is in scenario seconds since the world started; the recording is in
 CLOCK_MONOTONIC ns of the recording host. The world's start is not in the recording, so the
 mapping is anchored on the market resolutions: the venue publishes ``market_resolved`` when
 the world executes its ResolveAction, at the first world step (``STEP_S`` grid) at or after
-``end + resolution_delay``. ``epoch_ns = median(recv_ns − step_t / speed)`` over the
-resolved markets; the error is the world's step jitter (≤ STEP_S / 2 / speed real seconds)
-plus the WebSocket latency — well under the 1 s adverse-selection horizon.
-
-Available edge (an upper bound: competing takers and our own impact are ignored), from the
-market-maker's quote plans:
-
-* taker edge — a plan's quotes stay on the book until the next plan of that market; an order
-  sent at ``s`` matches at ``s + hold`` (the venue's matching delay), so the orders that can
-  take a plan's quotes were sent in ``[plan − hold, next plan − hold)``. Each send time is
-  valued with the less favourable of the fair value known when sending and the one in force
-  when matched: ``Σ size · (min(fair_s, fair_s+hold) − ask)⁺`` over asks plus
-  ``Σ size · (bid − max(fair_s, fair_s+hold))⁺`` over bids; the best send time counts, per
-  plan, summed over plans (a stale quote re-posted on a refresh can be taken again). A maker
-  that reprices within the hold therefore leaves no taker edge;
-* pair edge — a plan whose two best asks sum below 1 and that rests for at least the hold:
-  ``min(best-ask sizes) · (1 − sum)``; zero on a unified book (``complementary_matching``),
-  which crosses such asks at once (mint/merge).
+``resolved_s``. ``epoch_ns = median(recv_ns − step_t / speed)`` over the resolved markets; the
+error is the world's step jitter (≤ STEP_S / 2 / speed real seconds) plus the WebSocket
+latency — well under the 1 s adverse-selection horizon.
 """
 
 from __future__ import annotations
 
 import bisect
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from replay.recording import MARKET_WS, RecordedMessage
 
-SOURCE_WORLD = "sim.world.WorldCore re-run by the evaluator (fair values at match events)"
+STEP_S = 0.25  # sim.world.STEP_S: the world acts on this grid of scenario seconds
+SCHEMA = "polyloly.sim.ground_truth/1"
 
 
 @dataclass(slots=True)
-class MatchTruth:
-    """One match's true fair value for team A (token 0) as a step function of time."""
+class MarketTruth:
+    """One market's true fair value of outcome 0 as a step function of scenario time."""
 
-    match_id: str
+    market_id: str
     times_s: list[float]
-    fair_a: list[float]
-    winner: str  # "A" or "B"
+    fair: list[float]
 
     def at(self, t_s: float) -> float:
-        """Fair value of team A at scenario time ``t_s`` (the last change at or before)."""
+        """Fair value of outcome 0 at scenario time ``t_s`` (the last change at or before)."""
         index = bisect.bisect_right(self.times_s, t_s) - 1
-        return self.fair_a[max(index, 0)]
+        return self.fair[max(index, 0)]
 
     def values_between(self, start_s: float, end_s: float) -> list[float]:
         """Every fair value in force at some moment of ``[start_s, end_s)``."""
         first = max(bisect.bisect_right(self.times_s, start_s) - 1, 0)
         last = bisect.bisect_left(self.times_s, end_s)
-        return self.fair_a[first:max(last, first + 1)]
+        return self.fair[first:max(last, first + 1)]
 
 
 @dataclass(slots=True)
@@ -77,20 +63,24 @@ class GroundTruth:
     speed: float
     hold_s: float
     source: str
-    matches: dict[str, MatchTruth]
-    token_match: dict[str, tuple[str, int]]  # token → (match id, index 0 = team A)
-    token_market: dict[str, str]
-    market_match: dict[str, str]
-    resolution_step_s: dict[str, float]  # market → world step at which it resolved
-    winning_token: dict[str, str | None]
+    markets: dict[str, MarketTruth]
+    token_market: dict[str, tuple[str, int]]  # token → (market, outcome index)
+    resolved_s: dict[str, float]  # market → scenario time of its ResolveAction
+    winning_token: dict[str, str | None]  # resolved markets only (None: 50-50)
     available_edge: dict[str, float] = field(default_factory=dict)
     epoch_ns: int | None = None  # recording CLOCK_MONOTONIC of scenario time 0
 
     def fair_token(self, token_id: str, t_s: float) -> float:
         """True fair value of one outcome token at scenario time ``t_s``."""
-        match_id, index = self.token_match[token_id]
-        fair = self.matches[match_id].at(t_s)
+        market, index = self.token_market[token_id]
+        fair = self.markets[market].at(t_s)
         return fair if index == 0 else 1.0 - fair
+
+    def past_token_values(self, token_id: str, start_s: float, end_s: float) -> list[float]:
+        """The token's true values in force at some moment of ``[start_s, end_s)``."""
+        market, index = self.token_market[token_id]
+        values = self.markets[market].values_between(start_s, end_s)
+        return values if index == 0 else [1.0 - v for v in values]
 
     def scenario_s(self, t_ns: int) -> float:
         """Scenario seconds of a recording-clock time (needs :meth:`anchor` first)."""
@@ -107,9 +97,8 @@ class GroundTruth:
                 continue
             for frame in _frames(message.raw):
                 market = frame.get("market")
-                if (frame.get("event_type") == "market_resolved"
-                        and market in self.resolution_step_s):
-                    step_s = self.resolution_step_s[market]
+                if frame.get("event_type") == "market_resolved" and market in self.resolved_s:
+                    step_s = _step_at_or_after(self.resolved_s[market], STEP_S)
                     offsets.append(message.t_recv_ns - step_s / self.speed * 1e9)
         if not offsets:
             raise ValueError("the recording has no market_resolved frame of the scenario's "
@@ -122,8 +111,9 @@ class GroundTruth:
         return {"source": self.source, "hold_s": self.hold_s,
                 "available_edge_usdc": {k: round(v, 6) for k, v in
                                         self.available_edge.items()},
-                "matches": {m.match_id: {"winner": m.winner, "changes": len(m.times_s)}
-                            for m in self.matches.values()}}
+                "markets": {m.market_id: {"changes": len(m.times_s),
+                                          "winning_token": self.winning_token.get(m.market_id)}
+                            for m in self.markets.values()}}
 
 
 def _frames(raw: bytes) -> list[dict[str, Any]]:
@@ -140,93 +130,47 @@ def _step_at_or_after(t_s: float, step_s: float) -> float:
     return round(steps * step_s, 6)
 
 
-def from_world(scenario: Any, seed: int, speed: float) -> GroundTruth:
-    """Re-run the scenario's world core and build its ground truth (see the module doc)."""
-    from sim.feeds.truth import MatchState
-    from sim.world import STEP_S, FairValueChange, ResolveAction, WorldCore, fair_value
-
-    core = WorldCore(scenario, seed=seed, speed=speed, epoch_ms=0)
-    actions = core.run_all()
-    matches = {m.match_id: MatchTruth(m.match_id, [0.0], [fair_value(m, MatchState(), 0.0)],
-                                      str(m.winner))
-               for m in scenario.matches}
-    plans: list[Any] = []
-    resolution_step: dict[str, float] = {}
+def from_json(data: dict[str, Any], speed: float, source: str) -> GroundTruth:
+    """Build the scorer's truth from a ``specs/12`` §5 document; ValueError on another schema
+    or a document without markets."""
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"ground truth schema {data.get('schema')!r}: expected {SCHEMA!r}")
+    markets: dict[str, MarketTruth] = {}
+    token_market: dict[str, tuple[str, int]] = {}
+    resolved: dict[str, float] = {}
     winning: dict[str, str | None] = {}
-    for action in actions:
-        if isinstance(action, FairValueChange):
-            match = matches[action.match_id]
-            if action.t_s == match.times_s[-1]:
-                match.fair_a[-1] = action.fair_a  # several events in one step: the last holds
-            else:
-                match.times_s.append(action.t_s)
-                match.fair_a.append(action.fair_a)
-        elif isinstance(action, ResolveAction):
-            resolution_step[action.condition_id] = _step_at_or_after(action.t_s, STEP_S)
-            winning[action.condition_id] = action.winning_token_id
-        elif type(action).__name__ == "QuotePlan":
-            plans.append(action)
-    token_match = {token: (market.match_id, index) for market in scenario.markets
-                   for index, token in enumerate(market.token_ids)}
-    truth = GroundTruth(
-        scenario=scenario.name, seed=seed, speed=speed,
-        hold_s=float(scenario.matching_delay_s), source=SOURCE_WORLD, matches=matches,
-        token_match=token_match,
-        token_market={t: m.condition_id for m in scenario.markets for t in m.token_ids},
-        market_match={m.condition_id: m.match_id for m in scenario.markets},
-        resolution_step_s=resolution_step, winning_token=winning)
-    unified = bool(getattr(scenario, "complementary_matching", True))
-    truth.available_edge = available_edge(truth, plans, scenario.duration_s, unified)
-    return truth
+    for market in data.get("markets") or []:
+        market_id = str(market["condition_id"])
+        pairs = market["fair"]
+        markets[market_id] = MarketTruth(market_id, [float(t) for t, _ in pairs],
+                                         [float(f) for _, f in pairs])
+        for index, token in enumerate(market["token_ids"]):
+            token_market[str(token)] = (market_id, index)
+        if market.get("resolved_s") is not None:
+            resolved[market_id] = float(market["resolved_s"])
+            winning[market_id] = market.get("winning_token_id")
+    if not markets:
+        raise ValueError("ground truth has no markets")
+    edge = {str(k): float(v) for k, v in (data.get("available_edge_usdc") or {}).items()}
+    return GroundTruth(scenario=str(data.get("scenario")), seed=int(data.get("seed") or 0),
+                       speed=speed, hold_s=float(data.get("hold_s") or 0.0), source=source,
+                       markets=markets, token_market=token_market, resolved_s=resolved,
+                       winning_token=winning, available_edge=edge)
 
 
-def available_edge(truth: GroundTruth, plans: Sequence[Any], end_s: float,
-                   unified_book: bool) -> dict[str, float]:
-    """Taker and pair edge of the market-maker's ``plans`` (module doc); USDC."""
-    by_market: dict[str, list[Any]] = {}
-    for plan in plans:
-        by_market.setdefault(plan.condition_id, []).append(plan)
-    taker = pair = 0.0
-    hold = truth.hold_s
-    for market_id, market_plans in by_market.items():
-        match = truth.matches[truth.market_match[market_id]]
-        for index, plan in enumerate(market_plans):
-            until = (market_plans[index + 1].t_s if index + 1 < len(market_plans) else end_s)
-            if until <= plan.t_s or not plan.quotes:
-                continue
-            # orders matching while this plan is in force were sent in [t − hold, until −
-            # hold); each send time is valued at the smaller edge of the fair value known
-            # when sending and the one in force when matched
-            start, stop = plan.t_s - hold, until - hold
-            sends = {start} | {t for t in match.times_s if start < t < stop} | {
-                t - hold for t in match.times_s if start < t - hold < stop}
-            taker += max(_plan_taker_edge(plan, match.at(send), match.at(send + hold), truth)
-                         for send in sends)
-            if not unified_book and until - plan.t_s > hold:  # seen, then matched in force
-                pair += _plan_pair_edge(plan)
-    return {"taker": round(taker, 6), "pair": round(pair, 6)}
+def load(path: Path, speed: float) -> GroundTruth:
+    """Read the simulator's ground-truth file (``polyloly sim --ground-truth``)."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the simulator's ground truth: {exc}") from None
+    return from_json(data, speed, f"simulator run ({path.name})")
 
 
-def _plan_taker_edge(plan: Any, sent_a: float, matched_a: float, truth: GroundTruth) -> float:
-    edge = 0.0
-    for quote in plan.quotes:
-        first = truth.token_match[quote.token_id][1] == 0
-        fairs = (sent_a, matched_a) if first else (1.0 - sent_a, 1.0 - matched_a)
-        if quote.side == "SELL":
-            edge += quote.size * max(min(fairs) - quote.price, 0.0)
-        else:
-            edge += quote.size * max(quote.price - max(fairs), 0.0)
-    return edge
+def from_scenario(scenario: Any, seed: int, speed: float) -> GroundTruth:
+    """The truth rebuilt from the pure world core (same scenario + seed → the same run,
+    except makers with inventory skew: see specs/12 §1)."""
+    from sim.ground_truth import from_scenario as build
+    from sim.ground_truth import to_json
 
-
-def _plan_pair_edge(plan: Any) -> float:
-    best: dict[str, tuple[float, float]] = {}
-    for quote in plan.quotes:
-        if quote.side == "SELL" and (quote.token_id not in best
-                                     or quote.price < best[quote.token_id][0]):
-            best[quote.token_id] = (quote.price, quote.size)
-    if len(best) != 2:
-        return 0.0
-    (price_a, size_a), (price_b, size_b) = best.values()
-    total = price_a + price_b
-    return min(size_a, size_b) * (1.0 - total) if total < 1.0 else 0.0
+    return from_json(to_json(build(scenario, seed)), speed, "sim.ground_truth.from_scenario")

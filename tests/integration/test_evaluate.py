@@ -66,7 +66,8 @@ def test_two_seeds_write_every_field(tmp_path: Path) -> None:
         assert run["status"] == "ok" and run["events"] > 0
         truth = run["ground_truth"]
         assert truth["anchored_on_resolutions"] >= 1
-        assert set(truth["available_edge_usdc"]) == {"taker", "pair"}
+        assert {"taker", "maker", "pair"} <= set(truth["available_edge_usdc"])
+        assert truth["source"].startswith("simulator run")  # the sim's own file (specs/12)
         (variant,) = run["variants"]
         assert variant["variant"] == "recorded"
         assert {"pair_arb", "temporal_arb"} <= set(variant["strategies"])

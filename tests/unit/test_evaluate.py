@@ -1,32 +1,39 @@
 """``polyloly evaluate``: statistics, the failed-seed rule, EV / adverse selection / P&L on a
-hand-built fill list, the truth audit, available edge on hand-built quote plans, bad input."""
+hand-built fill list, the truth audit, reading and anchoring the simulator's ground truth,
+bad input."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 
 from ops.evaluate import EvaluateError, aggregate, main, resolve_scenarios
 from ops.evaluation_metrics import Fill, audit_intents, score_fills
 from ops.evaluation_stats import interval_95, summarize, t_quantile_975
-from ops.evaluation_truth import GroundTruth, MatchTruth, available_edge
+from ops.evaluation_truth import GroundTruth, from_json, from_scenario
 from polyloly.domain import Outcome, Side
 from polyloly.messages import OrderIntent
+from replay.recording import MARKET_WS, RecordedMessage
 
 YES, NO = "tok-yes", "tok-no"
 
 
-def _truth(times: list[float], fair_a: list[float], winner: str = "A",
-           hold_s: float = 3.0) -> GroundTruth:
-    truth = GroundTruth(
-        scenario="hand", seed=1, speed=1.0, hold_s=hold_s, source="hand",
-        matches={"m": MatchTruth("m", times, fair_a, winner)},
-        token_match={YES: ("m", 0), NO: ("m", 1)}, token_market={YES: "mk", NO: "mk"},
-        market_match={"mk": "m"}, resolution_step_s={"mk": 100.0},
-        winning_token={"mk": YES if winner == "A" else NO})
+def _doc(times: list[float], fair_a: list[float], winner: str | None = YES,
+         resolved_s: float | None = 100.0) -> dict[str, Any]:
+    """A specs/12 §5 document of one market (fields the scorer does not read are left out)."""
+    return {"schema": "polyloly.sim.ground_truth/1", "scenario": "hand", "seed": 1,
+            "hold_s": 3.0, "available_edge_usdc": {"taker": 40.0, "maker": 0.0, "pair": 0.0},
+            "markets": [{"condition_id": "mk", "token_ids": [YES, NO],
+                         "resolved_s": resolved_s, "winning_token_id": winner,
+                         "fair": [[t, f] for t, f in zip(times, fair_a, strict=True)]}],
+            "quotes": [], "unknown_future_key": 1}
+
+
+def _truth(times: list[float], fair_a: list[float], winner: str = "A") -> GroundTruth:
+    truth = from_json(_doc(times, fair_a, YES if winner == "A" else NO), 1.0, "hand")
     truth.epoch_ns = 0
     return truth
 
@@ -139,44 +146,43 @@ def test_truth_audit_sorts_stale_false_and_against_truth() -> None:
                       "false_truth": 1}
 
 
-# ---- available edge on hand-built quote plans ----
+# ---- the simulator's ground-truth file ----
 
-@dataclass(frozen=True)
-class _Quote:
-    token_id: str
-    side: str
-    price: float
-    size: float
-
-
-@dataclass(frozen=True)
-class _Plan:
-    t_s: float
-    condition_id: str
-    quotes: tuple[_Quote, ...]
+def test_ground_truth_file_is_read_and_anchored_on_resolutions() -> None:
+    truth = from_json(_doc([0.0, 5.0], [0.5, 0.7], resolved_s=40.1), 4.0, "hand")
+    assert truth.available_edge["taker"] == 40.0 and truth.hold_s == 3.0
+    assert truth.fair_token(YES, 4.9) == 0.5 and truth.fair_token(NO, 5.0) == pytest.approx(0.3)
+    # resolved at 40.1 → executed at the world step 40.25 → 10.0625 real s at speed 4
+    frame = orjson.dumps({"event_type": "market_resolved", "market": "mk"})
+    message = RecordedMessage(MARKET_WS, "polymarket", 20_062_500_000, 0, 1, frame, "f", 1)
+    assert truth.anchor([message]) == 1
+    assert truth.epoch_ns == 10_000_000_000
+    assert truth.scenario_s(12_000_000_000) == pytest.approx(8.0)
 
 
-def test_available_edge_equals_the_hand_computation() -> None:
-    # fair(A) 0.50, jumps to 0.70 at t=5. Plan at 0 quotes YES ask 0.52 ×100, NO ask 0.50 ×50
-    # (sum 1.02: no pair edge), replaced at t=9 (lag 4 s > hold 3 s): at t=5 the YES ask is
-    # 0.18 below fair → 18.0, reachable (5 + 3 < 9). Plan at 9 is repriced: YES ask 0.72.
-    # Plan at 20 (mispriced: asks 0.60 + 0.35 = 0.95, sizes 80 / 60, rests to the end 30):
-    # pair edge 60·0.05 = 3; taker: YES ask 0.60 < 0.70 → 80·0.10 = 8.
-    truth = _truth([0.0, 5.0], [0.50, 0.70])
-    plans = [
-        _Plan(0.0, "mk", (_Quote(YES, "SELL", 0.52, 100.0), _Quote(NO, "SELL", 0.50, 50.0))),
-        _Plan(9.0, "mk", (_Quote(YES, "SELL", 0.72, 100.0), _Quote(NO, "SELL", 0.32, 50.0))),
-        _Plan(20.0, "mk", (_Quote(YES, "SELL", 0.60, 80.0), _Quote(NO, "SELL", 0.35, 60.0))),
-    ]
-    edge = available_edge(truth, plans, end_s=30.0, unified_book=False)
-    assert edge == {"taker": pytest.approx(18.0 + 8.0), "pair": pytest.approx(3.0)}
-    # unified book: the 0.95 pair crosses at once; a maker that reprices at 7, within the
-    # hold after the jump at 5, leaves no taker edge: an order sent at 5 matches at 8 against
-    # the repriced quotes, and one sent before 4 (to match the stale ones) knew only 0.50
-    fast = [_Plan(0.0, plans[0].condition_id, plans[0].quotes),
-            _Plan(7.0, "mk", plans[1].quotes)]
-    assert available_edge(truth, fast, end_s=8.0, unified_book=True) == {
-        "taker": 0.0, "pair": 0.0}
+def test_a_truth_file_of_another_schema_is_refused() -> None:
+    with pytest.raises(ValueError, match="schema"):
+        from_json({**_doc([0.0], [0.5]), "schema": "other/9"}, 1.0, "hand")
+    unanchored = from_json(_doc([0.0], [0.5]), 1.0, "hand")
+    with pytest.raises(ValueError, match="no market_resolved"):
+        unanchored.anchor([])
+
+
+def test_unresolved_market_settles_at_its_last_true_value() -> None:
+    truth = from_json(_doc([0.0, 5.0], [0.5, 1.0], winner=None, resolved_s=None), 1.0, "h")
+    truth.epoch_ns = 0
+    row = score_fills([Fill(6.0, "mk", YES, "BUY", 0.9, 10.0, 0.0, "temporal_arb")], truth)
+    assert row["net_pnl_usdc"] == pytest.approx(10 * (1.0 - 0.9))
+
+
+def test_from_scenario_matches_the_sim_module() -> None:
+    from sim.ground_truth import from_scenario as sim_truth
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario("dota2_bo1_stomp")
+    truth = from_scenario(scenario, 3, 4.0)
+    assert truth.available_edge == sim_truth(scenario, 3).available_edge
+    assert set(truth.markets) == {m.condition_id for m in scenario.markets}
 
 
 # ---- bad input ----
