@@ -5,7 +5,7 @@ Every process imports this module, but the metrics are created unregistered
 :func:`registry_for`) — P&L, orders and risk from the engine, feeds and books from the gateway,
 truth and trading states from the shards — so a P&L panel draws one series, not one per process
 with the others at zero. Names keep SPEC §10.2's spelling where the spec names them
-(``polyloly_event_lag_ms`` stays in ms, docs/DECISIONS.md D15); the system's own durations are in
+(``polyloly_event_lag_ms`` stays in ms, docs/DECISIONS.md D17); the system's own durations are in
 seconds. The exporter (:mod:`polyloly.httpserve`) serves the registry on 127.0.0.1.
 """
 

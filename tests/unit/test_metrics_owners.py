@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
-# SPEC §10.2 names this one in ms; kept as specified (docs/DECISIONS.md D15)
+# SPEC §10.2 names this one in ms; kept as specified (docs/DECISIONS.md D17)
 SPEC_NAMES_KEPT = {"polyloly_event_lag_ms"}
 
 
