@@ -110,4 +110,4 @@ def test_lead_tracker_records_the_metrics() -> None:
     tracker.observe(_event("polymarket_sports", MatchEventType.MAP_ENDED, 1250, game_number=3))
     after = metrics.event_lag_ms.labels(source="polymarket_sports_lead")._sum.get()
     assert after - before == 250
-    assert metrics.sports_ws_lead_ms.labels(event_type="MAP_ENDED")._value.get() == 250
+    assert metrics.sports_ws_lead_seconds.labels(event_type="MAP_ENDED")._value.get() == 0.25
