@@ -111,6 +111,10 @@ def test_engine_process_acks_reports_obeys_kill_cli_and_never_leaks_the_key(engi
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
             metrics_text = answer.read().decode()
         assert "polyloly_fills_total" in metrics_text
+        # the engine serves what it owns, not the gateway's or the shards' metrics
+        assert "polyloly_books_stale" not in metrics_text
+        assert "polyloly_truth_confidence" not in metrics_text
+        assert 'polyloly_build_info{process="engine"' in metrics_text
     finally:
         dealer.close(0)
         sub.close(0)

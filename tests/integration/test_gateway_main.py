@@ -88,6 +88,8 @@ def test_gateway_process_serves_health_records_and_exits_cleanly_on_sigterm(
             assert Path("/dev/shm", segment).exists()
             status, text = _get(f"{base}/metrics")
             assert status == 200 and "polyloly_feed_messages_total" in text
+            assert "polyloly_pnl_realized_usdc" not in text  # the engine's, not ours
+            assert 'polyloly_build_info{process="gateway"' in text
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:
