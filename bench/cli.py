@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"polyloly bench: unknown benchmark {args[0]!r}; known: {', '.join(available)}",
               file=sys.stderr)
         return 2
+    from sim.scenario import ScenarioError
+
     module = importlib.import_module(available[args[0]][0])
-    result: int = module.main(args[1:])
+    try:
+        result: int = module.main(args[1:])
+    except ScenarioError as exc:  # an unknown scenario name or a bad file: one line
+        print(f"polyloly bench {args[0]}: {exc}", file=sys.stderr)
+        return 2
     return result

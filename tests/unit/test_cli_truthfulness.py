@@ -54,3 +54,11 @@ def test_demo_unknown_scenario_is_one_line(
                  "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "scenario 'no_such_scenario': not found" in err
+
+
+def test_bench_unknown_scenario_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.cli import main
+
+    assert main(["replay", "--scenario", "no_such_scenario", "--seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "scenario 'no_such_scenario': not found" in err
