@@ -62,3 +62,14 @@ def test_bench_unknown_scenario_is_one_line(capsys: pytest.CaptureFixture[str]) 
     assert main(["replay", "--scenario", "no_such_scenario", "--seconds", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "scenario 'no_such_scenario': not found" in err
+
+
+def test_the_readme_commands_section_names_every_command_and_only_those() -> None:
+    import re
+
+    from ops.cli import COMMANDS
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Commands"):readme.index("## Configuration")]
+    named = set(re.findall(r"`polyloly ([a-z]+)", section))
+    assert sorted(set(COMMANDS) - named) == [] and sorted(named - set(COMMANDS)) == []
