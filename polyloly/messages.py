@@ -12,7 +12,8 @@ tick-to-X latency by subtraction.
 
 from __future__ import annotations
 
-from typing import Any, Final, Union
+import math
+from typing import Annotated, Any, Final, Literal, Union, cast
 
 import msgspec
 
@@ -58,18 +59,166 @@ class BookTick(_Message, frozen=True, tag="book_tick"):
     flags: int = 0  # shm slot flags at publish time (STALE, RESYNCING, CROSSED)
 
 
+# --- MatchEvent payloads: one frozen struct per MatchEventType, tagged by ``type`` --------------
+# Built and validated once, in the gateway adapters (gateway/esports/events.py); the shards read
+# typed fields. Team sides are "A"/"B" (A = YES = token 0); counts are integers >= 0.
+
+TeamSide = Literal["A", "B"]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+GameNumber = Annotated[int, msgspec.Meta(ge=1)]  # 1-based map (game) number in the series
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class PayloadError(ValueError):
+    """A MatchEvent payload that does not match its event type's struct; names the field."""
+
+
+class _Payload(msgspec.Struct, frozen=True, kw_only=True, tag_field="type",
+               forbid_unknown_fields=True, omit_defaults=True):
+    """Base of the payload structs (unknown fields are refused: a misspelt key is a bug;
+    fields at their default, None for "not reported", are left off the wire)."""
+
+
+class MatchStartedPayload(_Payload, frozen=True, tag="MATCH_STARTED"):
+    """The provider says the match is live."""
+
+
+class MatchPausedPayload(_Payload, frozen=True, tag="MATCH_PAUSED"):
+    """The provider paused the match."""
+
+
+class MatchResumedPayload(_Payload, frozen=True, tag="MATCH_RESUMED"):
+    """The provider resumed the match."""
+
+
+class MapStartedPayload(_Payload, frozen=True, tag="MAP_STARTED"):
+    """Game ``game_number`` began; the series score before it."""
+
+    game_number: GameNumber
+    maps_a: Count
+    maps_b: Count
+
+
+class GameStatePayload(_Payload, frozen=True, tag="GAME_STATE"):
+    """An in-game snapshot of map ``game_number`` (None: the map in progress); every in-map
+    field is None when the provider does not report it for this game."""
+
+    game_number: GameNumber | None = None
+    maps_a: Count | None = None
+    maps_b: Count | None = None
+    gold_diff_a: float | None = None  # team A minus team B, gold (finite)
+    game_time_s: NonNegative | None = None
+    rounds_a: Count | None = None  # rounds of this map (they restart at 0 on each map)
+    rounds_b: Count | None = None
+    kills_a: Count | None = None
+    kills_b: Count | None = None
+    towers_a: Count | None = None
+    towers_b: Count | None = None
+    inhibitors_a: Count | None = None
+    inhibitors_b: Count | None = None
+    barons_a: Count | None = None
+    barons_b: Count | None = None
+    dragons_a: Count | None = None
+    dragons_b: Count | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite(self, "gold_diff_a", "game_time_s")
+
+
+class MapEndedPayload(_Payload, frozen=True, tag="MAP_ENDED"):
+    """Map ``game_number`` (None: the map in progress) was won by ``winner``; the series score
+    after it when the provider states it. ``backfill``: over before we watched (no signal)."""
+
+    winner: TeamSide
+    game_number: GameNumber | None = None
+    maps_a: Count | None = None
+    maps_b: Count | None = None
+    backfill: bool = False
+    winner_team: str = ""  # the provider's name and id of the winner, for the audit
+    winner_team_id: str = ""
+
+
+class MatchEndedPayload(_Payload, frozen=True, tag="MATCH_ENDED"):
+    """The series was won by ``winner``; the final series score when the provider states it."""
+
+    winner: TeamSide
+    maps_a: Count | None = None
+    maps_b: Count | None = None
+    backfill: bool = False
+    winner_team: str = ""
+    winner_team_id: str = ""
+
+
+MatchPayload = Union[  # noqa: UP007 - a runtime union for msgspec's tagged decoding
+    MatchStartedPayload,
+    GameStatePayload,
+    MapStartedPayload,
+    MapEndedPayload,
+    MatchPausedPayload,
+    MatchResumedPayload,
+    MatchEndedPayload,
+]
+PAYLOAD_TYPES: Final[dict[MatchEventType, type[_Payload]]] = {
+    MatchEventType(t.__struct_config__.tag): t
+    for t in MatchPayload.__args__  # type: ignore[attr-defined]
+}
+"""Event type → its payload struct (one each)."""
+
+
+def _check_finite(payload: msgspec.Struct, *names: str) -> None:
+    for name in names:
+        value = getattr(payload, name)
+        if value is not None and not math.isfinite(value):
+            raise PayloadError(f"{name}: expected a finite number, got {value!r}")
+
+
+def payload_from_dict(event_type: MatchEventType, data: dict[str, Any]) -> MatchPayload:
+    """Build and validate ``event_type``'s payload struct from plain fields (an adapter's, or
+    an older recording's dict payload); raise :class:`PayloadError` naming the field."""
+    kind = PAYLOAD_TYPES[MatchEventType(event_type)]
+    try:
+        # the struct of the event type: a member of MatchPayload by construction of the table
+        payload = cast(MatchPayload, msgspec.convert(data, kind, strict=True))
+    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise PayloadError(f"{MatchEventType(event_type).value} payload: "
+                           f"{_field_message(str(exc))}") from None
+    return payload
+
+
+def payload_fields(payload: MatchPayload) -> dict[str, Any]:
+    """The fields a payload reports, as plain values: no ``type`` tag, none at its default
+    (None, ``backfill`` False, an empty team name), for logs, audits and comparisons."""
+    fields: dict[str, Any] = msgspec.to_builtins(payload)
+    fields.pop("type", None)
+    return fields
+
+
+def _field_message(text: str) -> str:
+    """msgspec's ``Expected `int`, got `str` - at `$.kills_a``` as ``kills_a: Expected …``."""
+    head, sep, where = text.rpartition(" - at `$.")
+    if sep:
+        return f"{where.rstrip('`')}: {head}"
+    return text
+
+
 class MatchEvent(_Message, frozen=True, tag="match_event"):
-    """A normalized esports event from one provider (SPEC §6)."""
+    """A normalized esports event from one provider (SPEC §6); ``payload`` is the struct of
+    ``event_type`` (checked on construction and decoding)."""
 
     match_id: str
     source: str
     tier: SourceTier
     event_type: MatchEventType
-    payload: dict[str, Any]
+    payload: MatchPayload
     t_event_ms: int  # when the provider says it happened
     t_recv_ns: int
     t_recv_ms: int
     seq: int = 0  # per-source sequence number assigned by the gateway
+
+    def __post_init__(self) -> None:
+        tag = self.payload.__struct_config__.tag
+        if tag != str(self.event_type):  # StrEnum: its value
+            raise PayloadError(f"payload: a {tag} payload on a {self.event_type} event")
 
 
 class TradePrint(_Message, frozen=True, tag="trade_print"):
@@ -384,6 +533,46 @@ _json_encoder = msgspec.json.Encoder()
 _json_decoder = msgspec.json.Decoder(Message)
 
 
+class _LegacyMatchEvent(_Message, frozen=True, tag="match_event"):
+    """A MatchEvent as written before typed payloads (``payload`` a plain dict, no ``type``):
+    what an older recording, journal or process sends; upgraded by :func:`_upgrade`."""
+
+    match_id: str
+    source: str
+    tier: SourceTier
+    event_type: MatchEventType
+    payload: dict[str, Any]
+    t_event_ms: int
+    t_recv_ns: int
+    t_recv_ms: int
+    seq: int = 0
+
+
+_legacy_decoder = msgspec.msgpack.Decoder(_LegacyMatchEvent)
+_legacy_json_decoder = msgspec.json.Decoder(_LegacyMatchEvent)
+
+
+def _upgrade(old: _LegacyMatchEvent) -> MatchEvent:
+    """The typed MatchEvent of a dict-payload one; raise :class:`PayloadError` (field named)."""
+    payload = payload_from_dict(old.event_type, old.payload)
+    return MatchEvent(match_id=old.match_id, source=old.source, tier=old.tier,
+                      event_type=old.event_type, payload=payload, t_event_ms=old.t_event_ms,
+                      t_recv_ns=old.t_recv_ns, t_recv_ms=old.t_recv_ms, seq=old.seq, v=old.v)
+
+
+def _legacy(decode_old: Any, data: Any, error: Exception) -> Message:
+    """Retry a refused input as an older dict-payload MatchEvent; re-raise ``error`` (the
+    current schema's complaint) when it is not one."""
+    try:
+        old = decode_old(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError):
+        raise error from None
+    try:
+        return _upgrade(old)
+    except PayloadError as exc:
+        raise MessageDecodeError(f"match_event: {exc}") from None
+
+
 def encode(message: Message) -> bytes:
     """Encode one message for the wire (msgpack)."""
     return _encoder.encode(message)
@@ -394,7 +583,8 @@ def decode(data: bytes) -> Message:
     try:
         message = _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
-        raise MessageDecodeError(f"undecodable message ({len(data)} bytes): {exc}") from None
+        error = MessageDecodeError(f"undecodable message ({len(data)} bytes): {exc}")
+        message = _legacy(_legacy_decoder.decode, data, error)
     return _check_version(message)
 
 
@@ -408,7 +598,8 @@ def decode_json(data: bytes | str) -> Message:
     try:
         message = _json_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
-        raise MessageDecodeError(f"undecodable JSON message: {exc}") from None
+        error = MessageDecodeError(f"undecodable JSON message: {exc}")
+        message = _legacy(_legacy_json_decoder.decode, data, error)
     return _check_version(message)
 
 
@@ -423,7 +614,8 @@ def from_builtins(data: Any) -> Message:
     try:
         message = msgspec.convert(data, Message)
     except (msgspec.ValidationError, ValueError, TypeError) as exc:
-        raise MessageDecodeError(f"invalid message data: {exc}") from None
+        error = MessageDecodeError(f"invalid message data: {exc}")
+        message = _legacy(lambda d: msgspec.convert(d, _LegacyMatchEvent), data, error)
     return _check_version(message)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+import types
 import typing
 from pathlib import Path
 
@@ -20,6 +21,18 @@ BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 
 
 def _type_name(annotation: object) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if origin is typing.Annotated:  # a msgspec.Meta bound: "int >= 0"
+        bounds = [f">= {m.ge}" for m in args[1:]
+                  if isinstance(m, msgspec.Meta) and m.ge is not None]
+        return " ".join([_type_name(args[0]), *bounds])
+    if origin is typing.Union or isinstance(annotation, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
     text = str(annotation)
     text = re.sub(r"<enum '(\w+)'>", r"\1", text)
     text = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", text)
@@ -38,11 +51,20 @@ def render() -> str:
     lines += ["", "## Wire messages (polyloly/messages.py)", ""]
     extra = (messages.PositionView, messages.OrderView, messages.ResolvedMarketView,
              messages.MakerFill)
-    for cls in (*messages.MESSAGE_TYPES, *extra):
+    payloads = tuple(messages.PAYLOAD_TYPES.values())
+    for cls in (*messages.MESSAGE_TYPES, *extra, *payloads):
+        if cls is payloads[0]:
+            lines += ["## MatchEvent payloads (polyloly/messages.py)", "",
+                      "`MatchEvent.payload` is one of these frozen structs, tagged by `type` (the "
+                      "event type, which must equal the event's `event_type`), built and "
+                      "validated once in the gateway adapters; unknown fields are refused, and "
+                      "fields at their default are left off the wire. An older dict payload "
+                      "(no `type`) is decoded into its struct by the codec.", ""]
         tag = cls.__struct_config__.tag
-        hints = typing.get_type_hints(cls)
-        lines.append(f"### `{cls.__name__}`" + (f" — kind `{tag}`" if tag else " — embedded"))
-        doc = (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        hints = typing.get_type_hints(cls, include_extras=True)
+        label = "type" if cls in payloads else "kind"
+        lines.append(f"### `{cls.__name__}`" + (f" — {label} `{tag}`" if tag else " — embedded"))
+        doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
         if doc:
             lines += ["", doc]
         lines += ["", "| field | type | default |", "|---|---|---|"]

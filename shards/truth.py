@@ -7,7 +7,6 @@ Pure: every method takes the event and the time (CLOCK_MONOTONIC ns) and returns
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -16,7 +15,14 @@ from typing import Any, Final
 from polyloly.config import TruthConfig
 from polyloly.domain import MatchEventType, SourceTier, TruthStatus
 from polyloly.fsm import StateMachine
-from polyloly.messages import MatchEvent, TruthDelta, TruthFinal
+from polyloly.messages import (
+    MapEndedPayload,
+    MatchEndedPayload,
+    MatchEvent,
+    MatchPayload,
+    TruthDelta,
+    TruthFinal,
+)
 from shards.truth_sources import (
     END,
     GAME,
@@ -35,11 +41,9 @@ from shards.truth_sources import (
 )
 
 _NS_PER_MS: Final = 1_000_000
-UNKNOWN_TEAM: Final = "unknown_team"  # a winner that is not one of the match's two teams
 _FACT_EVENTS: Final = frozenset({MatchEventType.GAME_STATE, MatchEventType.MAP_STARTED,
                                  MatchEventType.MAP_ENDED, MatchEventType.MATCH_ENDED})
 _EPSILON: Final = 1e-9  # confidence sums such as 0.8 + 0.1 compare as reaching 0.9
-WINNERS: Final = ("A", "B")
 
 
 class TruthTrigger(StrEnum):
@@ -220,14 +224,6 @@ class SignalTime:
         return (now_ns - self.t_recv_ns) / _NS_PER_MS + self.provider_delay_ms
 
 
-class BadEventError(ValueError):
-    """A match event whose payload is not usable; ``reason`` is the metric label."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-
-
 _INT_FIELDS: Final = (
     "game_number", "maps_a", "maps_b", "rounds_a", "rounds_b",
     "kills_a", "kills_b", "towers_a", "towers_b",
@@ -235,46 +231,35 @@ _INT_FIELDS: Final = (
 _FLOAT_FIELDS: Final = ("gold_diff_a", "game_time_s")
 
 
-def parse_score_fields(payload: dict[str, Any]) -> dict[str, int | float]:
-    """Validate the numeric payload fields we use; raise :class:`BadEventError` naming the key.
+def score_fields(payload: MatchPayload) -> dict[str, int | float]:
+    """The numeric fields of a payload the Truth Engine uses, those the source reported.
 
-    Counts must be integers >= 0, ``gold_diff_a`` a finite number, ``game_time_s`` >= 0.
-    Unknown keys are ignored.
+    The gateway built the payload struct and validated it (integers >= 0, finite numbers):
+    nothing is checked again here.
     """
     values: dict[str, int | float] = {}
     for key in _INT_FIELDS:
-        if key not in payload:
-            continue
-        value = payload[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadEventError("bad_payload", f"{key}: expected an integer >= 0, was {value!r}")
-        values[key] = value
+        value = getattr(payload, key, None)
+        if value is not None:
+            values[key] = int(value)
     for key in _FLOAT_FIELDS:
-        if key not in payload:
-            continue
-        value = payload[key]
-        if (isinstance(value, bool) or not isinstance(value, int | float)
-                or not math.isfinite(value) or (key == "game_time_s" and value < 0)):
-            raise BadEventError("bad_payload", f"{key}: expected a finite number, was {value!r}")
-        values[key] = float(value)
+        value = getattr(payload, key, None)
+        if value is not None:
+            values[key] = float(value)
     return values
 
 
-def parse_backfill(payload: dict[str, Any]) -> bool:
-    """The ``backfill`` flag of a payload (spec 09): True marks a result that was already over
-    when the adapter first looked, a fact that is never a fresh trading signal."""
-    value = payload.get("backfill", False)
-    if not isinstance(value, bool):
-        raise BadEventError("bad_payload", f"backfill: expected true or false, was {value!r}")
-    return value
+def winner_of(payload: MatchPayload) -> str | None:
+    """The ``winner`` ("A"/"B") of a MAP_ENDED/MATCH_ENDED payload, else None."""
+    if isinstance(payload, MapEndedPayload | MatchEndedPayload):
+        return payload.winner
+    return None
 
 
-def parse_winner(payload: dict[str, Any]) -> str:
-    """The ``winner`` of a MAP_ENDED/MATCH_ENDED payload: "A" or "B"."""
-    winner = payload.get("winner")
-    if winner not in WINNERS:  # a team id or name not in the match: a bad fact
-        raise BadEventError(UNKNOWN_TEAM, f"winner: expected 'A' or 'B', was {winner!r}")
-    return str(winner)
+def is_backfill(payload: MatchPayload) -> bool:
+    """True for a result that was already over when the adapter first looked (spec 09): a
+    fact that is never a fresh trading signal."""
+    return isinstance(payload, MapEndedPayload | MatchEndedPayload) and payload.backfill
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,17 +344,8 @@ class MatchTruth:
     def on_event(self, event: MatchEvent, now_ns: int) -> TruthResult:
         """Apply one match event; never raises for bad input (see ``TruthResult.refusal``)."""
         result = TruthResult()
-        try:
-            fields = parse_score_fields(event.payload)
-            parse_backfill(event.payload)
-            winner = (parse_winner(event.payload) if event.event_type in
-                      (MatchEventType.MAP_ENDED, MatchEventType.MATCH_ENDED) else None)
-        except BadEventError as exc:
-            if exc.reason == UNKNOWN_TEAM:
-                self._bad_fact(event, exc.reason, str(exc), now_ns, result)
-            else:
-                result.refusal = exc.reason
-            return result
+        fields = score_fields(event.payload)
+        winner = winner_of(event.payload)
         order_problem = self._check_order(event)
         if order_problem:
             result.refusal = order_problem
@@ -469,7 +445,7 @@ class MatchTruth:
                         and fields[name] < own.value and own.t_source_ms <= event.t_event_ms):
                     return "score_backwards", f"{name} {own.value} then {fields[name]}"
         if (event.event_type is MatchEventType.MAP_ENDED and number is not None
-                and not event.payload.get("backfill")):
+                and not is_backfill(event.payload)):
             started = self._maps_started()
             if started is not None and number > started:
                 return "map_not_started", f"winner of game {int(number)}, latest is {started}"
@@ -585,7 +561,7 @@ class MatchTruth:
         return first
 
     def _new_signal(self, event: MatchEvent, before: dict[str, Fact]) -> None:
-        if event.payload.get("backfill") is True:
+        if is_backfill(event.payload):
             # the market already knows a backfilled fact, and it supersedes every older signal
             self.signal = None
             for fact in self.facts.values():

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from polyloly.domain import MatchEventType, SourceTier
-from polyloly.messages import MatchEvent
+from polyloly.messages import MatchEvent, PayloadError, payload_from_dict
 
 # Rejection reasons that are bad input (an id or team we cannot place), not malformed payloads.
 UNKNOWN_PROVIDER_ID: Final = "unknown_provider_id"
 UNKNOWN_TEAM: Final = "unknown_team"
+INVALID_PAYLOAD: Final = "invalid_payload"  # an emission whose fields fail its payload struct
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,18 @@ class ParseResult:
         self.rejections.append(Rejection(reason, detail, True))
         return self
 
+    def add_events(
+        self, stamp: EventStamp, match_id: str, emissions: list[Emission], t_event_ms: int
+    ) -> ParseResult:
+        """Append :func:`build_events` of ``emissions``; one whose fields fail its payload
+        struct is dead-lettered (``invalid_payload``, provider and field named), the others
+        are kept. Return self."""
+        events, invalid = build_events(stamp, match_id, emissions, t_event_ms)
+        self.events.extend(events)
+        for detail in invalid:
+            self.malformed(INVALID_PAYLOAD, detail)
+        return self
+
 
 Emission = tuple[MatchEventType, dict[str, Any]]
 """One event to emit: its type and payload (the match, source and stamps are added later)."""
@@ -73,10 +86,20 @@ class EventStamp:
 
 def build_events(
     stamp: EventStamp, match_id: str, emissions: list[Emission], t_event_ms: int
-) -> list[MatchEvent]:
-    """Wrap emissions into :class:`MatchEvent` values (``seq`` is assigned by the shell)."""
-    return [
-        MatchEvent(
+) -> tuple[list[MatchEvent], list[str]]:
+    """Wrap emissions into :class:`MatchEvent` values with typed, validated payloads (``seq`` is
+    assigned by the shell): the only place payloads are validated, so the shards need not.
+    Return the events and, for each emission refused, a line naming the provider, the match,
+    the event type and the field."""
+    events: list[MatchEvent] = []
+    invalid: list[str] = []
+    for kind, fields in emissions:
+        try:
+            payload = payload_from_dict(kind, fields)
+        except PayloadError as exc:
+            invalid.append(f"{stamp.source} {match_id}: {exc}")
+            continue
+        events.append(MatchEvent(
             match_id=match_id,
             source=stamp.source,
             tier=stamp.tier,
@@ -85,6 +108,5 @@ def build_events(
             t_event_ms=t_event_ms,
             t_recv_ns=stamp.t_recv_ns,
             t_recv_ms=stamp.t_recv_ms,
-        )
-        for kind, payload in emissions
-    ]
+        ))
+    return events, invalid

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory
 from gateway.esports.json_fields import (
     ParseError,
@@ -115,7 +115,7 @@ class GridParser:
                 emissions += self._apply_event(series, raw_event, result, t_event_ms)
             except ParseError as exc:
                 result.malformed(exc.reason, f"events[{index}]: {exc.detail}")
-        result.events += build_events(stamp, series.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, series.match.match_id, emissions, t_event_ms)
         return result
 
     def _learn_teams(self, series: _Series, state: Any) -> None:
@@ -294,7 +294,7 @@ class GridParser:
             emissions += progress.game_state(self._snapshot(series))
         if state.get("finished") and series_winner is not None:
             emissions += progress.match_ended(series_winner, maps_a=score[0], maps_b=score[1])
-        result.events += build_events(stamp, series.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, series.match.match_id, emissions, t_event_ms)
         return result
 
     def _absorb_game(self, series: _Series, game: dict[str, Any], t_state_ms: int) -> None:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from polyloly import metrics
 from polyloly.domain import MatchEventType
-from polyloly.messages import MatchEvent
+from polyloly.messages import MapEndedPayload, MatchEndedPayload, MatchEvent
 
 SPORTS_SOURCE = "polymarket_sports"
 LEAD_METRIC_SOURCE = "polymarket_sports_lead"
-_RESULT_TYPES = (MatchEventType.MAP_ENDED, MatchEventType.MATCH_ENDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +41,11 @@ class LeadTracker:
 
     def compare(self, event: MatchEvent) -> Lead | None:
         """Take one emitted event; return a :class:`Lead` when a pair completes."""
-        if event.event_type not in _RESULT_TYPES or event.payload.get("backfill"):
+        payload = event.payload
+        if not isinstance(payload, MapEndedPayload | MatchEndedPayload) or payload.backfill:
             return None
-        number = event.payload.get("game_number", 0)
-        key = (event.match_id, event.event_type.value, number if isinstance(number, int) else 0)
+        number = payload.game_number if isinstance(payload, MapEndedPayload) else None
+        key = (event.match_id, event.event_type.value, number or 0)
         if key in self._done:
             return None
         if len(self._ours) + len(self._market) > self._max_keys:

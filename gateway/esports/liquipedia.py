@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory
 from gateway.esports.json_fields import as_int, as_list, as_object, load_json
 from gateway.esports.match_state import MatchState, MatchStates
@@ -127,7 +127,7 @@ class LiquipediaParser:
                 emissions += progress.match_ended(
                     winner, maps_a=scores[SIDE_A], maps_b=scores[SIDE_B]
                 )
-        result.events += build_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
+        result.add_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
 
 
 class LiquipediaAdapter(PollingAdapter):

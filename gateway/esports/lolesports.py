@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory
 from gateway.esports.json_fields import (
     as_int,
@@ -202,7 +202,7 @@ class LolEsportsParser:
                 emissions += progress.match_ended(
                     outcome_winner, maps_a=wins[SIDE_A], maps_b=wins[SIDE_B]
                 )
-        result.events += build_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
+        result.add_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
 
     # --- getEventDetails ----------------------------------------------------------------
 
@@ -259,7 +259,7 @@ class LolEsportsParser:
                 continue
             game.last_frame_ms = t_ms
             emissions = self._apply_frame(state, game, blue_side, frame, t_ms)
-            result.events += build_events(stamp, state.match.match_id, emissions, t_ms)
+            result.add_events(stamp, state.match.match_id, emissions, t_ms)
         return result
 
     def _apply_frame(

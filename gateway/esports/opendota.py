@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import MatchDirectory, normalize_team_name, other_side
 from gateway.esports.json_fields import ParseError, as_int, as_list, as_number, as_object, load_json
 from gateway.esports.match_state import MatchState
@@ -151,7 +151,7 @@ class OpenDotaParser:
         t_event_ms = stamp.t_recv_ms
         if updated:
             t_event_ms = (as_int(updated, "last_update_time") - as_int(delay, "delay")) * 1000
-        result.events += build_events(stamp, state.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, state.match.match_id, emissions, t_event_ms)
 
     def parse_match(self, raw: bytes, stamp: EventStamp) -> ParseResult:
         """Parse one ``/api/matches/{id}`` answer of a finished game."""
@@ -188,7 +188,7 @@ class OpenDotaParser:
             for kind, payload in emissions:
                 if kind in (MatchEventType.MAP_ENDED, MatchEventType.MATCH_ENDED):
                     payload["backfill"] = True  # over before we watched: not a fresh signal
-        result.events += build_events(stamp, state.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, state.match.match_id, emissions, t_event_ms)
         return result
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory, other_side
 from gateway.esports.json_fields import ParseError, as_int, as_number, as_object, load_json
 from gateway.esports.match_state import MatchState, MatchStates
@@ -128,7 +128,7 @@ class PandaScoreParser:
                 team = by_side[winner]
                 extra = {"winner_team": str(team.get("name", "")), "winner_team_id": str(winner_id)}
                 emissions += progress.map_ended(number, winner, extra=extra)
-        result.events += build_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
+        result.add_events(stamp, state.match.match_id, emissions, stamp.t_recv_ms)
         return result
 
     def _payload(
@@ -213,7 +213,7 @@ class PandaScoreParser:
             return result
         state.last_payload = updated
         emissions = state.progress.game_state(updated)
-        result.events += build_events(stamp, state.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, state.match.match_id, emissions, t_event_ms)
         return result
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from gateway.esports.events import EventStamp, ParseResult, build_events
+from gateway.esports.events import EventStamp, ParseResult
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory, other_side
 from gateway.esports.json_fields import ParseError, iso_to_ms, load_json
 from gateway.esports.match_state import MatchState, SeriesProgress
@@ -162,7 +162,7 @@ class PolymarketSportsParser:
                 payload["rounds_a"], payload["rounds_b"] = rounds[SIDE_A], rounds[SIDE_B]
             payload["maps_a"], payload["maps_b"] = progress.maps_a, progress.maps_b
             emissions += progress.game_state(payload)
-        result.events += build_events(stamp, game.match.match_id, emissions, t_event_ms)
+        result.add_events(stamp, game.match.match_id, emissions, t_event_ms)
 
 
 def _game_number(message: dict[str, Any], progress: SeriesProgress) -> int:

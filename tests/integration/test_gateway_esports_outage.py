@@ -262,11 +262,13 @@ def test_every_source_reports_each_result_exactly_once_despite_the_outages(
         if source == "opendota" and match.game != "dota2":
             continue
         ended = outage_run.by(source, match.match_id, MatchEventType.MATCH_ENDED)
-        assert [e.payload["winner"] for e in ended] == [match.winner], (source, match.match_id)
+        where = (source, match.match_id)
+        assert [getattr(e.payload, "winner", None) for e in ended] == [match.winner], where
         maps = outage_run.by(source, match.match_id, MatchEventType.MAP_ENDED)
         true_maps = [e.team for e in match.timeline if e.kind == "map_end"]
-        assert [m.payload["winner"] for m in maps] == true_maps, (source, match.match_id)
-        assert [m.payload["game_number"] for m in maps] == list(range(1, len(true_maps) + 1))
+        assert [getattr(m.payload, "winner", None) for m in maps] == true_maps, where
+        numbers = [getattr(m.payload, "game_number", None) for m in maps]
+        assert numbers == list(range(1, len(true_maps) + 1))
 
 
 def test_grid_resumes_from_its_last_sequence_number_without_gaps_or_duplicates(

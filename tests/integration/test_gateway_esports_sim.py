@@ -147,16 +147,16 @@ def test_every_source_reports_the_true_winner_exactly_once(
     ended = demo.by(source, match_id, MatchEventType.MATCH_ENDED)
     assert len(ended) == 1, (source, match_id, [e.payload for e in demo.events
                                                 if e.source == source])
-    assert ended[0].payload["winner"] == truth.winner
-    assert ended[0].payload.get("backfill") is None
-    winner_maps = ended[0].payload["maps_a" if truth.winner == "A" else "maps_b"]
+    assert getattr(ended[0].payload, "winner", None) == truth.winner
+    assert getattr(ended[0].payload, "backfill", None) is False
+    winner_maps = getattr(ended[0].payload, "maps_a" if truth.winner == "A" else "maps_b")
     assert winner_maps == truth.best_of // 2 + 1
     maps = demo.by(source, match_id, MatchEventType.MAP_ENDED)
-    assert [m.payload["winner"] for m in maps] == [truth.winner]
+    assert [getattr(m.payload, "winner", None) for m in maps] == [truth.winner]
 
 
 def test_live_sources_stream_game_state_with_the_true_leader(demo: Run) -> None:
-    gold = [e.payload["gold_diff_a"] for e in demo.by("lolesports", "lol-demo",
+    gold = [getattr(e.payload, "gold_diff_a", None) for e in demo.by("lolesports", "lol-demo",
                                                         MatchEventType.GAME_STATE)]
     # Livestats windows are 10 wall seconds read 10 s behind (as real bots do); at 10x the
     # whole LoL map lasts 4.4 s, so how many of its frames a run sees before getLive reports
@@ -167,11 +167,11 @@ def test_live_sources_stream_game_state_with_the_true_leader(demo: Run) -> None:
     assert gold and set(gold) <= timeline_gold, gold
     dota = [e.payload for e in demo.by("opendota", "dota-demo", MatchEventType.GAME_STATE)]
     # only B kills and B leads in this timeline; OpenDota's few (minutes-late) views vary
-    assert dota and all(p["kills_a"] == 0 and p["gold_diff_a"] <= 0 for p in dota)
+    assert dota and all(p.kills_a == 0 and p.gold_diff_a <= 0 for p in dota)
     rounds = [e.payload for e in demo.by("grid", "cs2-demo", MatchEventType.GAME_STATE)]
-    assert rounds and rounds[-1]["rounds_a"] > rounds[-1]["rounds_b"]
+    assert rounds and rounds[-1].rounds_a > rounds[-1].rounds_b
     panda = [e.payload for e in demo.by("pandascore", "lol-demo", MatchEventType.GAME_STATE)]
-    assert panda and panda[-1]["barons_a"] == 1
+    assert panda and panda[-1].barons_a == 1
 
 
 def test_events_are_stamped_and_nothing_was_dead_lettered(demo: Run) -> None:

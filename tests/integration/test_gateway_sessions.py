@@ -26,7 +26,13 @@ from polyloly import bus, messages, metrics
 from polyloly.clock import SystemClock
 from polyloly.config import Config, deep_merge, load_raw, validate
 from polyloly.domain import MatchEventType, SourceTier
-from polyloly.messages import MatchEvent, SourceHealth, UserOrderUpdate, UserTradeUpdate
+from polyloly.messages import (
+    GameStatePayload,
+    MatchEvent,
+    SourceHealth,
+    UserOrderUpdate,
+    UserTradeUpdate,
+)
 from polyloly.resilience import CircuitBreaker
 from tests.helpers.fixtures import polymarket
 
@@ -228,7 +234,8 @@ class FakeAdapter:
             t_recv_ns = time.monotonic_ns()
             record(self.name, raw, t_recv_ns)
             emit(MatchEvent(match_id="match-1", source=self.name, tier=self.tier,
-                            event_type=MatchEventType.GAME_STATE, payload={"n": n},
+                            event_type=MatchEventType.GAME_STATE,
+                            payload=GameStatePayload(kills_a=n),
                             t_event_ms=n, t_recv_ns=t_recv_ns, t_recv_ms=n))
         dead_letter(self.name, b"\xffnot json", "malformed_json", "bad bytes")
         await stop.wait()
@@ -268,7 +275,7 @@ def test_esports_adapter_events_are_published_in_order_with_seq_and_health(
         events = [m for m in received if isinstance(m, MatchEvent)]
         health = [m for m in received if isinstance(m, SourceHealth)]
         assert [e.seq for e in events] == [1, 2, 3]
-        assert [e.payload for e in events] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        assert [e.payload for e in events] == [GameStatePayload(kills_a=n) for n in (1, 2, 3)]
         assert [h.stale for h in health][-2:] == [False, True]
         assert health[-1].source == "fake" and health[-1].stale_threshold_ms == 300
         assert health[-1].last_event_age_ms > 300

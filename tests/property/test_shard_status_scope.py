@@ -15,16 +15,19 @@ from hypothesis import strategies as st
 from polyloly.config import validate
 from polyloly.domain import MatchEventType, OrderStatus, Outcome, Side, SourceTier, TradingState
 from polyloly.messages import (
+    PAYLOAD_TYPES,
     ExecutionReport,
     IntentAck,
     MarketResolved,
     MarketStatus,
     MatchEvent,
+    MatchPayload,
     Message,
     OrderIntent,
     RiskState,
     SourceHealth,
     StateSnapshot,
+    payload_from_dict,
 )
 from shards.core import _UNTRADABLE_FLAGS, ShardCore
 from shm import BookSnapshot
@@ -73,6 +76,13 @@ inputs = st.one_of(
 )
 
 
+
+def _payload(event_type: MatchEventType, winner: str) -> MatchPayload:
+    """The event type's payload with the fields it has of: winner, series 1-1, map 3."""
+    fields = {"winner": winner, "maps_a": 1, "maps_b": 1, "game_number": 3}
+    known = PAYLOAD_TYPES[event_type].__struct_fields__
+    return payload_from_dict(event_type, {k: v for k, v in fields.items() if k in known})
+
 def apply(core: ShardCore, step: tuple[object, ...], now: int, sent: list[OrderIntent]
           ) -> list[Message]:
     kind = step[0]
@@ -87,7 +97,7 @@ def apply(core: ShardCore, step: tuple[object, ...], now: int, sent: list[OrderI
         tier = SourceTier.A if source == "grid" else SourceTier.B
         return core.on_match_event(MatchEvent(
             match_id=f"m{match}", source=source, tier=tier, event_type=event_type,  # type: ignore
-            payload={"winner": winner, "maps_a": 1, "maps_b": 1}, t_event_ms=now // MS,
+            payload=_payload(event_type, winner), t_event_ms=now // MS,
             t_recv_ns=now, t_recv_ms=now // MS), now)
     if kind == "risk":
         _, k, halted = step

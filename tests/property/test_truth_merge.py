@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from polyloly.config import TruthConfig
 from polyloly.domain import MatchEventType, SourceTier
-from polyloly.messages import MatchEvent
+from polyloly.messages import GameStatePayload, MapEndedPayload, MatchEvent
 from shards.truth import MatchTruth
 
 MS = 1_000_000
@@ -31,7 +31,7 @@ def reports(draw: st.DrawFn) -> list[MatchEvent]:
         rounds[source] = (a, b)
         events.append(MatchEvent(
             match_id="m", source=source, tier=tier, event_type=MatchEventType.GAME_STATE,
-            payload={"game_number": 1, "rounds_a": a, "rounds_b": b, "maps_a": 0, "maps_b": 0},
+            payload=GameStatePayload(game_number=1, rounds_a=a, rounds_b=b, maps_a=0, maps_b=0),
             t_event_ms=t_ms, t_recv_ns=(t_ms + draw(st.integers(0, 3000))) * MS,
             t_recv_ms=t_ms))
     return events
@@ -82,7 +82,7 @@ def test_truth_merge_takes_the_newest_fact_by_source_time(events: list[MatchEven
     for name in ("rounds_a", "rounds_b"):
         stated: dict[str, tuple[int, int]] = {}
         for event in events:
-            value = event.payload[name]
+            value = getattr(event.payload, name)
             if event.source not in stated or stated[event.source][1] != value:
                 stated[event.source] = (event.t_event_ms, value)
         expected.append(max(stated.values())[1])
@@ -99,7 +99,7 @@ def test_truth_merge_detects_a_map_winner_conflict_between_equal_tiers(
     for (source, tier), winner, t_ms in ((first, "A", t1), (other, "B", t2)):
         truth.on_event(MatchEvent(
             match_id="m", source=source, tier=tier, event_type=MatchEventType.MAP_ENDED,
-            payload={"game_number": 1, "winner": winner, "maps_a": int(winner == "A"),
-                     "maps_b": int(winner == "B")},
+            payload=MapEndedPayload(game_number=1, winner=winner, maps_a=int(winner == "A"),
+                                    maps_b=int(winner == "B")),
             t_event_ms=t_ms, t_recv_ns=t_ms * MS, t_recv_ms=t_ms), t_ms * MS)
     assert truth.in_conflict and [d.name for d in truth.conflicts][0] == "map_winner:1"

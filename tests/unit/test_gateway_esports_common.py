@@ -13,7 +13,7 @@ from gateway.esports.ids import MatchDirectory, TeamSides, TrackedMatch, normali
 from gateway.esports.match_state import SeriesProgress
 from polyloly.config import MarketConfig, ProviderIds
 from polyloly.domain import Game, MatchEventType, SourceTier
-from polyloly.messages import MatchEvent
+from polyloly.messages import MatchEvent, payload_fields
 from tests.helpers.fixtures import esports
 
 T_RECV_NS = 5_000_000_000
@@ -57,7 +57,7 @@ def stamp(source: str, tier: SourceTier = SourceTier.B, offset_ms: int = 0) -> E
 
 def summary(events: list[MatchEvent]) -> list[tuple[str, str, dict[str, Any]]]:
     """(match_id, event type, payload) of each event, for exact comparisons."""
-    return [(e.match_id, e.event_type.value, e.payload) for e in events]
+    return [(e.match_id, e.event_type.value, payload_fields(e.payload)) for e in events]
 
 
 TRACKED = TrackedMatch("m1", Game.CS2, 3, ("Team CCC", "Team DDD"), "x")

@@ -55,7 +55,7 @@ def test_liquipedia_page_names_select_the_row_of_our_teams() -> None:
     other["match2opponents"][0]["name"] = "Team ZZZ"
     body["result"].insert(0, other)
     result = lp.parse_answer(json.dumps(body).encode(), stamp("liquipedia"))
-    assert [e.payload["winner"] for e in result.events] == ["A"]
+    assert [getattr(e.payload, "winner", None) for e in result.events] == ["A"]
     assert result.rejections == []
     assert conditions_for("Example_Cup/2025/Playoffs") == "[[pagename::Example_Cup/2025/Playoffs]]"
     assert conditions_for("EXCUP25PO_R01-M001") == "[[match2id::EXCUP25PO_R01-M001]]"

@@ -10,6 +10,7 @@ from gateway.esports.ids import MatchDirectory
 from gateway.esports.json_fields import ParseError
 from gateway.esports.lolesports import LolEsportsParser, floor_to_window, rfc3339
 from polyloly.domain import Game
+from polyloly.messages import GameStatePayload
 from tests.unit.test_gateway_esports_common import (
     fixture_bytes,
     fixture_json,
@@ -84,9 +85,10 @@ def test_lolesports_red_side_team_a_flips_every_difference() -> None:
     lol.parse_live(fixture_bytes(LIVE), stamp("lolesports"))
     events = lol.parse_window(fixture_bytes(IN_GAME), stamp("lolesports")).events
     game_state = events[1].payload
-    assert game_state["gold_diff_a"] == -4160.0
-    assert (game_state["kills_a"], game_state["kills_b"]) == (5, 9)
-    assert (game_state["maps_a"], game_state["maps_b"]) == (0, 1)
+    assert isinstance(game_state, GameStatePayload)
+    assert game_state.gold_diff_a == -4160.0
+    assert (game_state.kills_a, game_state.kills_b) == (5, 9)
+    assert (game_state.maps_a, game_state.maps_b) == (0, 1)
 
 
 def test_lolesports_game_time_is_given_only_when_the_first_frame_was_the_start() -> None:
@@ -96,7 +98,7 @@ def test_lolesports_game_time_is_given_only_when_the_first_frame_was_the_start()
     for team in ("blueTeam", "redTeam"):
         window["frames"][0][team].update(totalKills=0, towers=0)
     events = lol.parse_window(json.dumps(window).encode(), stamp("lolesports")).events
-    assert [e.payload.get("game_time_s") for e in events[1:]] == [0.0, 10.007]
+    assert [getattr(e.payload, "game_time_s", None) for e in events[1:]] == [0.0, 10.007]
 
 
 def test_lolesports_window_before_getlive_and_unknown_game_are_bad_input() -> None:

@@ -10,6 +10,7 @@ from gateway.esports.ids import MatchDirectory
 from gateway.esports.json_fields import ParseError
 from gateway.esports.pandascore import PandaScoreParser
 from polyloly.domain import Game
+from polyloly.messages import payload_fields
 from tests.unit.test_gateway_esports_common import (
     fixture_bytes,
     fixture_json,
@@ -84,7 +85,7 @@ def test_pandascore_cs_frame_and_round_end_give_round_scores() -> None:
         "terrorists": {"id": 3211, "name": "Team DDD", "round_score": 7, "score": 0},
     }
     first = ps.parse_frame(json.dumps(frame).encode(), stamp("pandascore"))
-    assert first.events[-1].payload == {
+    assert payload_fields(first.events[-1].payload) == {
         "game_number": 1, "rounds_a": 9, "rounds_b": 7, "maps_a": 0, "maps_b": 0,
     }
     result = ps.parse_event(fixture_bytes(ROUND), stamp("pandascore"))
@@ -103,14 +104,14 @@ def test_pandascore_dota_frame_orients_towers_and_kills_and_bo1_ends_the_match()
         "dire": {"id": 2, "name": "Rad", "score": 11, "towers": {"destroyed": 5}},
     }
     result = ps.parse_frame(json.dumps(frame).encode(), stamp("pandascore"))
-    assert result.events[-1].payload == {
+    assert payload_fields(result.events[-1].payload) == {
         "game_number": 1, "kills_a": 11, "kills_b": 20, "towers_a": 2, "towers_b": 5,
         "maps_a": 0, "maps_b": 0, "game_time_s": 1500.0,
     }
     frame["game"] = {"id": 9, "finished": True, "winner_id": 1}
     ended = ps.parse_frame(json.dumps(frame).encode(), stamp("pandascore"))
     assert [e.event_type.value for e in ended.events] == ["MAP_ENDED", "MATCH_ENDED"]
-    assert ended.events[-1].payload["winner"] == "B"
+    assert ended.events[-1].payload.winner == "B"
 
 
 def test_pandascore_unknown_match_and_strange_teams_are_bad_input() -> None:

@@ -12,7 +12,7 @@ from gateway.esports.lead import LeadTracker
 from gateway.esports.polymarket_sports import PolymarketSportsParser, SportsScore, parse_score
 from polyloly import metrics
 from polyloly.domain import Game, MatchEventType, SourceTier
-from polyloly.messages import MatchEvent
+from polyloly.messages import MatchEvent, payload_fields, payload_from_dict
 from tests.unit.test_gateway_esports_common import fixture_json, market, stamp, summary
 
 SPORT = "polymarket_sports_ws/example_cs2_sport_result.synthetic.json"
@@ -65,9 +65,9 @@ def test_sports_list_frames_other_sports_and_away_team_a() -> None:
               *fixture_json(SPORT)]
     result = sports.parse_frame(json.dumps(frames).encode(), stamp("polymarket_sports"))
     assert sports.ignored == 1
-    assert result.events[-1].payload == {"winner": "B", "maps_a": 0, "maps_b": 2}
+    assert payload_fields(result.events[-1].payload) == {"winner": "B", "maps_a": 0, "maps_b": 2}
     late = parser().parse_frame(json.dumps(fixture_json(SPORT)[1]).encode(), stamp("p"))
-    assert late.events[-1].payload == {"winner": "A", "maps_a": 2, "maps_b": 0,
+    assert payload_fields(late.events[-1].payload) == {"winner": "A", "maps_a": 2, "maps_b": 0,
                                        "backfill": True}
 
 
@@ -84,30 +84,34 @@ def test_sports_garbage_and_strange_teams() -> None:
 
 def _event(source: str, kind: MatchEventType, t_recv_ms: int, **payload: object) -> MatchEvent:
     return MatchEvent(match_id="cs", source=source, tier=SourceTier.A, event_type=kind,
-                      payload=dict(payload), t_event_ms=t_recv_ms, t_recv_ns=0,
+                      payload=payload_from_dict(kind, dict(payload)),
+                      t_event_ms=t_recv_ms, t_recv_ns=0,
                       t_recv_ms=t_recv_ms)
 
 
 def test_lead_tracker_measures_our_first_result_against_the_sports_ws() -> None:
     tracker = LeadTracker()
-    assert tracker.compare(_event("grid", MatchEventType.MAP_ENDED, 1000, game_number=1)) is None
+    first = _event("grid", MatchEventType.MAP_ENDED, 1000, game_number=1, winner="A")
+    assert tracker.compare(first) is None
     assert tracker.compare(_event("pandascore", MatchEventType.MAP_ENDED, 1500,
-                                  game_number=1)) is None
+                                  game_number=1, winner="A")) is None
     lead = tracker.compare(_event("polymarket_sports", MatchEventType.MAP_ENDED, 4000,
-                                  game_number=1))
+                                  game_number=1, winner="A"))
     assert lead is not None and (lead.first_source, lead.lead_ms) == ("grid", 3000)
-    market_first = _event("polymarket_sports", MatchEventType.MATCH_ENDED, 5000)
+    market_first = _event("polymarket_sports", MatchEventType.MATCH_ENDED, 5000, winner="A")
     assert tracker.compare(market_first) is None
-    late = tracker.compare(_event("opendota", MatchEventType.MATCH_ENDED, 9000))
+    late = tracker.compare(_event("opendota", MatchEventType.MATCH_ENDED, 9000, winner="A"))
     assert late is not None and late.lead_ms == -4000
-    assert tracker.compare(_event("grid", MatchEventType.MATCH_ENDED, 1, backfill=True)) is None
+    backfill = _event("grid", MatchEventType.MATCH_ENDED, 1, winner="A", backfill=True)
+    assert tracker.compare(backfill) is None
 
 
 def test_lead_tracker_records_the_metrics() -> None:
     tracker = LeadTracker()
     before = metrics.event_lag_ms.labels(source="polymarket_sports_lead")._sum.get()
-    tracker.observe(_event("grid", MatchEventType.MAP_ENDED, 1000, game_number=3))
-    tracker.observe(_event("polymarket_sports", MatchEventType.MAP_ENDED, 1250, game_number=3))
+    tracker.observe(_event("grid", MatchEventType.MAP_ENDED, 1000, game_number=3, winner="B"))
+    tracker.observe(_event("polymarket_sports", MatchEventType.MAP_ENDED, 1250, game_number=3,
+                            winner="B"))
     after = metrics.event_lag_ms.labels(source="polymarket_sports_lead")._sum.get()
     assert after - before == 250
     assert metrics.sports_ws_lead_seconds.labels(event_type="MAP_ENDED")._value.get() == 0.25

@@ -12,7 +12,7 @@ import zmq
 from gateway.publisher import GatewayPublisher, bind_publisher
 from polyloly import messages
 from polyloly.domain import MatchEventType, SourceTier
-from polyloly.messages import BookTick, MatchEvent
+from polyloly.messages import BookTick, GameStatePayload, MatchEvent
 
 
 def _tick(slot: int, seq: int) -> BookTick:
@@ -22,7 +22,8 @@ def _tick(slot: int, seq: int) -> BookTick:
 
 def _event(n: int) -> MatchEvent:
     return MatchEvent(match_id="match", source="grid", tier=SourceTier.A,
-                      event_type=MatchEventType.GAME_STATE, payload={"n": n}, t_event_ms=n,
+                      event_type=MatchEventType.GAME_STATE,
+                      payload=GameStatePayload(kills_a=n), t_event_ms=n,
                       t_recv_ns=n, t_recv_ms=n, seq=n)
 
 

@@ -19,6 +19,7 @@ from polyloly.messages import (
     IntentAck,
     MarketResolved,
     MatchEvent,
+    MatchStartedPayload,
     OrderIntent,
     OrderView,
     PositionView,
@@ -28,6 +29,7 @@ from polyloly.messages import (
     StateSnapshot,
     TruthFinal,
     encode,
+    payload_from_dict,
 )
 from shards.core import ShardCore
 from shm import BookSnapshot, SlotFlags
@@ -79,7 +81,8 @@ def ready_core(**overrides: object) -> ShardCore:
 def event(kind: MatchEventType, t_ms: int, source: str = "pandascore",
           tier: SourceTier = SourceTier.B, seq: int = 0, **payload: object) -> MatchEvent:
     return MatchEvent(match_id=MATCH, source=source, tier=tier, event_type=kind,
-                      payload=dict(payload), t_event_ms=t_ms, t_recv_ns=t_ms * MS,
+                      payload=payload_from_dict(kind, dict(payload)),
+                      t_event_ms=t_ms, t_recv_ns=t_ms * MS,
                       t_recv_ms=t_ms, seq=seq)
 
 
@@ -223,7 +226,8 @@ def test_shard_core_unknown_market_match_and_token_are_counted_not_fatal() -> No
     assert core.on_book("0xother", YES, book(YES, [(0.4, 10)]), 1) == []
     assert core.on_book(MARKET, "999", book("999", [(0.4, 10)]), 1) == []
     bad = MatchEvent(match_id="nope", source="s", tier=SourceTier.B,
-                     event_type=MatchEventType.MATCH_STARTED, payload={}, t_event_ms=0,
+                     event_type=MatchEventType.MATCH_STARTED,
+                     payload=MatchStartedPayload(), t_event_ms=0,
                      t_recv_ns=0, t_recv_ms=0)
     assert core.on_match_event(bad, 1) == []
     assert core.refusals["unknown_market"] == 1

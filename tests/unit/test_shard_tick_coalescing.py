@@ -17,7 +17,14 @@ import zmq
 from polyloly import bus, messages, metrics
 from polyloly.config import Config, validate
 from polyloly.domain import MatchEventType, Outcome, SourceTier, Strategy
-from polyloly.messages import BookTick, MatchEvent, Message, OrderIntent, StateSnapshot
+from polyloly.messages import (
+    BookTick,
+    MatchEvent,
+    MatchStartedPayload,
+    Message,
+    OrderIntent,
+    StateSnapshot,
+)
 from shards.main import ShardShell, ShmTickBooks
 from shm import BookReader, BookWriter
 
@@ -103,7 +110,8 @@ def tick(r: Rig, market_id: str, token: str, ask: float, t_ns: int) -> BookTick:
 
 def match_event(match_id: str, t_ns: int) -> MatchEvent:
     return MatchEvent(match_id=match_id, source="pandascore", tier=SourceTier.B,
-                      event_type=MatchEventType.MATCH_STARTED, payload={}, t_event_ms=1,
+                      event_type=MatchEventType.MATCH_STARTED,
+                      payload=MatchStartedPayload(), t_event_ms=1,
                       t_recv_ns=t_ns, t_recv_ms=1)
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from polyloly.domain import MatchEventType, Outcome, SourceTier, TradingState, TruthStatus
 from polyloly.messages import (
     MarketResolved,
+    PayloadError,
     PositionView,
     RiskState,
     TruthDelta,
@@ -81,12 +84,9 @@ def test_shard_gaps_backfilled_map_end_supersedes_an_earlier_live_signal() -> No
     assert core.truths[MATCH].score.maps_a == 1  # the fact is kept
 
 
-def test_shard_gaps_backfill_that_is_not_a_boolean_is_refused() -> None:
-    core = temporal_core()
-    out = core.on_match_event(end(2000, "A", "grid", A, backfill="yes"), 2000 * MS)  # type: ignore[arg-type]
-    assert out == []
-    assert core.refusals["bad_payload"] == 1
-    assert core.truths[MATCH].status is TruthStatus.PRE_MATCH
+def test_shard_gaps_backfill_that_is_not_a_boolean_is_refused_where_it_is_built() -> None:
+    with pytest.raises(PayloadError, match="MATCH_ENDED payload: backfill: Expected `bool`"):
+        end(2000, "A", "grid", A, backfill="yes")  # type: ignore[arg-type]
 
 
 # ---- disputes after FINAL ------------------------------------------------------------

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 import pytest
 
 from polyloly.config import TruthConfig
 from polyloly.domain import MatchEventType, SourceTier, TruthStatus
 from polyloly.fsm import InvalidTransition, StateMachine
-from polyloly.messages import MatchEvent, TruthFinal
+from polyloly.messages import (
+    MatchEvent,
+    MessageDecodeError,
+    PayloadError,
+    TruthFinal,
+    decode_json,
+    payload_from_dict,
+)
 from shards.truth import (
     TRUTH_TRANSITIONS,
     ConfirmRule,
@@ -70,7 +78,8 @@ def test_truth_table_is_exactly_the_specified_table() -> None:
 def event(kind: MatchEventType, t_ms: int, source: str = "pandascore",
           tier: SourceTier = SourceTier.B, seq: int = 0, **payload: object) -> MatchEvent:
     return MatchEvent(match_id="m", source=source, tier=tier, event_type=kind,
-                      payload=dict(payload), t_event_ms=t_ms, t_recv_ns=t_ms * MS,
+                      payload=payload_from_dict(kind, dict(payload)),
+                      t_event_ms=t_ms, t_recv_ns=t_ms * MS,
                       t_recv_ms=t_ms, seq=seq)
 
 
@@ -214,24 +223,27 @@ def test_truth_engine_events_after_final_are_ignored_or_flag_conflict() -> None:
     assert other.conflict_after_final and truth.status is TruthStatus.FINAL
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    ({"winner": "C"}, "unknown_team"), ({"winner": None}, "unknown_team"),
-    ({"winner": "A", "maps_a": -1}, "bad_payload"),
-    ({"winner": "A", "maps_a": True}, "bad_payload"),
-    ({"winner": "A", "maps_b": "2"}, "bad_payload"),
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"winner": "C"}, "winner"), ({"winner": None}, "winner"),
+    ({"winner": "A", "maps_a": -1}, "maps_a"),
+    ({"winner": "A", "maps_a": True}, "maps_a"),
+    ({"winner": "A", "maps_b": "2"}, "maps_b"),
 ])
-def test_truth_engine_bad_payloads_are_refused_without_state_change(
-    payload: dict, reason: str
-) -> None:
-    truth = live_truth()
-    result = truth.on_event(event(MatchEventType.MATCH_ENDED, 100, **payload), 100 * MS)
-    assert result.refusal == reason and truth.status is TruthStatus.LIVE
+def test_bad_payloads_never_reach_the_truth_engine(payload: dict, field: str) -> None:
+    # validated once, where the payload is built (the gateway) or decoded (an older dict
+    # payload): the shard only ever sees a typed, valid payload (issue 14)
+    with pytest.raises(PayloadError, match=f"MATCH_ENDED payload: {field}:"):
+        payload_from_dict(MatchEventType.MATCH_ENDED, payload)
+    old = {"kind": "match_event", "match_id": "m", "source": "s", "tier": "B",
+           "event_type": "MATCH_ENDED", "payload": payload, "t_event_ms": 1, "t_recv_ns": 1,
+           "t_recv_ms": 1, "v": 1}
+    with pytest.raises(MessageDecodeError, match=field):
+        decode_json(orjson.dumps(old))
 
 
-def test_truth_engine_bad_game_state_number_is_refused() -> None:
-    truth = live_truth()
-    bad = event(MatchEventType.GAME_STATE, 100, gold_diff_a=float("nan"))
-    assert truth.on_event(bad, 100 * MS).refusal == "bad_payload"
+def test_a_non_finite_game_state_number_is_refused_where_it_is_built() -> None:
+    with pytest.raises(PayloadError, match="gold_diff_a: expected a finite number"):
+        payload_from_dict(MatchEventType.GAME_STATE, {"gold_diff_a": float("nan")})
 
 
 def test_truth_engine_map_ended_counts_maps_and_resets_the_map() -> None:

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gateway.esports.grid import GridParser
 from gateway.esports.ids import MatchDirectory
 from polyloly.config import TruthConfig
 from polyloly.domain import Game, MatchEventType, Outcome, SourceTier, Strategy, TruthStatus
-from polyloly.messages import MatchEvent, OrderIntent, TruthDelta, TruthFinal
+from polyloly.messages import (
+    MatchEvent,
+    OrderIntent,
+    PayloadError,
+    TruthDelta,
+    TruthFinal,
+    payload_from_dict,
+)
 from shards.truth import MatchTruth, PauseReason
 from tests.unit.test_gateway_esports_common import fixture_bytes, market, stamp
 from tests.unit.test_shard_core import MARKET, MATCH, NO, YES, book, intents, temporal_core
@@ -23,7 +32,8 @@ def ev(kind: MatchEventType, t_source_ms: int, source: str, tier: SourceTier,
        t_recv_ms: int | None = None, match_id: str = "m", **payload: object) -> MatchEvent:
     recv = t_source_ms if t_recv_ms is None else t_recv_ms
     return MatchEvent(match_id=match_id, source=source, tier=tier, event_type=kind,
-                      payload=dict(payload), t_event_ms=t_source_ms, t_recv_ns=recv * MS,
+                      payload=payload_from_dict(kind, dict(payload)),
+                      t_event_ms=t_source_ms, t_recv_ns=recv * MS,
                       t_recv_ms=recv)
 
 
@@ -83,7 +93,7 @@ def test_truth_grid_round_in_the_poll_and_the_late_live_event_counts_once() -> N
                  events=[{"id": "round-15", "type": "team-won-round",
                           "actor": {"type": "team", "id": "3211"}}])
     result = grid.parse_events_message(json.dumps(newer).encode(), stamp("grid"))
-    assert [(e.payload["rounds_a"], e.payload["rounds_b"]) for e in result.events] == [(6, 9)]
+    assert [(e.payload.rounds_a, e.payload.rounds_b) for e in result.events] == [(6, 9)]
 
 
 # ---- cause 3: a map-winner disagreement was not a conflict ---------------------------------
@@ -224,8 +234,8 @@ def test_truth_bad_facts_are_dead_lettered_and_a_repeat_offender_is_unhealthy() 
     assert truth.on_event(ev(GS, 4000, "pandascore", B, game_number=1, rounds_a=9,
                              rounds_b=5, maps_a=0, maps_b=0), 4000 * MS).refusal == (
         "source_unhealthy")
-    team = truth.on_event(ev(END, 5000, "grid", A, winner="team-42"), 5000 * MS)
-    assert team.refusal == "unknown_team" and truth.status is TruthStatus.LIVE
+    with pytest.raises(PayloadError, match="winner"):  # an unknown team is refused where the
+        ev(END, 5000, "grid", A, winner="team-42")  # payload is built: never reaches the shard
 
 
 # ---- truth on every intent ----------------------------------------------------------------
