@@ -30,6 +30,11 @@ DEFAULTS_PACKAGE = "polyloly.defaults"
 BASE_FILE = "base.yaml"
 PACKAGED_OVERLAYS = ("dev.yaml", "prod.yaml")
 ENV_PREFIX = "POLYLOLY__"
+# The venue credentials' environment variables, named once here: the gateway's user channel,
+# the engine's real executor, .env.example and the supervisor's scrubbing all use these names.
+PRIVATE_KEY_ENV: Final = "POLYMARKET_PRIVATE_KEY"
+API_CREDENTIAL_ENV: Final = ("POLYMARKET_API_KEY", "POLYMARKET_API_SECRET",
+                             "POLYMARKET_API_PASSPHRASE")
 
 PositiveFloat = Annotated[float, Meta(gt=0)]
 NonNegativeFloat = Annotated[float, Meta(ge=0)]

@@ -9,9 +9,10 @@ from typing import Final
 
 import orjson
 
+from polyloly.config import API_CREDENTIAL_ENV
 from polyloly.logs import register_secret
 
-CREDENTIAL_ENV: Final = ("POLYMARKET_API_KEY", "POLYMARKET_API_SECRET", "POLYMARKET_PASSPHRASE")
+CREDENTIAL_ENV: Final = API_CREDENTIAL_ENV  # one definition, shared with the engine
 
 
 def chunk_tokens(token_ids: Sequence[str], per_connection: int) -> list[list[str]]:

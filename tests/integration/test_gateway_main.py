@@ -99,3 +99,52 @@ def test_gateway_process_serves_health_records_and_exits_cleanly_on_sigterm(
     assert not Path("/dev/shm", segment).exists()
     recorded = [env.event_type for env, _raw in read_recording(tmp_path / "rec")]
     assert "polymarket.market_ws" in recorded
+
+
+def test_gateway_user_channel_starts_with_the_documented_variables(tmp_path: Path) -> None:
+    """Issue 20 #10: the names .env.example documents start the user channel of the real
+    process (the gateway used to read POLYMARKET_PASSPHRASE and never started it)."""
+    documented = [line.split("=", 1)[0] for line in
+                  (Path(__file__).resolve().parents[2] / ".env.example").read_text().splitlines()
+                  if line.startswith("POLYMARKET_API_")]
+    segment = f"plgu_{uuid.uuid4().hex[:10]}"
+    with ThreadedVenue(MARKETS[:1], seed=5, matching_delay_s=0.0) as sim:
+        creds = sim.call(lambda: sim.server.auth.derive("0x" + "ab" * 20, 0))
+        config_file = tmp_path / "gateway.yaml"
+        config_file.write_text(yaml.safe_dump({
+            "run": {"run_dir": tempfile.mkdtemp(prefix="plgu-"),
+                    "data_dir": str(tmp_path / "data")},
+            "shm": {"segment_name": segment},
+            "polymarket": {"clob_rest_url": sim.endpoints["clob_rest"],
+                           "market_ws_url": sim.endpoints["market_ws"],
+                           "user_ws_url": sim.endpoints["user_ws"]},
+            "metrics": {"gateway_port": 0},
+            "providers": {},
+            "markets": [{"market_id": m.condition_id, "token_ids": list(m.token_ids),
+                         "match_id": m.match_id, "game": "cs2"} for m in MARKETS[:1]],
+        }))
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("POLYMARKET_", "POLYLOLY__"))}
+        env.update(zip(documented, (creds.api_key, creds.secret, creds.passphrase),
+                       strict=True))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.main", "--config", str(config_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            ready = json.loads(_read_line(proc, 15))
+            base = f"http://127.0.0.1:{ready['metrics_port']}"
+            deadline = time.monotonic() + 10
+            sessions: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                sessions = _get(f"{base}/status")[1]["sessions"]
+                if sessions.get("user", {}).get("connected"):
+                    break
+                time.sleep(0.05)
+            assert sessions["user"]["connected"] is True, sessions
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    assert not Path("/dev/shm", segment).exists()

@@ -3,11 +3,14 @@ user channel's credentials from the environment (registered so logs redact them)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.executors.polymarket.executor import API_CREDS_ENV
 from gateway.polymarket.subscribe import (
     CREDENTIAL_ENV,
     chunk_tokens,
@@ -15,6 +18,7 @@ from gateway.polymarket.subscribe import (
     market_subscribe_message,
     user_subscribe_message,
 )
+from polyloly.config import API_CREDENTIAL_ENV
 from polyloly.logs import redact
 
 
@@ -55,3 +59,23 @@ def test_credentials_are_returned_in_order_and_redacted_from_logs() -> None:
     assert credentials_from_env(env) == values
     for value in values:
         assert value not in str(redact(f"sent {value} to the venue"))
+
+
+def _documented_credentials() -> list[str]:
+    """The POLYMARKET_API_* names .env.example documents (issue 20 #10: the gateway read
+    POLYMARKET_PASSPHRASE while the file and the engine said POLYMARKET_API_PASSPHRASE)."""
+    env_file = Path(__file__).resolve().parents[2] / ".env.example"
+    names = [line.split("=", 1)[0].strip() for line in env_file.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    return [name for name in names if name.startswith("POLYMARKET_API_")]
+
+
+def test_the_documented_variables_start_the_user_channel() -> None:
+    documented = _documented_credentials()
+    assert documented == list(API_CREDENTIAL_ENV) == list(CREDENTIAL_ENV)
+    assert list(API_CREDS_ENV) == documented  # the engine reads the same names
+    values = ("key-doc-91ab", "secret-doc-91ab", "pass-doc-91ab")
+    assert credentials_from_env(dict(zip(documented, values, strict=True))) == values
+    # the old, undocumented name alone never starts it
+    assert credentials_from_env({"POLYMARKET_API_KEY": "k", "POLYMARKET_API_SECRET": "s",
+                                 "POLYMARKET_PASSPHRASE": "p"}) is None
