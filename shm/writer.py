@@ -31,6 +31,7 @@ DEFAULT_LEVELS = 32  # matches config shm.levels
 DEFAULT_TICK_SIZE = 0.001  # Polymarket esports markets (VENUE §0)
 _TICK_EPSILON = 1e-6  # fraction of a tick a price may be off by float parsing
 _PRICE_DECIMALS = 9
+_INT64_LIMIT = 1 << 63  # header times are int64
 
 _Level = tuple[float, float]
 _STALE = int(L.SlotFlags.STALE)
@@ -264,6 +265,7 @@ class BookWriter(MappedStore):
         slot = self.slot_of(token_id)
         book = self._books[slot]
         tick = book.tick_size
+        self._check_times(token_id, t_recv_ns, exchange_ts_ms)
         raw_hash = self._check_hash(token_id, book_hash)
         new_bids = self._check_side(token_id, bids, tick, "bids")
         new_asks = self._check_side(token_id, asks, tick, "asks")
@@ -295,6 +297,7 @@ class BookWriter(MappedStore):
         if not book.has_snapshot:
             raise self._reject(BookRejectReason.NO_SNAPSHOT, token_id,
                                "level changes before the first snapshot")
+        self._check_times(token_id, t_recv_ns, exchange_ts_ms)
         raw_hash = self._check_hash(token_id, book_hash)
         tick = book.tick_size
         checked: list[tuple[bool, float, float]] = []
@@ -367,6 +370,14 @@ class BookWriter(MappedStore):
     def _reject(self, reason: BookRejectReason, token_id: str, detail: str) -> BookUpdateError:
         self._rejections[reason] += 1
         return BookUpdateError(reason, token_id, detail)
+
+    def _check_times(self, token_id: str, t_recv_ns: object, exchange_ts_ms: object) -> None:
+        # The header stores both as int64: a value outside [0, 2**63) would raise half-way
+        # through a write (issue 20 #5), so it is refused before the slot goes odd.
+        for name, value in (("t_recv_ns", t_recv_ns), ("exchange_ts_ms", exchange_ts_ms)):
+            if type(value) is not int or not 0 <= value < _INT64_LIMIT:
+                raise self._reject(BookRejectReason.MALFORMED, token_id,
+                                   f"{name} {value!r} is not an integer in [0, 2**63)")
 
     def _check_hash(self, token_id: str, book_hash: str) -> bytes:
         try:
@@ -467,43 +478,47 @@ class BookWriter(MappedStore):
         if counter & 1:  # a previous write died mid-way in this process: finish it
             counter += 1
         q[ci] = counter + 1  # odd: write in progress
-        q[ci + 1] = book.t_recv_ns
-        q[ci + 2] = book.exchange_ts_ms
-        d[ci + 3] = book.tick_size
-        d[ci + 4] = best_bid
-        d[ci + 5] = best_ask
-        ii = (base + L.S_N_BIDS) // 4
-        i[ii + 2] = len(bid_prices)
-        i[ii + 3] = len(ask_prices)
-        i[ii + 4] = flags
-        raw_hash = book.book_hash
-        i[ii + 5] = len(raw_hash)
-        hash_at = base + L.S_HASH
-        self._b[hash_at : hash_at + len(raw_hash)] = raw_hash
-        if not header_only:
-            di = (base + L.S_DEPTH) // 8
-            if top_bids is not None:
-                n = len(top_bids)
-                d[di : di + n] = bid_p
-                d[di + levels : di + levels + n] = bid_s
-                if n < book.n_bids:
-                    gap = self._zeros[: book.n_bids - n]
-                    d[di + n : di + book.n_bids] = gap
-                    d[di + levels + n : di + levels + book.n_bids] = gap
-                book.n_bids = n
-                i[ii] = n
-            if top_asks is not None:
-                n = len(top_asks)
-                da = di + 2 * levels
-                d[da : da + n] = ask_p
-                d[da + levels : da + levels + n] = ask_s
-                if n < book.n_asks:
-                    gap = self._zeros[: book.n_asks - n]
-                    d[da + n : da + book.n_asks] = gap
-                    d[da + levels + n : da + levels + book.n_asks] = gap
-                book.n_asks = n
-                i[ii + 1] = n
-        q[ci] = counter + 2  # even: published
+        try:
+            q[ci + 1] = book.t_recv_ns
+            q[ci + 2] = book.exchange_ts_ms
+            d[ci + 3] = book.tick_size
+            d[ci + 4] = best_bid
+            d[ci + 5] = best_ask
+            ii = (base + L.S_N_BIDS) // 4
+            i[ii + 2] = len(bid_prices)
+            i[ii + 3] = len(ask_prices)
+            i[ii + 4] = flags
+            raw_hash = book.book_hash
+            i[ii + 5] = len(raw_hash)
+            hash_at = base + L.S_HASH
+            self._b[hash_at : hash_at + len(raw_hash)] = raw_hash
+            if not header_only:
+                di = (base + L.S_DEPTH) // 8
+                if top_bids is not None:
+                    n = len(top_bids)
+                    d[di : di + n] = bid_p
+                    d[di + levels : di + levels + n] = bid_s
+                    if n < book.n_bids:
+                        gap = self._zeros[: book.n_bids - n]
+                        d[di + n : di + book.n_bids] = gap
+                        d[di + levels + n : di + levels + book.n_bids] = gap
+                    book.n_bids = n
+                    i[ii] = n
+                if top_asks is not None:
+                    n = len(top_asks)
+                    da = di + 2 * levels
+                    d[da : da + n] = ask_p
+                    d[da + levels : da + levels + n] = ask_s
+                    if n < book.n_asks:
+                        gap = self._zeros[: book.n_asks - n]
+                        d[da + n : da + book.n_asks] = gap
+                        d[da + levels + n : da + levels + book.n_asks] = gap
+                    book.n_asks = n
+                    i[ii + 1] = n
+        finally:
+            # even again whatever happened: an exception must never leave readers spinning
+            # on an odd counter (issue 20 #5); inputs are checked before, so this is a bug net
+            q[ci] = counter + 2  # even: published
         return BookWrite(slot=slot, seq=(counter + 2) >> 1, flags=flags,
                          t_shm_ns=time.monotonic_ns(), best_bid=best_bid, best_ask=best_ask)
 
