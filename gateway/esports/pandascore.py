@@ -169,6 +169,20 @@ class PandaScoreParser:
         state.last_payload = payload
         return payload
 
+    @staticmethod
+    def _event_game_number(state: _Match, body: dict[str, Any]) -> int:
+        """The map an event belongs to, by its ``game.id`` (a game not framed yet is the next
+        map); without a game id, the map of the last frame."""
+        key = _game_key(body)
+        if not key:
+            last = state.last_payload or {}
+            return int(last.get("game_number") or 1)
+        number = state.game_numbers.get(key)
+        if number is None:
+            number = state.progress.maps_a + state.progress.maps_b + 1
+            state.game_numbers[key] = number
+        return number
+
     def parse_event(self, raw: bytes, stamp: EventStamp) -> ParseResult:
         """Parse one message of the events socket (LoL ``kill_feed``, CS ``round_end``)."""
         body = as_object(load_json(raw), "event")
@@ -186,11 +200,16 @@ class PandaScoreParser:
         last = state.last_payload
         if last is None:
             return result  # no frame yet: nothing to update
-        updated = dict(last)
+        number = self._event_game_number(state, body)
+        # the series score now (a frame may have ended a map since the last snapshot), and a
+        # new map's in-map counts restart: an event of the next map never carries the last one's
+        progress = state.progress
+        updated = dict(last) if last.get("game_number") == number else {"game_number": number}
+        updated["maps_a"], updated["maps_b"] = progress.maps_a, progress.maps_b
         if kind == "kill_feed":
             field_name = _LOL_KILL_FIELDS.get(str(payload.get("type")))
             if field_name is None or f"{field_name}_a" not in updated:
-                return result
+                return result  # unknown kind, or a new map's counts not framed yet
             killer = as_object(payload.get("killer"), "payload.killer")
             colour = as_object(killer.get("object") or {}, "killer.object").get("side")
             side = state.colour_side.get(str(colour))
@@ -215,6 +234,11 @@ class PandaScoreParser:
         emissions = state.progress.game_state(updated)
         result.add_events(stamp, state.match.match_id, emissions, t_event_ms)
         return result
+
+
+def _game_key(body: dict[str, Any]) -> str:
+    game = body.get("game")
+    return str(game.get("id", "")) if isinstance(game, dict) else ""
 
 
 def _nested_id(body: dict[str, Any], key: str) -> str:

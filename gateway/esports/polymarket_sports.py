@@ -166,12 +166,17 @@ class PolymarketSportsParser:
 
 
 def _game_number(message: dict[str, Any], progress: SeriesProgress) -> int:
+    """The map the ``score``'s rounds belong to: the ``period`` ("2/3"), unless the maps score
+    shows that map already over (between maps the period still names the finished map while
+    the rounds have restarted at 000-000): then the next map. Rounds are per map, so a round
+    count keyed to the wrong map would read as a score going backwards (specs/09)."""
+    next_map = progress.maps_a + progress.maps_b + 1
     period = message.get("period")
     if isinstance(period, str) and "/" in period:
         head = period.split("/", 1)[0].strip()
         if head.isdigit() and int(head) > 0:
-            return int(head)
-    return progress.maps_a + progress.maps_b + 1
+            return max(int(head), next_map)
+    return next_map
 
 
 class PolymarketSportsAdapter(AdapterBase):

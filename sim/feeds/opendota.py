@@ -78,6 +78,15 @@ def live_entry(ctx: FeedContext, match: MatchSpec, state: MatchState, match_t_s:
     }
 
 
+def _start_time(ctx: FeedContext, match: MatchSpec, state: MatchState, duration: int) -> int:
+    """``start_time`` (Unix s) of a finished map: the real API's ``start_time + duration`` is
+    when the game ended, and ``duration`` here is scaled game time, so start_time is counted
+    back from the map's wall-clock end (not the compressed map's wall-clock start, which put
+    the end ``duration`` minus the real map length in the future)."""
+    end = state.map_end_s if state.map_end_s is not None else state.map_start_s
+    return ctx.wall_ms(match.start_s + end) // 1000 - duration
+
+
 def _player(ctx: FeedContext, match: MatchSpec, state: MatchState, map_number: int, side: int,
             slot: int, duration: int, radiant_win: bool) -> dict[str, Any]:
     kills = (state.kills_a if side == 0 else state.kills_b) // 5 + (slot == 0)
@@ -102,7 +111,7 @@ def _player(ctx: FeedContext, match: MatchSpec, state: MatchState, map_number: i
         "ability_upgrades_arr": [5000 + k for k in range(12)],
         "personaname": None, "name": None, "last_login": None, "rank_tier": None,
         "is_subscriber": False, "radiant_win": radiant_win,
-        "start_time": ctx.wall_ms(match.start_s + state.map_start_s) // 1000,
+        "start_time": _start_time(ctx, match, state, duration),
         "duration": duration, "cluster": 225, "lobby_type": 1, "game_mode": 2,
         "is_contributor": False, "patch": 57, "region": 3, "isRadiant": side == 0,
         "win": int(won), "lose": int(not won), "total_gold": gold_total,
@@ -134,7 +143,7 @@ def match_object(ctx: FeedContext, match: MatchSpec, map_number: int, state: Mat
         "radiant_win": radiant_win,
         "duration": duration,
         "pre_game_duration": 90,
-        "start_time": ctx.wall_ms(match.start_s + state.map_start_s) // 1000,
+        "start_time": _start_time(ctx, match, state, duration),
         "match_id": _game_match_id(match, map_number),
         "match_seq_num": stable_int(10, match.match_id, map_number, "seq"),
         "tower_status_radiant": 2047 >> state.towers_b,
