@@ -18,6 +18,7 @@ only the executor's synchronous, non-I/O members (``name``, ``healthy``, ``on_us
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -108,6 +109,35 @@ Send = Callable[[Outbound], None]
 _BAD_INPUT_REASONS = frozenset((RejectReason.UNKNOWN_MARKET, RejectReason.UNKNOWN_TOKEN,
                                 RejectReason.NON_POSITIVE_SIZE, RejectReason.PRICE_OUT_OF_RANGE,
                                 RejectReason.PRICE_OFF_TICK))
+
+
+MAX_INTENT_SHARES = 1_000_000.0
+"""No intent may ask for more shares (far above any risk limit): 1e308 is refused with a
+reply, before any arithmetic on it can overflow."""
+
+_SHARD_KINDS = (OrderIntent, CancelIntent, StateQuery, MarketStatus)
+
+
+def sender_identity(shard_id: object) -> bytes:
+    """The ROUTER identity of shard ``shard_id`` (what ``polyloly.bus.shard_identity`` sets;
+    not imported: the core imports no zmq)."""
+    return f"shard-{shard_id}".encode()
+
+
+def absurd_values(intent: OrderIntent) -> tuple[RejectReason, str] | None:
+    """Why the intent's numbers are absurd (None when they are not): a size above
+    :data:`MAX_INTENT_SHARES` (infinite included), a price or expected value that is not
+    finite. Other values out of range (a negative or NaN size, a price of 2) are the risk
+    checks' (``NON_POSITIVE_SIZE``, ``PRICE_OUT_OF_RANGE``)."""
+    if intent.size > MAX_INTENT_SHARES:  # inf too; NaN is the risk check's NON_POSITIVE_SIZE
+        return RejectReason.ORDER_SIZE_LIMIT, \
+            f"size: expected at most {MAX_INTENT_SHARES:.0f} shares, was {intent.size!r}"
+    for name in ("price", "expected_price", "expected_edge"):
+        value = getattr(intent, name)
+        if not math.isfinite(value):
+            return RejectReason.PRICE_OUT_OF_RANGE, \
+                f"{name}: expected a finite number, was {value!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +296,8 @@ class EngineCore:
             self._on_intents([(identity, message)], send)
             return
         source = (identity or b"gateway").decode("latin-1")
+        if not self._authorized(identity, message):
+            return
         self.store.journal(message, source)
         if isinstance(message, CancelIntent):
             self._on_cancel(message)
@@ -284,6 +316,24 @@ class EngineCore:
             metrics.bad_input.labels(component="engine", reason="unexpected_kind").inc()
             _LOG.warning("unexpected_message", f"{type(message).__name__} is not for the engine")
         self.flush(send)
+
+    def _authorized(self, identity: bytes | None, message: Message) -> bool:
+        """Whether ``message`` may come from this sender (issue 20 #2). A shard (ROUTER
+        ``identity``) may send only intents, cancels, queries and its market statuses, each
+        as itself; venue facts (order and trade updates, resolutions) come only from the
+        gateway's authenticated channels (PULL/SUB, no identity). Anything else is counted
+        (``bad_input{reason=forbidden_sender}``), logged and dropped."""
+        if identity is None:
+            return True
+        shard_id = getattr(message, "shard_id", None)
+        if isinstance(message, _SHARD_KINDS) and identity == sender_identity(shard_id):
+            return True
+        metrics.bad_input.labels(component="engine", reason="forbidden_sender").inc()
+        _LOG.warning("forbidden_sender",
+                     f"{type(message).__name__} (shard_id {shard_id}) refused from "
+                     f"{identity.decode('latin-1')!r}: shards send only intents, cancels, "
+                     "queries and statuses, as themselves")
+        return False
 
     # --- books --------------------------------------------------------------------------------
 
@@ -368,13 +418,23 @@ class EngineCore:
             return self._decide(identity, intent, now_ms)
         except PersistenceError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # refused with a reply: a shard never waits on silence
             metrics.dead_letters.labels(source="engine", reason="handler_error").inc()
             _LOG.error("handler_error", repr(exc), intent_id=intent.intent_id)
-            return None
+            return _Admission(identity, intent, RejectReason.DECODE_ERROR,
+                              f"the engine could not process this intent: {exc!r}")
 
     def _decide(self, identity: bytes | None, intent: OrderIntent, now_ms: int) -> _Admission:
         metrics.intents.labels(strategy=intent.strategy.value, market=intent.market_id).inc()
+        if identity is not None and identity != sender_identity(intent.shard_id):
+            metrics.bad_input.labels(component="engine", reason="forbidden_sender").inc()
+            return _Admission(identity, intent, RejectReason.DECODE_ERROR,
+                              f"shard_id {intent.shard_id} is not the sender "
+                              f"{identity.decode('latin-1')!r}: a shard sends as itself")
+        absurd = absurd_values(intent)
+        if absurd is not None:
+            metrics.bad_input.labels(component="engine", reason="absurd_value").inc()
+            return _Admission(identity, intent, absurd[0], absurd[1])
         if not self.ready:
             return _Admission(identity, intent, RejectReason.NOT_READY, "engine is reconciling")
         if not self.executor.healthy():

@@ -150,7 +150,8 @@ def test_resolution_settles_positions_and_survives_restart(tmp_path: Path) -> No
     asyncio.run(harness.send(intent(size=20)))
     asyncio.run(harness.send(intent(token_id=NO_A, outcome=Outcome.NO, size=20)))
     asyncio.run(harness.send(MarketResolved(
-        market_id=MARKET_A, t_exchange_ms=1, t_recv_ns=1, winning_token_id=YES_A)))
+        market_id=MARKET_A, t_exchange_ms=1, t_recv_ns=1, winning_token_id=YES_A),
+        identity=None))  # from the gateway, never a shard
     fees = 2 * 20 * 0.03 * 0.25
     assert harness.core.ledger.realized_usdc == pytest.approx(20 * 1.0 - 20 * 0.5 * 2 - fees)
     harness.store.close()

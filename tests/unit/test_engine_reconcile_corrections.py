@@ -160,7 +160,8 @@ def test_a_settled_market_is_not_corrected_by_unredeemed_venue_tokens(tmp_path: 
     rig = EngineRig(make_config(tmp_path), LivePaper)
     _bought_20_yes(rig)
     asyncio.run(rig.send(MarketResolved(market_id=MARKET_A, winning_token_id=YES_A,
-                                        t_exchange_ms=1, t_recv_ns=1)))
+                                        t_exchange_ms=1, t_recv_ns=1),
+                         identity=None))  # the gateway's channel
     assert rig.core.ledger.position(YES_A).shares == 0  # paid out; the venue still holds 20
     plan = asyncio.run(rig.driver.reconciler.on_start())
     assert not plan.position_corrections and not plan.halts

@@ -31,7 +31,8 @@ def _snapshot(harness: EngineRig, *market_ids: str) -> StateSnapshot:
 
 def _resolve(harness: EngineRig, market_id: str, winner: str | None) -> None:
     asyncio.run(harness.send(MarketResolved(market_id=market_id, t_exchange_ms=1, t_recv_ns=1,
-                                            winning_token_id=winner)))
+                                            winning_token_id=winner),
+                             identity=None))  # from the gateway, never a shard
 
 
 def test_snapshot_lists_settled_markets_with_their_winner_and_survives_restart(
