@@ -61,13 +61,16 @@ def count_lines(path: Path) -> int:
 
 
 def fills_pnl(fills: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per market: cash flow of the fills (sells − buys − fees) and net shares per token."""
+    """Per market: cash flow of the fills (sells − buys − fees + rebates), the fees and the maker
+    rebates apart (a paper maker fill carries its rebate as a negative fee, polyloly/fees.py)
+    and net shares per token."""
     per_market: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for fill in fills:
         market = per_market[fill["market_id"]]
         signed = fill["size"] if fill["side"] == "BUY" else -fill["size"]
         market["cash_usdc"] += -signed * fill["price"] - fill["fee_usdc"]
-        market["fees_usdc"] += fill["fee_usdc"]
+        market["fees_usdc"] += max(fill["fee_usdc"], 0.0)
+        market["rebates_usdc"] += max(-fill["fee_usdc"], 0.0)
         market[f"shares_{fill['outcome']}"] += signed
     return {k: dict(v) for k, v in per_market.items()}
 
@@ -184,7 +187,8 @@ def build_summary(
         "orders": stats.get("orders", 0),
         "fills": len(fills),
         "fills_by_strategy": dict(fills_by_strategy),
-        "fees_usdc": stats.get("fees_usdc", 0.0),
+        "fees_usdc": sum(m.get("fees_usdc", 0.0) for m in cash_flow.values()),
+        "rebates_usdc": sum(m.get("rebates_usdc", 0.0) for m in cash_flow.values()),
         # the equity curve's last point: cash + settlement + positions marked at mid
         "pnl_usdc": accounts.pnl_usdc,
         "pnl_by_market_usdc": {names.get(k, k): v for k, v in accounts.pnl_by_market.items()},

@@ -86,7 +86,9 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class VenueFill:
-    """One fill of one of our orders. ``fee_usdc`` is what we paid (0 for maker fills)."""
+    """One fill of one of our orders. ``fee_usdc`` is what we paid: the taker fee, 0 for a maker
+    fill on the real venue (it pays rebates apart), minus the rebate (< 0) for a paper maker
+    fill, which is credited at the fill as the simulator does (polyloly/fees.py)."""
 
     fill_id: str
     venue_order_id: str

@@ -6,7 +6,10 @@
 * Taker fills walk the levels that cross the limit, at the levels' prices, and pay
   ``shares × rate × p × (1 − p)``; FAK fills what is there and cancels the rest, FOK fills all
   or nothing (cancelled), GTC/GTD fill what is there and rest the remainder.
-* A resting order fills as a maker (no fee, at its own price) when a later book crosses it.
+* A resting order fills as a maker (no fee, at its own price) when a later book crosses it, and
+  is credited the venue's maker rebate at the fill as the simulator's venue does
+  (``MAKER_REBATE_RATE`` × the taker fee of that fill, polyloly/fees.py): the fill carries it as
+  a negative ``fee_usdc``, which the ledger books apart from fees (engine/pnl/ledger.py).
 * Liquidity we took is remembered per (token, price level) until the book's sequence number
   changes, so repeated orders never fill twice against the same size.
 * ``execution.paper_latency_ms`` (``latency_ms``) > 0: the order is *in flight* for that long.
@@ -39,7 +42,7 @@ from engine.executors.base import (
 from polyloly.clock import Clock
 from polyloly.config import MarketConfig
 from polyloly.domain import OrderStatus, OrderType, RejectReason, Side
-from polyloly.fees import fill_fee_usdc
+from polyloly.fees import fill_fee_usdc, maker_rebate_usdc
 from shm.reader import BookSnapshot
 
 _EPSILON = 1e-9
@@ -343,6 +346,10 @@ class PaperExecutor(Executor):
             if consumed is not None and book is not None:
                 consumed.by_price[level_price] = consumed.by_price.get(level_price, 0.0) + size
             paper.matched += size
+            rate = self._fee_rate[request.token_id]
+            # a maker pays nothing and is paid the rebate: a negative fee (VenueFill.fee_usdc)
+            fee = (-maker_rebate_usdc(size, price, rate) if is_maker
+                   else fill_fee_usdc(size, price, rate, is_maker=False))
             fill = VenueFill(
                 fill_id=f"{paper.venue_order_id}-f{len(self._fills) + 1:06d}",
                 venue_order_id=paper.venue_order_id,
@@ -350,7 +357,7 @@ class PaperExecutor(Executor):
                 side=request.side,
                 price=price,
                 size=size,
-                fee_usdc=fill_fee_usdc(size, price, self._fee_rate[request.token_id], is_maker),
+                fee_usdc=fee,
                 is_maker=is_maker,
                 t_ms=now_ms,
                 market_id=request.market_id,

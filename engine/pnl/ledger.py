@@ -2,13 +2,15 @@
 
 Accounting (average cost): a BUY adds ``size × price`` to the token's cost basis; a SELL
 realizes ``size × (price − average cost)`` and removes that share of the basis; every fee is
-realized as a loss when paid; settlement pays 1.0 per winning share (0.5 per share of either
+realized as a loss when paid; a negative fee is a maker rebate credited with the fill (the paper
+executor, as the simulator's venue; polyloly/fees.py), realized as a gain and counted apart from
+fees (``rebates_usdc``); settlement pays 1.0 per winning share (0.5 per share of either
 token on a 50-50 resolution) and realizes payout − basis. Hence, at any time::
 
     realized + unrealized(marks) == cash_flow + Σ shares × mark
 
-where ``cash_flow = Σ sell proceeds + Σ payouts − Σ buy costs − Σ fees`` — the property test
-``tests/property/test_pnl_ledger.py`` checks this identity on random fill sequences.
+where ``cash_flow = Σ sell proceeds + Σ payouts − Σ buy costs − Σ fees + Σ rebates`` — the
+property test ``tests/property/test_pnl_ledger.py`` checks this identity on random fill sequences.
 Units: prices USDC per share, sizes shares, money USDC.
 """
 
@@ -37,6 +39,7 @@ class Position:
     shares: float = 0.0
     cost_usdc: float = 0.0  # cost basis of the shares held
     fees_usdc: float = 0.0  # fees paid on this token, ever
+    rebates_usdc: float = 0.0  # maker rebates credited on this token's fills, ever
 
     @property
     def average_cost(self) -> float:
@@ -52,6 +55,7 @@ class PnlSummary:
     unrealized_usdc: float
     fees_usdc: float
     exposure_usdc: float
+    rebates_usdc: float = 0.0  # maker rebates received; inside realized_usdc, not in fees_usdc
 
     @property
     def total_usdc(self) -> float:
@@ -65,6 +69,7 @@ class Ledger:
         self._positions: dict[str, Position] = {}
         self._realized_usdc = 0.0
         self._fees_usdc = 0.0
+        self._rebates_usdc = 0.0
         self._cash_flow_usdc = 0.0
         self._realized_by_market: defaultdict[str, float] = defaultdict(float)
         self._realized_by_strategy: defaultdict[str, float] = defaultdict(float)
@@ -84,13 +89,19 @@ class Ledger:
         fee_usdc: float,
         strategy: Strategy,
     ) -> float:
-        """Apply one fill; return the P&L it realized (USDC, fee included)."""
+        """Apply one fill; return the P&L it realized (USDC, fee or rebate included).
+
+        ``fee_usdc`` ≥ 0 is a fee paid; < 0 a maker rebate received with the fill (booked apart
+        from fees, in realized P&L)."""
         if not (0.0 < price < 1.0):
             raise LedgerError(f"fill price: expected a number in (0, 1), was {price!r}")
         if not size > 0.0:
             raise LedgerError(f"fill size: expected a positive number, was {size!r}")
-        if not fee_usdc >= 0.0:
-            raise LedgerError(f"fill fee: expected a number >= 0, was {fee_usdc!r}")
+        if not abs(fee_usdc) < size:  # NaN fails too; a fee or rebate is < 1 USDC per share
+            raise LedgerError(
+                f"fill fee: expected a fee (>= 0) or a rebate (< 0) smaller than 1 USDC per "
+                f"share, was {fee_usdc!r} for {size!r} shares"
+            )
         position = self._position(market_id, token_id, outcome)
         realized = -fee_usdc
         if side is Side.BUY:
@@ -109,8 +120,12 @@ class Ledger:
             position.cost_usdc -= basis
             self._cash_flow_usdc += sold * price
             self._clean(position)
-        position.fees_usdc += fee_usdc
-        self._fees_usdc += fee_usdc
+        if fee_usdc >= 0.0:
+            position.fees_usdc += fee_usdc
+            self._fees_usdc += fee_usdc
+        else:
+            position.rebates_usdc -= fee_usdc
+            self._rebates_usdc -= fee_usdc
         self._cash_flow_usdc -= fee_usdc
         self._book_realized(market_id, strategy.value, realized)
         if market_id in self._settled:
@@ -229,6 +244,11 @@ class Ledger:
         return self._fees_usdc
 
     @property
+    def rebates_usdc(self) -> float:
+        """Maker rebates received with fills (USDC, ≥ 0); part of :attr:`realized_usdc`."""
+        return self._rebates_usdc
+
+    @property
     def cash_flow_usdc(self) -> float:
         return self._cash_flow_usdc
 
@@ -249,6 +269,7 @@ class Ledger:
             unrealized_usdc=self.unrealized_usdc(marks),
             fees_usdc=self._fees_usdc,
             exposure_usdc=self.exposure_usdc(),
+            rebates_usdc=self._rebates_usdc,
         )
 
     def realized_by_market(self) -> dict[str, float]:

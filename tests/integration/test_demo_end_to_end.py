@@ -4,7 +4,8 @@ demo_short runs on the real venue's rules (unified book, 3 s hold, a fast maker 
 ones, an informed taker): a pair mispricing cannot rest there, so pair arbitrage must make no
 intent at all (one would mean the venue let YES ask + NO ask < 1 rest); temporal arbitrage
 trades the slow maker's stale quotes; the engine's realized P&L must equal the P&L recomputed
-from the fills and the venue's resolutions (docs/DECISIONS.md D16).
+from the fills, the venue's resolutions and the maker rebates credited on our maker fills
+(docs/DECISIONS.md D16; polyloly/fees.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,34 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _assert_pnl_is_fills_settlement_and_rebates(summary: dict[str, Any]) -> None:
+    """Engine realized P&L = trading cash of the fills − fees + settlement + rebates, to 1e-6,
+    each part recomputed here from summary.json's per-market figures."""
+    flows = summary["fills_cash_flow_by_market"]
+    winners = {m["market_id"]: (m["token_ids"], m["winning_token_id"])
+               for m in summary["markets"]}
+    fees = sum(f.get("fees_usdc", 0.0) for f in flows.values())
+    rebates = sum(f.get("rebates_usdc", 0.0) for f in flows.values())
+    trading = sum(f["cash_usdc"] for f in flows.values()) + fees - rebates
+    settlement = 0.0
+    for market_id, flow in flows.items():
+        tokens, winner = winners[market_id]
+        yes, no = flow.get("shares_YES", 0.0), flow.get("shares_NO", 0.0)
+        settlement += 0.5 * (yes + no) if winner is None else yes if winner == tokens[0] else no
+    assert summary["fees_usdc"] == pytest.approx(fees, abs=1e-9) and fees >= 0
+    assert summary["rebates_usdc"] == pytest.approx(rebates, abs=1e-9) and rebates >= 0
+    assert summary["realized_pnl_usdc"] == pytest.approx(
+        trading - fees + settlement + rebates, abs=1e-6
+    ), orjson.dumps({k: summary[k] for k in ("engine_pnl", "fills_cash_flow_by_market",
+                                              "markets")}).decode()
 
 
 @pytest.mark.timeout(240)
@@ -45,6 +69,7 @@ def test_demo_trades_on_real_venue_rules_with_consistent_pnl(tmp_path: Path) -> 
     assert summary["realized_pnl_usdc"] == pytest.approx(
         summary["realized_pnl_from_fills_usdc"], abs=1e-6
     )
+    _assert_pnl_is_fills_settlement_and_rebates(summary)
     latency = summary["tick_to_intent_ms"]  # first attempts measured, the rest counted apart
     assert latency["count"] == latency["first_attempts"] > 0
     assert sum(latency[k] for k in ("first_attempts", "retries", "rebalances",
@@ -73,4 +98,5 @@ def test_demo_rehearses_the_live_path_with_the_real_executor(tmp_path: Path) -> 
         summary["realized_pnl_from_fills_usdc"], abs=1e-6
     ), orjson.dumps({k: summary[k] for k in ("engine_pnl", "fills_cash_flow_by_market",
                                               "markets", "risk_events")}).decode()
+    _assert_pnl_is_fills_settlement_and_rebates(summary)
     assert "executor: real" in (run_dir / "config.yaml").read_text()

@@ -1,5 +1,6 @@
 """P&L properties: realized + unrealized equals cash flow plus marked holdings; settlement pays
-1.0 per winning share (0.5 on a 50-50); fees are always a cost."""
+1.0 per winning share (0.5 on a 50-50); fees are always a cost; maker rebates (negative fees of
+paper maker fills) are counted apart from fees and are in realized P&L."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from engine.pnl.ledger import Ledger
 from polyloly.domain import Outcome, Side, Strategy
-from polyloly.fees import taker_fee_usdc
+from polyloly.fees import maker_rebate_usdc, taker_fee_usdc
 
 TOKENS = {Outcome.YES: "1", Outcome.NO: "2"}
 prices = st.integers(1, 99).map(lambda n: n / 100)
@@ -29,7 +30,8 @@ def _run(sequence: list) -> Ledger:
             size = min(size, held)
             if size <= 0:
                 continue
-        fee = taker_fee_usdc(size, price, 0.03) if is_taker else 0.0
+        fee = (taker_fee_usdc(size, price, 0.03) if is_taker
+               else -maker_rebate_usdc(size, price, 0.03))
         ledger.apply_fill(market_id="m", token_id=TOKENS[outcome], outcome=outcome, side=side,
                           price=price, size=size, fee_usdc=fee, strategy=Strategy.PAIR_ARB)
     return ledger
@@ -44,7 +46,9 @@ def test_realized_plus_unrealized_equals_cash_flow_plus_marked_holdings(sequence
     held_value = sum(p.shares * marks[p.token_id] for p in ledger.positions())
     summary = ledger.summary(marks)
     assert summary.total_usdc == pytest.approx(ledger.cash_flow_usdc + held_value, abs=1e-6)
-    assert summary.fees_usdc >= 0
+    assert summary.fees_usdc >= 0 and summary.rebates_usdc >= 0
+    assert summary.fees_usdc == pytest.approx(sum(p.fees_usdc for p in ledger.positions()))
+    assert summary.rebates_usdc == pytest.approx(sum(p.rebates_usdc for p in ledger.positions()))
     assert sum(ledger.realized_by_strategy().values()) == pytest.approx(summary.realized_usdc)
 
 

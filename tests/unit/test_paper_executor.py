@@ -12,6 +12,7 @@ from engine.executors.paper import PaperExecutor
 from polyloly.clock import ManualClock
 from polyloly.config import MarketConfig
 from polyloly.domain import Game, OrderStatus, OrderType, RejectReason, Side
+from polyloly.fees import MAKER_REBATE_RATE, taker_fee_usdc
 
 TOKEN = "1001"
 MARKET = MarketConfig(market_id="0xm", token_ids=(TOKEN, "1002"), match_id="m", game=Game.LOL,
@@ -79,7 +80,10 @@ def test_gtc_rests_then_fills_as_maker_when_the_book_crosses_it() -> None:
     asyncio.run(executor.tick(clock.wall_ms()))
     (fill,) = executor.drain_events()
     assert isinstance(fill, VenueFill)
-    assert (fill.price, fill.size, fill.fee_usdc, fill.is_maker) == (0.45, 25.0, 0.0, True)
+    # no fee; the venue's rebate, 25 % of the taker fee 25 × 0.03 × 0.45 × 0.55 = 0.18563 (5
+    # decimals) = 46407.5 micro-pUSD, half to even 46408, is credited as a negative fee
+    assert (fill.price, fill.size, fill.is_maker) == (0.45, 25.0, True)
+    assert fill.fee_usdc == pytest.approx(-0.046408, abs=1e-12)
     status = asyncio.run(executor.order_status(result.venue_order_id))
     assert status.status is OrderStatus.PARTIALLY_FILLED and status.size_matched == 25
     listing = asyncio.run(executor.open_orders())
@@ -117,3 +121,20 @@ def test_cancel_and_cancel_all() -> None:
     assert not asyncio.run(executor.cancel(a.venue_order_id)).ok
     assert len(asyncio.run(executor.cancel_all()).cancelled) == 1
     assert asyncio.run(executor.open_orders()).orders == ()
+
+
+def test_a_maker_fill_credits_the_rebate_and_a_taker_fill_none() -> None:
+    """Rebate = MAKER_REBATE_RATE × the taker fee of the fill, only on maker fills, at the maker's
+    price (the 0.5 level: 20 × 0.03 × 0.25 = 0.015 fee, 0.00375 rebate)."""
+    executor, books, clock = _setup()
+    resting = asyncio.run(executor.submit(_order(20, 0.49, OrderType.GTC, side=Side.SELL)))
+    assert resting.outcome is SubmitOutcome.LIVE
+    books.set(TOKEN, [(0.50, 40.0)], [(0.55, 10.0)])  # a buyer at 0.50 crosses our 0.49 ask
+    clock.advance(ms=10)
+    asyncio.run(executor.tick(clock.wall_ms()))
+    (fill,) = executor.drain_events()
+    assert isinstance(fill, VenueFill) and fill.is_maker and fill.price == 0.49
+    fee = taker_fee_usdc(20, 0.49, 0.03)
+    assert fill.fee_usdc == pytest.approx(-MAKER_REBATE_RATE * fee, abs=1e-6) and fee > 0
+    taker = asyncio.run(executor.submit(_order(5, 0.55, OrderType.FAK, cid="c2")))
+    assert taker.fills[0].fee_usdc == pytest.approx(taker_fee_usdc(5, 0.55, 0.03))

@@ -8,8 +8,9 @@ import pytest
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG
 
 from polyloly.config import ConfigError, validate
-from polyloly.fees import taker_fee_usdc
+from polyloly.fees import MAKER_REBATE_RATE, maker_rebate_usdc, taker_fee_usdc
 from polyloly.venue_rules import MIN_NOTIONAL_USDC, TICK_SIZES, floor_shares, on_tick
+from sim.scenario import Scenario
 from sim.venue.clock import ManualClock
 from sim.venue.core import Venue, taker_fee_u
 from sim.venue.models import MICRO, OrderRequest, OrderType, Side, VenueError
@@ -77,3 +78,28 @@ def test_config_refuses_a_tick_size_the_venue_does_not_have() -> None:
                                           r"0\.1, 0\.01, 0\.005, 0\.0025, 0\.001, 0\.0001, "
                                           r"was 0\.003"):
         validate({"markets": [market]})
+
+
+def test_the_maker_rebate_rate_is_the_simulators_default() -> None:
+    """One venue fact, two copies: the venue core's and the scenario's defaults are ours."""
+    venue = Venue([SampleMarket()], ManualClock(start_wall_ms=1_700_000_000_000))
+    assert venue.maker_rebate_rate == MAKER_REBATE_RATE
+    assert Scenario.__dataclass_fields__["maker_rebate_rate"].default == MAKER_REBATE_RATE
+
+
+@pytest.mark.parametrize("price", [0.2, 0.45, 0.5, 0.777, 0.999])
+@pytest.mark.parametrize("size", [5, 7.5, 33.33, 1234.56])
+def test_maker_rebate_equals_what_the_simulator_credits(price: float, size: float) -> None:
+    """A taker BUY crosses a resting SELL: the maker's collateral grows by the notional plus the
+    rebate the simulator credits, which must be ``maker_rebate_usdc`` to the micro-unit."""
+    market = SampleMarket()
+    venue = Venue([market], ManualClock(start_wall_ms=1_700_000_000_000), seed=1,
+                  default_collateral_usdc=100_000, matching_delay_s=0.0)
+    venue.place_internal("mm", market.token_ids[0], "SELL", price, size)
+    maker = venue.agent_address("mm")
+    before = venue.collateral_u(maker)
+    _fak_buy(venue, "0x1", price, size)
+    notional_u = round(size * MICRO) * round(price * MICRO) // MICRO
+    credited_u = venue.collateral_u(maker) - before - notional_u
+    assert credited_u == round(maker_rebate_usdc(size, price, market.taker_fee_rate) * MICRO)
+    assert credited_u > 0

@@ -137,6 +137,13 @@ class ExecutorClobClient(ClobClient):  # type: ignore[misc]  # py-clob-client-v2
             params["id"] = trade_id
         return self._get(f"{self.host}{TRADES}", headers=headers, params=params)
 
+    def get_rebates_current(self, date: str, maker_address: str) -> Any:
+        """``GET /rebates/current?date=YYYY-MM-DD&maker_address=0x…``: the maker rebates the
+        venue credited ``maker_address`` that UTC day, one entry per market (VENUE §5). Public:
+        the venue documents no auth for it, so no L1/L2 headers are sent."""
+        params = {"date": date, "maker_address": maker_address}
+        return self._get(f"{self.host}/rebates/current", params=params)
+
     def close(self) -> None:
         """Close the connection pool; idempotent."""
         self._http.close()

@@ -19,6 +19,12 @@
   :mod:`engine.executors.polymarket.reports`.
 * While live, the venue heartbeat (:mod:`engine.venue_heartbeat`) runs; when it fails,
   :meth:`healthy` is False and submits are refused with ``HEARTBEAT_UNHEALTHY``.
+* Maker rebates are not in the fills (the venue pays them apart, VENUE §5): every
+  ``rebate_poll_interval_s`` the executor asks ``GET /rebates/current`` for today and yesterday
+  (UTC) for our maker address and keeps what the venue says it credited, per day and market
+  (:meth:`RealExecutor.rebates_usdc_by_market`, logged as ``maker_rebates`` when it grows).
+  They are *reported, not booked*: the engine's ledger does not include them yet (pending; the
+  paper executor's rebates, credited with the fills, are in the ledger).
 """
 
 from __future__ import annotations
@@ -166,6 +172,7 @@ class RealExecutor(Executor):
         request_timeout_s: float,
         unknown_order_timeout_s: float = 30.0,
         trade_poll_interval_s: float = 2.0,
+        rebate_poll_interval_s: float = 60.0,
         fee_rate_of_token: Mapping[str, float] | None = None,
         heartbeat: VenueHeartbeat | None = None,
         rng: random.Random | None = None,
@@ -179,6 +186,12 @@ class RealExecutor(Executor):
         self._call_timeout_s = request_timeout_s + 1.0
         self._unknown_timeout_ms = int(unknown_order_timeout_s * 1000)
         self._poll_interval_ms = int(trade_poll_interval_s * 1000)
+        # maker rebates the venue reports: (UTC date, condition id) -> USDC credited that day
+        self._rebate_interval_ms = int(rebate_poll_interval_s * 1000)
+        self._last_rebate_poll_ms: int | None = None
+        self._rebate_polling = False
+        self._rebates: dict[tuple[str, str], float] = {}
+        self._rebates_logged = 0.0
         self._fee_rates = dict(fee_rate_of_token or {})
         self.heartbeat = heartbeat
         self._rng = rng or random.Random()
@@ -721,8 +734,18 @@ class RealExecutor(Executor):
                 self._apply_trade(report)
 
     async def tick(self, now_ms: int) -> None:
-        """Start a background poll (trades, unknown orders) when one is due; never blocks."""
-        if self._closed or now_ms - self._last_poll_ms < self._poll_interval_ms:
+        """Start a background poll (trades, unknown orders; maker rebates) when one is due;
+        never blocks."""
+        if self._closed:
+            return
+        if not self._rebate_polling and (
+            self._last_rebate_poll_ms is None
+            or now_ms - self._last_rebate_poll_ms >= self._rebate_interval_ms
+        ):
+            self._last_rebate_poll_ms = now_ms
+            self._rebate_polling = True
+            self._spawn(self.poll_rebates(now_ms))
+        if now_ms - self._last_poll_ms < self._poll_interval_ms:
             return
         if self._poll_task is not None and not self._poll_task.done():
             return
@@ -744,6 +767,40 @@ class RealExecutor(Executor):
         for order_id, tracked in list(self._orders.items()):
             if tracked.unknown:
                 await self._resolve_unknown(order_id, tracked, now_ms)
+
+    async def poll_rebates(self, now_ms: int) -> None:
+        """Ask the venue what maker rebates it credited our maker address today and yesterday
+        (UTC: the venue's rebate day, VENUE §9) and remember them; never raises."""
+        try:
+            day = 86_400_000
+            for date in (_utc_date(now_ms - day), _utc_date(now_ms)):
+                answer = await self._call(self._client.get_rebates_current, date,
+                                          self._signer.maker)
+                for (when, condition_id), usdc in _rebates_of(answer, date).items():
+                    self._rebates[(when, condition_id)] = usdc
+        except Exception as exc:  # a failed poll is retried at the next interval
+            _log.info("rebate_poll_failed", "maker rebate poll failed",
+                      error=classify_or_report(exc))
+            return
+        finally:
+            self._rebate_polling = False
+        total = self.rebates_usdc()
+        if total != self._rebates_logged:
+            self._rebates_logged = total
+            _log.info("maker_rebates", "maker rebates the venue credited (not in the ledger)",
+                      rebates_usdc=round(total, 6), markets=len(self.rebates_usdc_by_market()))
+
+    def rebates_usdc_by_market(self) -> dict[str, float]:
+        """Maker rebates the venue reported crediting us, per condition id, over the days
+        polled (USDC)."""
+        by_market: dict[str, float] = {}
+        for (_, condition_id), usdc in self._rebates.items():
+            by_market[condition_id] = by_market.get(condition_id, 0.0) + usdc
+        return by_market
+
+    def rebates_usdc(self) -> float:
+        """All maker rebates the venue reported crediting us (USDC)."""
+        return sum(self._rebates.values())
 
     async def _resolve_unknown(self, order_id: str, tracked: _Tracked, now_ms: int) -> None:
         try:
@@ -846,6 +903,33 @@ def _page(page: Any) -> tuple[str, list[Any]]:
         raise ReportError("page.data: expected a list")
     cursor = str(page["next_cursor"] or END_CURSOR)
     return cursor, items
+
+
+def _utc_date(wall_ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(wall_ms / 1000))
+
+
+def _rebates_of(answer: Any, date: str) -> dict[tuple[str, str], float]:
+    """``GET /rebates/current`` entries → {(date, condition id): USDC}; raise
+    :class:`ReportError` naming the first entry that is not the documented shape."""
+    if not isinstance(answer, list):
+        raise ReportError(f"rebates/current: expected a list, was {str(answer)[:120]}")
+    rebates: dict[tuple[str, str], float] = {}
+    for index, entry in enumerate(answer):
+        try:
+            condition_id = str(entry["condition_id"])
+            usdc = float(entry["rebated_fees_usdc"])
+            when = str(entry.get("date") or date)
+        except (KeyError, TypeError, ValueError):
+            raise ReportError(
+                f"rebates/current[{index}]: expected condition_id and a numeric "
+                f"rebated_fees_usdc, was {str(entry)[:120]}"
+            ) from None
+        if not usdc >= 0.0:
+            raise ReportError(f"rebates/current[{index}].rebated_fees_usdc: expected >= 0, "
+                              f"was {usdc!r}")
+        rebates[(when, condition_id)] = rebates.get((when, condition_id), 0.0) + usdc
+    return rebates
 
 
 def _micro(answer: Any) -> float:
