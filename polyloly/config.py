@@ -196,6 +196,24 @@ class PairArbConfig(_Section, frozen=True):
     rebalance_max_loss_per_share: Fraction = 0.02  # lagging leg may cost up to 1 + this
 
 
+class MakerConfig(_Section, frozen=True):
+    """Maker quoting (shards/maker_quoting.py, specs/06 §maker): post-only bids around fair
+    value on both outcomes, asks against unmatched inventory; off unless enabled."""
+
+    enabled: bool = False
+    size_shares: PositiveFloat = 10.0  # per quote, before the inventory caps
+    half_width: Fraction = 0.02  # each quote's base distance from fair value
+    live_width_mult: PositiveFloat = 2.0  # wider while truth is live (facts move fair value)
+    volatility_width_mult: NonNegativeFloat = 2.0  # + this × std dev of recent mid changes
+    volatility_window: PositiveInt = 20  # mid changes kept for that std dev
+    skew_per_share: NonNegativeFloat = 0.0005  # price shift per share of net inventory
+    max_inventory_shares: PositiveFloat = 50.0  # unmatched shares of one outcome
+    max_inventory_usdc: PositiveFloat = 50.0  # cost of one outcome's unmatched shares
+    reprice_threshold: Fraction = 0.01  # a fair-value (or wanted price) move that replaces
+    gtd_s: NonNegativeInt = 0  # 0: GTC; else GTD expiring this long after posting (>= 61)
+    cooldown_ms: NonNegativeInt = 250  # between two quote decisions of one market
+
+
 class TemporalArbConfig(_Section, frozen=True):
     enabled: bool = True
     min_edge_threshold: Fraction = 0.05
@@ -323,6 +341,7 @@ class Config(_Section, frozen=True):
     truth: TruthConfig = msgspec.field(default_factory=TruthConfig)
     pair_arb: PairArbConfig = msgspec.field(default_factory=PairArbConfig)
     temporal_arb: TemporalArbConfig = msgspec.field(default_factory=TemporalArbConfig)
+    maker: MakerConfig = msgspec.field(default_factory=MakerConfig)
     risk: RiskConfig = msgspec.field(default_factory=RiskConfig)
     execution: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
     storage: StorageConfig = msgspec.field(default_factory=StorageConfig)

@@ -104,6 +104,8 @@ class TradingAction(StrEnum):
     BUY_WINNER = "buy_winner"
     CANCEL = "cancel"
     CANCEL_ALL = "cancel_all"
+    QUOTE = "quote"  # post a post-only maker order (issue 17)
+    REPLACE = "replace"  # cancel one of our maker quotes and post its successor
 
 
 class SourceTier(StrEnum):
@@ -126,6 +128,7 @@ class Strategy(StrEnum):
     TEMPORAL_ARB = "temporal_arb"
     REBALANCE = "rebalance"
     MANUAL = "manual"
+    MAKER = "maker"  # post-only quotes around fair value (shards/maker_quoting.py)
 
 
 class MatchEventType(StrEnum):

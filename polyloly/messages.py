@@ -291,6 +291,10 @@ class OrderIntent(_Message, frozen=True, tag="order_intent"):
     t_parsed_ns: int = 0  # the originating BookTick's stamps (0: not from a book tick)
     t_shm_ns: int = 0
     truth: IntentTruth | None = None  # None only from older shards (wire compatible)
+    # maker quotes (issue 17): rest only, never take (a crossing one is refused by the venue);
+    # GTD expiry in epoch seconds (0: none). Defaults keep older shards' intents valid.
+    post_only: bool = False
+    expiration_s: int = 0
 
 
 class CancelIntent(_Message, frozen=True, tag="cancel_intent"):
@@ -302,6 +306,9 @@ class CancelIntent(_Message, frozen=True, tag="cancel_intent"):
     t_sent_ns: int
     token_id: str | None = None
     reason: str = ""
+    # only the orders of these intents (a maker quote's cancel or replace); empty: every order
+    # of the market (token)
+    intent_ids: tuple[str, ...] = ()
 
 
 class MarketStatus(_Message, frozen=True, tag="market_status"):

@@ -8,6 +8,7 @@ never below the exact per-level fee). See specs/05_PAIR_ARB_SPEC.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -195,3 +196,166 @@ def plan_rebalance(
             reason = "below_min_notional"
         shares = floor_shares(shares / 2.0)
     return reason
+
+
+# ---- pair accumulation (issue 17): legs bought over time, the matched part kept below 1 ----
+
+
+@dataclass(frozen=True, slots=True)
+class AccumulationBuy:
+    """One buy of one leg: a taker FAK through the asks, or a post-only maker bid."""
+
+    outcome: Outcome
+    shares: float
+    limit_price: float  # the order's limit (on tick)
+    cost_per_share: float  # expected cost with fees (a maker bid: its price, no fee)
+    maker: bool
+    reason: str
+
+    @property
+    def notional_usdc(self) -> float:
+        """Shares × limit: the most this buy can spend before fees."""
+        return self.shares * self.limit_price
+
+
+def averages_after(position: PairPosition, outcome: Outcome, shares: float,
+                   cost_per_share: float) -> PairPosition:
+    """The position after buying ``shares`` of ``outcome`` at ``cost_per_share`` (fees in)."""
+    if outcome is Outcome.YES:
+        return PairPosition(position.shares_yes + shares, position.shares_no,
+                            position.cost_yes + shares * cost_per_share, position.cost_no)
+    return PairPosition(position.shares_yes, position.shares_no + shares,
+                        position.cost_yes, position.cost_no + shares * cost_per_share)
+
+
+def pair_cost(position: PairPosition) -> float | None:
+    """avg_yes + avg_no (fees included), or None while a leg is empty."""
+    if position.shares_yes <= 0.0 or position.shares_no <= 0.0:
+        return None
+    return position.cost_yes / position.shares_yes + position.cost_no / position.shares_no
+
+
+def accumulation_ok(position: PairPosition, params: PairArbConfig) -> bool:
+    """The invariant: avg_yes + avg_no + fees ≤ 1 − margin (vacuous while a leg is empty)."""
+    cost = pair_cost(position)
+    return cost is None or cost <= 1.0 - params.safety_margin + 1e-9
+
+
+def _within_limits(after: PairPosition, before: PairPosition, params: PairArbConfig) -> str | None:
+    """Imbalance (shares, USDC) may not grow past its limit; the position stays within its cap."""
+    if (after.imbalance_shares > params.max_leg_imbalance_shares + 1e-9
+            and after.imbalance_shares > before.imbalance_shares):
+        return "leg_imbalance_shares"
+    if (after.imbalance_usdc > params.max_leg_imbalance_usdc + 1e-9
+            and after.imbalance_usdc > before.imbalance_usdc):
+        return "leg_imbalance_usdc"
+    if after.total_cost > params.max_position_usdc + 1e-9:
+        return "position_limit"
+    return None
+
+
+def _max_maker_price(position: PairPosition, outcome: Outcome, shares: float,
+                     params: PairArbConfig, fair: float | None) -> float | None:
+    """Highest bid on ``outcome`` for ``shares`` that keeps the invariant if it fills; a first
+    leg (the other empty) is bid only below its fair value by the margin."""
+    other = outcome.other
+    if position.shares(other) <= 0.0:
+        return None if fair is None else fair - params.safety_margin
+    avg_other = position.cost(other) / position.shares(other)
+    held = position.shares(outcome)
+    return ((1.0 - params.safety_margin - avg_other) * (held + shares)
+            - position.cost(outcome)) / shares
+
+
+def plan_accumulation(
+    books: dict[Outcome, BookSnapshot],
+    position: PairPosition,
+    params: PairArbConfig,
+    fee_rate: float,
+    min_size: float,
+    tick: float,
+    fair_yes: float | None,
+) -> AccumulationBuy | str:
+    """The next buy of BUILDING_PAIR, or why none (pure; specs/05 §accumulation).
+
+    The lagging leg (fewer shares; YES on a tie) first, then the other: a taker buy when
+    the walked asks keep avg_yes + avg_no + fees ≤ 1 − margin (a first leg: its cost ≤ fair
+    − margin, a dip), else a post-only bid at the highest price that keeps it, strictly
+    below the best ask. Sizes: the lagging leg's missing shares (or ``size_usdc`` worth),
+    halved until the invariant and the limits hold and ≥ ``min_size``. The old simultaneous
+    rule is the case of both legs bought one after the other within one book.
+    """
+    lagging = Outcome.YES if position.shares_yes <= position.shares_no else Outcome.NO
+    reasons: list[str] = []
+    for outcome in (lagging, lagging.other):
+        book = books.get(outcome)
+        if book is None:
+            reasons.append("no_book")
+            continue
+        fair = None if fair_yes is None else (fair_yes if outcome is Outcome.YES
+                                             else 1.0 - fair_yes)
+        verdict = _accumulate_leg(book, outcome, position, params, fee_rate, min_size, tick,
+                                  fair)
+        if isinstance(verdict, AccumulationBuy):
+            return verdict
+        reasons.append(verdict)
+    return reasons[0]
+
+
+def _accumulate_leg(
+    book: BookSnapshot, outcome: Outcome, position: PairPosition, params: PairArbConfig,
+    fee_rate: float, min_size: float, tick: float, fair: float | None,
+) -> AccumulationBuy | str:
+    ask = book.best_ask
+    missing = position.shares(outcome.other) - position.shares(outcome)
+    reference = ask if ask is not None else (fair or 0.5)
+    wanted = missing if missing >= min_size else params.size_usdc / max(reference, tick)
+    shares = floor_shares(min(wanted, params.size_usdc / max(reference, tick)))
+    reason = "below_min_size"
+    for _ in range(_HALVINGS + 1):
+        if shares < min_size:
+            return reason
+        verdict = _accumulate_size(book, outcome, shares, position, params, fee_rate, tick,
+                                   fair)
+        if isinstance(verdict, AccumulationBuy):
+            return verdict
+        reason = verdict
+        shares = floor_shares(shares / 2.0)
+    return reason
+
+
+def _accumulate_size(
+    book: BookSnapshot, outcome: Outcome, shares: float, position: PairPosition,
+    params: PairArbConfig, fee_rate: float, tick: float, fair: float | None,
+) -> AccumulationBuy | str:
+    first_leg = position.shares(outcome.other) <= 0.0
+    taker = quote_buy(book, outcome, shares, fee_rate)
+    if taker is not None and taker.notional_usdc >= MIN_NOTIONAL_USDC:
+        cheap = (fair is not None and taker.cost_per_share <= fair - params.safety_margin
+                 if first_leg else True)
+        after = averages_after(position, outcome, shares, taker.cost_per_share)
+        if cheap and accumulation_ok(after, params):
+            limits = _within_limits(after, position, params)
+            if limits is not None:
+                return limits
+            return AccumulationBuy(outcome, shares, taker.limit_price, taker.cost_per_share,
+                                   False, "take dip" if first_leg else "take within margin")
+    ceiling = _max_maker_price(position, outcome, shares, params, fair)
+    if ceiling is None:
+        return "no_fair_value"
+    if not math.isfinite(ceiling):
+        return "not_profitable"  # a leg of ~0 shares at a huge average: nothing fits
+    price = math.floor(min(ceiling, 1.0 - tick) / tick + 1e-6) * tick
+    if book.best_ask is not None:
+        price = min(price, math.floor((book.best_ask - tick) / tick + 1e-6) * tick)
+    price = round(price, 6)
+    if price < tick - 1e-9:
+        return "not_profitable"
+    after = averages_after(position, outcome, shares, price)
+    if not accumulation_ok(after, params):
+        return "not_profitable"
+    limits = _within_limits(after, position, params)
+    if limits is not None:
+        return limits
+    return AccumulationBuy(outcome, shares, price, price, True,
+                           "bid first leg below fair" if first_leg else "bid within margin")

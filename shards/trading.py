@@ -61,10 +61,15 @@ TRADING_TRANSITIONS: Final[dict[tuple[TradingState, TradingTrigger], TradingStat
     **{(state, _G.VENUE_RESOLVED): _R for state in TradingState if state is not _R},
 }
 
+_A = TradingAction
+# Maker quoting (issue 17) posts, replaces and cancels its post-only quotes while no taker
+# strategy owns the market: IDLE, BUILDING_PAIR (its resting bids are quotes) and LOCKED_PAIR.
+# TEMPORAL_ACTIVE cancels quotes but posts none (a truth edge moved fair value); FINALIZING and
+# HALT only cancel everything.
 ALLOWED_ACTIONS: Final[dict[TradingState, frozenset[TradingAction]]] = {
-    _I: frozenset({TradingAction.WATCH}),
-    _B: frozenset({TradingAction.BUY_YES, TradingAction.BUY_NO, TradingAction.CANCEL}),
-    _L: frozenset({TradingAction.WATCH}),
+    _I: frozenset({_A.WATCH, _A.QUOTE, _A.REPLACE, _A.CANCEL}),
+    _B: frozenset({_A.BUY_YES, _A.BUY_NO, _A.CANCEL, _A.QUOTE, _A.REPLACE}),
+    _L: frozenset({_A.WATCH, _A.QUOTE, _A.REPLACE, _A.CANCEL}),
     _T: frozenset({TradingAction.BUY_WINNER, TradingAction.CANCEL}),
     _F: frozenset({TradingAction.CANCEL_ALL}),
     _R: frozenset(),

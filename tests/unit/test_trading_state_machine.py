@@ -31,9 +31,12 @@ EXPECTED = {
 }
 
 ACTIONS = {
-    S.IDLE: {TradingAction.WATCH},
-    S.BUILDING_PAIR: {TradingAction.BUY_YES, TradingAction.BUY_NO, TradingAction.CANCEL},
-    S.LOCKED_PAIR: {TradingAction.WATCH},
+    S.IDLE: {TradingAction.WATCH, TradingAction.QUOTE, TradingAction.REPLACE,
+             TradingAction.CANCEL},
+    S.BUILDING_PAIR: {TradingAction.BUY_YES, TradingAction.BUY_NO, TradingAction.CANCEL,
+                      TradingAction.QUOTE, TradingAction.REPLACE},
+    S.LOCKED_PAIR: {TradingAction.WATCH, TradingAction.QUOTE, TradingAction.REPLACE,
+                    TradingAction.CANCEL},
     S.TEMPORAL_ACTIVE: {TradingAction.BUY_WINNER, TradingAction.CANCEL},
     S.FINALIZING: {TradingAction.CANCEL_ALL},
     S.RESOLVED: set(),
