@@ -49,6 +49,7 @@ from polyloly.fsm import InvalidTransition
 from polyloly.logs import get_logger
 from polyloly.messages import ExecutionReport, Message, OrderIntent, RiskState
 from polyloly.resilience import RetryPolicy
+from polyloly.venue_rules import SHARE_LOT, same_shares
 
 _LOG = get_logger("engine.orders")
 _EPSILON = 1e-9
@@ -327,8 +328,12 @@ class OrderManager:
         status = update.status
         if status in (OrderStatus.LIVE, OrderStatus.DELAYED) and record.filled_size > _EPSILON:
             status = OrderStatus.PARTIALLY_FILLED
-        if status is OrderStatus.FILLED and record.filled_size + _EPSILON < record.size:
-            # the venue says filled before all fills reached us: wait for the fills
+        if status is OrderStatus.FILLED and not same_shares(record.filled_size, record.size) \
+                and not (update.size_matched > 0
+                         and record.filled_size + SHARE_LOT > update.size_matched):
+            # the venue says filled before all its fills reached us: wait for the fills. When
+            # we booked all it matched (a FAK the venue rounded: 59.29104 of 59.3, or ended
+            # short), its FILLED is terminal (issue 20 #9)
             status = OrderStatus.PARTIALLY_FILLED if record.filled_size > 0 else record.status
         previous = record.reason
         if update.reason:
@@ -343,7 +348,9 @@ class OrderManager:
         if self._store.has_fill(fill.fill_id):
             return
         size = fill.size  # the venue's fill is the truth, even beyond our size
-        full = max(0.0, record.size - (record.filled_size + size)) <= 1e-6
+        # full at the venue's resolution: it may match 59.29104 of 59.3 shares (issue 20 #9)
+        filled = record.filled_size + size
+        full = filled >= record.size or same_shares(filled, record.size)
         # the move is checked before the ledger books anything: a refused one changes nothing
         target = next_status(record.order_id, record.status,
                              OrderStatus.FILLED if full else OrderStatus.PARTIALLY_FILLED)

@@ -28,6 +28,16 @@ def floor_shares(shares: float) -> float:
     return math.floor(shares * _SHARE_SCALE + _FLOOR_SLACK) / _SHARE_SCALE
 
 
+SHARE_LOT: Final = 1 / _SHARE_SCALE  # the venue's share resolution (0.01)
+
+
+def same_shares(a: float, b: float) -> bool:
+    """Whether two share quantities are the same order size at the venue's resolution: the
+    venue computes matched sizes from 6-decimal USDC amounts, so an order of 59.3 shares may
+    match 59.29104 in full (less than one lot apart is the same; a whole lot is not)."""
+    return abs(a - b) < SHARE_LOT * (1 - _FLOOR_SLACK)
+
+
 def on_tick(price: float, tick_size: float) -> bool:
     """Whether ``price`` is a whole number of ``tick_size`` ticks (within float tolerance)."""
     ticks = price / tick_size
