@@ -10,6 +10,7 @@
 | kill switch pulled by hand / released | :mod:`engine.core` | CRITICAL / INFO |
 | API rate limit (429, retried), partial fills | :mod:`engine.orders` | log only |
 | venue report the order lifecycle forbids (dead-lettered) | :mod:`engine.core` | WARNING |
+| fill not storable (disk full, read-only): intake stopped | :mod:`engine.orders` | CRITICAL |
 
 The builders are pure; the cores hand what they build to an injected :data:`AlertFn`
 (``Alerter.send`` in ``engine.main``, :func:`no_alert` by default, so replays never alert).
@@ -91,4 +92,14 @@ def invalid_transition_alert(order_id: str, status: str, reported: str) -> Alert
         Severity.WARNING, f"invalid_transition:{status}:{reported}",
         f"order {order_id}: venue reported {reported} while {status}; report dead-lettered "
         "(engine journal, event dead_letter), order kept as it was; check the venue's state",
+    )
+
+
+def storage_failure_alert(error: str, unstored: int) -> Alert:
+    """The CRITICAL for fills the engine could not store: it keeps them in memory, refuses new
+    intents and retries the writes every tick until they succeed (issue 20 #6)."""
+    return Alert(
+        Severity.CRITICAL, "storage_failure",
+        f"engine storage failing, new intents refused: {unstored} fill(s) not stored yet "
+        f"({error}); free the disk / make the data dir writable, the engine retries each tick",
     )

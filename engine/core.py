@@ -437,6 +437,10 @@ class EngineCore:
             return _Admission(identity, intent, absurd[0], absurd[1])
         if not self.ready:
             return _Admission(identity, intent, RejectReason.NOT_READY, "engine is reconciling")
+        if self.orders.unstored_fills:
+            return _Admission(identity, intent, RejectReason.NOT_READY,
+                              f"storage failing ({self.orders.unstored_fills} fill(s) not "
+                              f"stored yet): new intents refused until they are")
         if not self.executor.healthy():
             return _Admission(identity, intent, RejectReason.VENUE_UNAVAILABLE,
                               f"{self.executor.name} executor is unhealthy")
@@ -526,7 +530,8 @@ class EngineCore:
         market in flight now have finished (so every target has its venue id)."""
         wanted = frozenset(
             r.order_id for r in self.orders.open_orders(cancel.market_id)
-            if cancel.token_id is None or r.token_id == cancel.token_id
+            if (cancel.token_id is None or r.token_id == cancel.token_id)
+            and (not cancel.intent_ids or r.intent_id in cancel.intent_ids)  # a quote's cancel
         )
         self._effects.append(CancelOrders(cancel.reason or "cancel intent", cancel.market_id,
                                           wanted))
@@ -730,6 +735,8 @@ class EngineCore:
         so the engine's own pull is never mistaken for a hand pull or undone by a stale read)
         and a :class:`CancelOrders` effect cancels every open order."""
         now_ms = self.clock.wall_ms()
+        if self.orders.unstored_fills:
+            self.orders.retry_unstored()  # every tick until the disk takes them again
         if kill is not None:
             self._on_kill_file(kill, now_ms, send)
         summary = self.ledger.summary(self.marks())
@@ -879,4 +886,6 @@ class EngineCore:
                                 size=r.size, filled_size=r.filled_size, status=r.status.value)
                 for r in self.orders.open_orders()
             ),
+            unstored_fills=self.orders.unstored_fills,
+            storage_error=self.orders.storage_error,
         )

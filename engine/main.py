@@ -232,9 +232,13 @@ class EngineShell:
             _LOG.error("handler_error", repr(exc))
 
     def health(self) -> dict[str, Any]:
-        return {"healthy": bool(self.core.ready and self.core.executor.healthy()),
+        # fills not stored: alive (retrying, intake refused) but not healthy (issue 20 #6)
+        unstored = self.core.orders.unstored_fills
+        return {"healthy": bool(self.core.ready and self.core.executor.healthy()
+                                and not unstored),
                 "ready": self.core.ready, "executor": self.core.executor.name,
-                "kill_switch": self.core.kill_switch.engaged}
+                "kill_switch": self.core.kill_switch.engaged, "unstored_fills": unstored,
+                "storage_error": self.core.orders.storage_error}
 
     def status(self) -> dict[str, Any]:
         return self._status_cache

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 
-from engine.alerting import AlertFn, market_halt_alert, no_alert
+from engine.alerting import AlertFn, market_halt_alert, no_alert, storage_failure_alert
 from engine.executors.base import (
     CancelResult,
     ExecutorEvent,
@@ -36,7 +36,7 @@ from engine.executors.base import (
     VenueTrades,
 )
 from engine.order_record import OrderRecord, next_status
-from engine.persistence.port import EnginePersistence
+from engine.persistence.port import EnginePersistence, PersistenceError
 from engine.pnl.ledger import Ledger, LedgerError
 from engine.risk.circuit import Halt
 from engine.risk.decision import ExposureView
@@ -106,6 +106,12 @@ class OrderManager:
         # the price each live order's shard expected (depth-walked), for realized slippage;
         # in memory only: an order restored after a restart is measured against its limit
         self._expected_price: dict[str, float] = {}
+        # post-only flag and GTD expiry (epoch s) of maker orders, sent with every attempt
+        self._terms: dict[str, tuple[bool, int]] = {}
+        # fills applied in memory whose durable write failed (disk full, read-only): kept and
+        # retried by retry_unstored(); while any is left, the core refuses new intents
+        self._unstored: dict[str, tuple[VenueFill, str]] = {}
+        self.storage_error = ""
         risk.breakers.listener = self._persist_breaker
 
     def _persist_breaker(self, kind: str, halt: Halt) -> None:
@@ -213,6 +219,8 @@ class OrderManager:
         self._orders[order_id] = record
         self._maybe_open[order_id] = record
         self._expected_price[order_id] = intent.expected_price or intent.price
+        if intent.post_only or intent.expiration_s:
+            self._terms[order_id] = (intent.post_only, intent.expiration_s)
         self.outbox.append(self._report(record))
         return record, True
 
@@ -229,10 +237,12 @@ class OrderManager:
 
     def _request(self, record: OrderRecord) -> OrderRequest:
         market = self._markets[record.market_id]
+        post_only, expiration_s = self._terms.get(record.order_id, (False, 0))
         return OrderRequest(
             client_order_id=record.order_id, token_id=record.token_id,
             market_id=record.market_id, side=record.side, price=record.price, size=record.size,
             order_type=record.order_type, tick_size=market.tick_size, neg_risk=market.neg_risk,
+            expiration_s=expiration_s, post_only=post_only,
         )
 
     def on_submit_result(self, order_id: str, result: SubmitResult,
@@ -344,8 +354,31 @@ class OrderManager:
             record.reason = previous  # a refused report leaves the order exactly as it was
             raise
 
+    @property
+    def unstored_fills(self) -> int:
+        """Fills applied in memory but not yet stored (0: storage is healthy)."""
+        return len(self._unstored)
+
+    def retry_unstored(self) -> bool:
+        """Write the fills whose store failed, oldest first, each with its order's and
+        position's current state; return whether none is left. Stops at the first failure."""
+        for fill_id, (fill, order_id) in list(self._unstored.items()):
+            record = self._orders[order_id]
+            try:
+                self._store.record_fill(fill, record, self._ledger.position(record.token_id))
+            except PersistenceError as exc:
+                self.storage_error = str(exc)
+                return False
+            del self._unstored[fill_id]
+            _LOG.warning("fill_stored_late", "fill stored after a storage failure",
+                         fill_id=fill_id, order_id=order_id, left=len(self._unstored))
+        if self.storage_error:
+            self.storage_error = ""
+            _LOG.warning("storage_recovered", "every fill stored: intake reopens")
+        return True
+
     def _apply_fill(self, record: OrderRecord, fill: VenueFill, now_ms: int) -> None:
-        if self._store.has_fill(fill.fill_id):
+        if fill.fill_id in self._unstored or self._store.has_fill(fill.fill_id):
             return
         size = fill.size  # the venue's fill is the truth, even beyond our size
         # full at the venue's resolution: it may match 59.29104 of 59.3 shares (issue 20 #9)
@@ -372,7 +405,20 @@ class OrderManager:
         record.fees_usdc += fill.fee_usdc
         record.status = target
         record.updated_ms = now_ms
-        self._store.record_fill(fill, record, self._ledger.position(record.token_id))
+        try:
+            self._store.record_fill(fill, record, self._ledger.position(record.token_id))
+        except PersistenceError as exc:
+            # the fill happened at the venue: keep it (memory, report), retry the write,
+            # stop new intents and alert — never crash into a restart loop (issue 20 #6)
+            self._unstored[fill.fill_id] = (fill, record.order_id)
+            first = not self.storage_error
+            self.storage_error = str(exc)
+            metrics.dead_letters.labels(source="engine", reason="store_error").inc()
+            _LOG.critical("fill_store_failed", "fill kept in memory, write retried; intake "
+                          "stopped", fill_id=fill.fill_id, order_id=record.order_id,
+                          error=repr(exc))
+            if first:
+                self._alert(storage_failure_alert(str(exc), len(self._unstored)))
         metrics.orders_filled.labels(side=record.side.value, strategy=record.strategy.value).inc()
         expected = (self._expected_price.pop(record.order_id, record.price) if full
                     else self._expected_price.get(record.order_id, record.price))
@@ -493,6 +539,8 @@ class OrderManager:
         self._dirty[record.order_id] = record
         if status in (OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
             self._expected_price.pop(record.order_id, None)  # a late fill uses the limit
+        if status.is_terminal:
+            self._terms.pop(record.order_id, None)  # never sent again
         if report and changed:
             self.outbox.append(self._report(record))
 

@@ -55,6 +55,9 @@ class EngineStatus(msgspec.Struct, frozen=True, kw_only=True):
     exposure_usdc: float
     positions: tuple[PositionStatus, ...]
     open_orders: tuple[OpenOrderStatus, ...]
+    # fills kept in memory whose durable write failed (intake refused until 0) and why
+    unstored_fills: int = 0
+    storage_error: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON-ready form (``/status``, ``state_snapshot.json``)."""

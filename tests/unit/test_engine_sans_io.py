@@ -45,7 +45,8 @@ def test_status_is_a_frozen_struct_that_serialises_to_the_old_json_shape(
         status.ready = False  # type: ignore[misc]
     data = status.to_json_dict()
     assert set(data) == {"ready", "executor", "kill_switch", "halted_markets", "pnl",
-                         "exposure_usdc", "positions", "open_orders"}
+                         "exposure_usdc", "positions", "open_orders", "unstored_fills",
+                         "storage_error"}
     assert data["kill_switch"] == {"engaged": False, "reason": ""}
     assert data["positions"][0]["token_id"] == YES_A
     assert msgspec.json.decode(msgspec.json.encode(status), type=EngineStatus) == status
