@@ -9,13 +9,20 @@ One JSONL line per dead letter, an :class:`~polyloly.eventlog.EventEnvelope` wit
 Every dead letter is also counted in ``polyloly_dead_letters_total{source,reason}``.
 Writing never raises into the caller: a DLQ write failure is logged and counted as
 ``reason="dlq_write_failed"``.
+
+Bounded (issue 20 #7: one 10 MB frame wrote 390k lines and stalled the gateway): the raw bytes
+kept per line are capped (``raw_bytes`` gives the original size), and lines are written at most
+``burst`` at once, refilled at ``rate_per_s``. Dead letters beyond that are counted (metrics,
+:attr:`DeadLetterQueue.count` and :attr:`DeadLetterQueue.suppressed`) but not written; the next
+written line carries ``suppressed_before`` so the file says how many are missing.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from polyloly import metrics
 from polyloly.clock import Clock
@@ -23,6 +30,10 @@ from polyloly.eventlog import EventEnvelope
 from polyloly.logs import get_logger
 
 _log = get_logger("gateway.dlq")
+
+MAX_RAW_BYTES: Final = 16 << 10  # raw bytes kept in one line
+DEFAULT_BURST: Final = 200  # lines written back to back before the rate applies
+DEFAULT_RATE_PER_S: Final = 50.0
 
 
 def raw_payload(raw: bytes) -> dict[str, str]:
@@ -43,7 +54,8 @@ def raw_bytes(payload: dict[str, Any]) -> bytes:
 class DeadLetterQueue:
     """Append-only DLQ file; one instance per process (single event-loop thread)."""
 
-    def __init__(self, path: str | Path, clock: Clock, handler: str = "gateway") -> None:
+    def __init__(self, path: str | Path, clock: Clock, handler: str = "gateway", *,
+                 burst: int = DEFAULT_BURST, rate_per_s: float = DEFAULT_RATE_PER_S) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
@@ -51,20 +63,58 @@ class DeadLetterQueue:
         self._file = open(self.path, "ab")  # noqa: SIM115 - owned by the queue
         self._sequence = 0
         self.count = 0
+        self.suppressed = 0  # counted but not written (rate limit)
+        self._suppressed_unreported = 0
+        self._burst = float(burst)
+        self._rate_per_s = rate_per_s
+        self._tokens = float(burst)
+        self._refilled_ns = time.monotonic_ns()
+
+    def _allow(self) -> bool:
+        now_ns = time.monotonic_ns()
+        self._tokens = min(self._burst,
+                           self._tokens + (now_ns - self._refilled_ns) / 1e9 * self._rate_per_s)
+        self._refilled_ns = now_ns
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def count_only(self, source: str, reason: str, n: int) -> None:
+        """Count ``n`` dead letters that were never materialized (a frame's errors past its
+        cap): in the metrics and :attr:`suppressed`, not in the file."""
+        if n <= 0:
+            return
+        metrics.dead_letters.labels(source=source, reason=reason).inc(n)
+        self.count += n
+        self.suppressed += n
+        self._suppressed_unreported += n
 
     def put(self, source: str, reason: str, error: str, raw: bytes, t_recv_ns: int = 0,
             market_id: str | None = None) -> None:
-        """Count and append one dead letter; flushes at once (dead letters are rare)."""
+        """Count and append one dead letter (rate-limited); flushes at once."""
         metrics.dead_letters.labels(source=source, reason=reason).inc()
         self.count += 1
+        if not self._allow():
+            self.suppressed += 1
+            self._suppressed_unreported += 1
+            return
         self._sequence += 1
+        kept = raw[:MAX_RAW_BYTES]
+        payload: dict[str, Any] = {
+            "source": source, "reason": reason, "error": error[:2000], "handler": self._handler,
+            "attempt_count": 1, **raw_payload(kept)}
+        if len(kept) < len(raw):
+            payload["raw_bytes"] = len(raw)  # raw truncated to MAX_RAW_BYTES
+        if self._suppressed_unreported:
+            payload["suppressed_before"] = self._suppressed_unreported
+            self._suppressed_unreported = 0
         envelope = EventEnvelope(
             event_type="dead_letter",
             timestamp_ms=self._clock.wall_ms(),
             sequence=self._sequence,
             market_id=market_id,
-            payload={"source": source, "reason": reason, "error": error[:2000],
-                     "handler": self._handler, "attempt_count": 1, **raw_payload(raw)},
+            payload=payload,
             t_recv_ns=t_recv_ns,
             source=source,
         )

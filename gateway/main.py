@@ -201,6 +201,7 @@ class GatewayApp:
         if self.keeper is None:
             return
         out = self.keeper.apply_frame(parsed, raw, t_recv_ns, t_parsed_ns)
+        self.dlq.count_only(MARKET_SOURCE, "frame_errors_over_cap", parsed.errors_dropped)
         if parsed.events:
             first = parsed.events[0]
             self._market_lag.observe(max(0, self._clock.wall_ms() - first.exchange_ts_ms))
@@ -384,6 +385,7 @@ class GatewayApp:
             "tokens": self.keeper.status(now_ns) if self.keeper else {},
             "sources": self.health_tracker.status(now_ns),
             "dead_letters": self.dlq.count,
+            "dead_letters_not_written": self.dlq.suppressed,
             "ticks_coalesced": self.publisher.coalesced,
             "user_updates_sent": self.user_sender.sent,
             "resolutions": self.resolutions,

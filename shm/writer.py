@@ -32,6 +32,7 @@ DEFAULT_TICK_SIZE = 0.001  # Polymarket esports markets (VENUE §0)
 _TICK_EPSILON = 1e-6  # fraction of a tick a price may be off by float parsing
 _PRICE_DECIMALS = 9
 _INT64_LIMIT = 1 << 63  # header times are int64
+_MIN_TICK = 1e-9  # the venue's smallest tick is 1e-4
 
 _Level = tuple[float, float]
 _STALE = int(L.SlotFlags.STALE)
@@ -340,7 +341,8 @@ class BookWriter(MappedStore):
         except (TypeError, ValueError):
             raise self._reject(BookRejectReason.BAD_TICK_SIZE, token_id,
                                f"tick size {tick_size!r}") from None
-        if not (0.0 < tick < 1.0):
+        # a tick below 1e-9 (a denormal such as 1e-320) overflowed the tick arithmetic
+        if not (_MIN_TICK <= tick < 1.0):
             raise self._reject(BookRejectReason.BAD_TICK_SIZE, token_id, f"tick size {tick!r}")
         book = self._books[slot]
         book.tick_size = tick

@@ -27,6 +27,10 @@ EMPTY_BID_SENTINEL: Final = 0.0
 EMPTY_ASK_SENTINEL: Final = 1.0
 _NAN: Final = float("nan")
 _SECONDS_CUTOFF_MS: Final = 100_000_000_000  # below: a seconds timestamp (before 5138 AD in ms)
+_INT64_LIMIT: Final = 1 << 63
+MAX_FRAME_BYTES: Final = 16 << 20  # a bigger frame is one dead letter, never parsed
+MAX_ELEMENTS: Final = 50_000  # array elements of one frame parsed one by one (after a failure)
+MAX_ERRORS_PER_FRAME: Final = 20  # dead letters kept per frame; the rest are only counted
 
 
 # --- normalized market events -----------------------------------------------------------------
@@ -107,11 +111,15 @@ class FrameError(msgspec.Struct, frozen=True, gc=False):
 
 
 class ParsedFrame(msgspec.Struct):
-    """What one frame held: events in frame order, errors, or a control text."""
+    """What one frame held: events in frame order, errors, or a control text.
+
+    At most :data:`MAX_ERRORS_PER_FRAME` errors are kept; ``errors_dropped`` counts the rest
+    (issue 20 #7: one 10 MB frame of small bad events made 390k dead-letter lines)."""
 
     events: list[MarketUpdate] = msgspec.field(default_factory=list)
     errors: list[FrameError] = msgspec.field(default_factory=list)
     control: str | None = None
+    errors_dropped: int = 0
 
 
 # --- market channel ---------------------------------------------------------------------------
@@ -120,19 +128,53 @@ class ParsedFrame(msgspec.Struct):
 def parse_market_frame(raw: bytes | str) -> ParsedFrame:
     """Parse one market-channel frame (object, array, or plain-text control message)."""
     data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        return _parse_market_frame(data)
+    except RecursionError:  # msgspec's nesting limit: deep nesting is a dead letter too
+        return ParsedFrame(errors=[_too_deep(data)])
+
+
+def _too_deep(data: bytes) -> FrameError:
+    return FrameError("too_deeply_nested", "JSON nested deeper than the decoder allows",
+                      data[:MAX_RAW_KEPT])
+
+
+def _parse_market_frame(data: bytes) -> ParsedFrame:
     result = ParsedFrame()
     control = _control_text(data)
     if control is not None:
         result.control = control
         return result
+    if _too_large(data, result):
+        return result
     try:
         decoded = S.market_frame_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError):
         _parse_elements(data, S.market_event_decoder, result, _normalize_market)
+        _cap_errors(result)
         return result
     for event in decoded if isinstance(decoded, list) else (decoded,):
         _normalize_market(event, result, data)
+    _cap_errors(result)
     return result
+
+
+def _too_large(data: bytes, result: ParsedFrame) -> bool:
+    if len(data) <= MAX_FRAME_BYTES:
+        return False
+    result.errors.append(FrameError(
+        "frame_too_large", f"{len(data)} bytes > {MAX_FRAME_BYTES}", data[:MAX_RAW_KEPT]))
+    return True
+
+
+MAX_RAW_KEPT: Final = 64 << 10  # bytes of an oversized frame kept in its dead letter
+
+
+def _cap_errors(result: ParsedFrame) -> None:
+    extra = len(result.errors) - MAX_ERRORS_PER_FRAME
+    if extra > 0:
+        del result.errors[MAX_ERRORS_PER_FRAME:]
+        result.errors_dropped += extra
 
 
 def _control_text(data: bytes) -> str | None:
@@ -156,10 +198,17 @@ def _parse_elements(data: bytes, decoder: msgspec.json.Decoder[Any], result: Par
                     normalize: object) -> None:
     if data.lstrip()[:1] == b"[":
         try:
-            items = [bytes(item) for item in S.elements_decoder.decode(data)]
+            elements = S.elements_decoder.decode(data)
         except msgspec.DecodeError as exc:
-            result.errors.append(FrameError("malformed_json", str(exc), data))
+            result.errors.append(FrameError("malformed_json", str(exc)[:500],
+                                            data[:MAX_RAW_KEPT]))
             return
+        if len(elements) > MAX_ELEMENTS:  # bounded work: not parsed one by one
+            result.errors.append(FrameError(
+                "frame_too_many_elements", f"{len(elements)} elements > {MAX_ELEMENTS}",
+                data[:MAX_RAW_KEPT]))
+            return
+        items = [bytes(item) for item in elements]
     else:
         items = [data]
     for element in items:
@@ -282,17 +331,28 @@ class ParsedUserFrame:
     updates: list[UserOrderUpdate | UserTradeUpdate] = field(default_factory=list)
     errors: list[FrameError] = field(default_factory=list)
     control: str | None = None
+    errors_dropped: int = 0  # beyond MAX_ERRORS_PER_FRAME: counted, not kept
 
 
 def parse_user_frame(raw: bytes | str, t_recv_ns: int) -> ParsedUserFrame:
     """Parse one user-channel frame into engine-bound updates stamped with ``t_recv_ns``."""
     data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        return _parse_user_frame(data, t_recv_ns)
+    except RecursionError:  # msgspec's nesting limit: deep nesting is a dead letter too
+        return ParsedUserFrame(errors=[_too_deep(data)])
+
+
+def _parse_user_frame(data: bytes, t_recv_ns: int) -> ParsedUserFrame:
     result = ParsedUserFrame()
     control = _control_text(data)
     if control is not None:
         result.control = control
         return result
     shim = ParsedFrame()
+    if _too_large(data, shim):
+        result.errors.extend(shim.errors)
+        return result
     try:
         decoded = S.user_frame_decoder.decode(data)
         items: list[object] = list(decoded) if isinstance(decoded, list) else [decoded]
@@ -314,6 +374,10 @@ def parse_user_frame(raw: bytes | str, t_recv_ns: int) -> ParsedUserFrame:
                 result.updates.append(_trade_update(event, t_recv_ns))
         except ValueError as exc:
             result.errors.append(FrameError("invalid_message", str(exc), element))
+    extra = len(result.errors) - MAX_ERRORS_PER_FRAME
+    if extra > 0:
+        del result.errors[MAX_ERRORS_PER_FRAME:]
+        result.errors_dropped += extra
     return result
 
 
@@ -321,18 +385,25 @@ def _number(text: str, name: str) -> float:
     if text == "":
         return 0.0
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise ValueError(f"{name}: expected a number, was {text!r}") from None
+    # a size or fee rate: finite, not negative, bounded (NaN fails this test too)
+    if not 0.0 <= value <= S.MAX_SIZE:
+        raise ValueError(f"{name}: {text!r} is outside [0, {S.MAX_SIZE:g}]")
+    return value
 
 
 def _time_ms(text: str, name: str) -> int:
     if text == "":
         return 0
     try:
-        return _user_ts(int(text))
+        value = _user_ts(int(text))
     except ValueError:
         raise ValueError(f"{name}: expected an integer timestamp, was {text!r}") from None
+    if not 0 <= value < _INT64_LIMIT:  # messages carry times as int64
+        raise ValueError(f"{name}: {text!r} is outside [0, 2**63)")
+    return value
 
 
 def _order_update(event: S.WsOrder, t_recv_ns: int) -> UserOrderUpdate:
@@ -382,7 +453,7 @@ def parse_rest_trade(raw: bytes | str, t_recv_ns: int = 0) -> UserTradeUpdate:
     """Parse one REST ``/data/trades`` trade object; raise ``ValueError`` naming the problem."""
     try:
         trade = S.rest_trade_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise ValueError(f"REST trade: {exc}") from None
     return UserTradeUpdate(
         trade_id=trade.id,
@@ -405,7 +476,7 @@ def parse_rest_book(raw: bytes | str) -> BookSnapshot:
     """Parse a REST ``GET /book`` body; raise ``ValueError`` naming the problem."""
     try:
         book = S.rest_book_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise ValueError(f"REST book: {exc}") from None
     return BookSnapshot(
         token_id=book.asset_id,

@@ -50,5 +50,6 @@ class UserChannel:
         parsed = parse_user_frame(raw, t_recv_ns)
         for error in parsed.errors:
             self._dlq.put(USER_SOURCE, error.reason, error.detail, error.raw, t_recv_ns)
+        self._dlq.count_only(USER_SOURCE, "frame_errors_over_cap", parsed.errors_dropped)
         for update in parsed.updates:
             self._sender.send(update)
