@@ -64,12 +64,16 @@ class SubmitOutcome(StrEnum):
     UNKNOWN = "UNKNOWN"  # no answer (timeout): track, never resend blindly
 
 
+CROSSES_BOOK = "order crosses book"  # the venue's post-only refusal (simulator and CLOB)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """One order as the executor must send it. ``price`` is on ``tick_size``; ``size`` shares.
 
     ``client_order_id`` is the order manager's id (stable across retries of the same order);
-    ``expiration_s`` is the GTD expiry in epoch seconds (0: none).
+    ``expiration_s`` is the GTD expiry in epoch seconds (0: none); ``post_only`` orders are
+    refused with :data:`CROSSES_BOOK` in the message when they would match on arrival.
     """
 
     client_order_id: str
@@ -82,6 +86,7 @@ class OrderRequest:
     tick_size: float
     neg_risk: bool = False
     expiration_s: int = 0
+    post_only: bool = False  # rest only: a crossing one is refused by the venue (GTC/GTD only)
 
 
 @dataclass(frozen=True, slots=True)

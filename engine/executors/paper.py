@@ -10,6 +10,9 @@
   is credited the venue's maker rebate at the fill as the simulator's venue does
   (``MAKER_REBATE_RATE`` × the taker fee of that fill, polyloly/fees.py): the fill carries it as
   a negative ``fee_usdc``, which the ledger books apart from fees (engine/pnl/ledger.py).
+* A post-only order (GTC/GTD) that would match on arrival is refused (``order crosses book``),
+  never filled as a taker; a GTD order expires (EXPIRED) at ``expiration_s``; a GTD without a
+  future expiry is refused.
 * Liquidity we took is remembered per (token, price level) until the book's sequence number
   changes, so repeated orders never fill twice against the same size.
 * ``execution.paper_latency_ms`` (``latency_ms``) > 0: the order is *in flight* for that long.
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 
 from engine.books import BookSource
 from engine.executors.base import (
+    CROSSES_BOOK,
     CancelResult,
     Executor,
     OrderRequest,
@@ -112,6 +116,9 @@ class PaperExecutor(Executor):
                 message=f"token {order.token_id!r} is not traded here",
             )
         now_ms = self._clock.wall_ms()
+        refusal = _order_rules(order, now_ms)
+        if refusal is not None:
+            return refusal
         self._next_id += 1
         venue_id = f"paper-{self._next_id:08d}"
         if self._latency_ms > 0:
@@ -128,6 +135,12 @@ class PaperExecutor(Executor):
                 SubmitOutcome.REJECTED, venue_order_id=venue_id,
                 reason=RejectReason.NO_LIQUIDITY,
                 message=f"{order.order_type.value} order does not cross the book",
+            )
+        if marketable and order.post_only:  # the venue refuses it; never a taker
+            return SubmitResult(
+                SubmitOutcome.REJECTED, venue_order_id=venue_id,
+                reason=RejectReason.VENUE_REJECTED,
+                message=f"invalid post-only order: {CROSSES_BOOK}",
             )
         paper = _PaperOrder(order, venue_id, now_ms, 0, OrderStatus.LIVE)
         self._orders[venue_id] = paper
@@ -189,6 +202,13 @@ class PaperExecutor(Executor):
         """Deliver in-flight orders that arrived, match delayed orders that are due, then
         resting orders the book now crosses (open orders only, in creation order)."""
         for paper in list(self._open.values()):
+            expiry_s = paper.request.expiration_s
+            if (paper.request.order_type is OrderType.GTD and expiry_s > 0
+                    and expiry_s * 1000 <= now_ms and paper.status.is_open):
+                paper.status = OrderStatus.EXPIRED  # GTD: gone at its expiry, matched or not
+                self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.EXPIRED,
+                                           paper.matched, now_ms, reason="GTD order expired"))
+                continue
             if paper.status is OrderStatus.SUBMITTED and paper.due_ms <= now_ms:
                 self._arrive(paper, now_ms)
             elif paper.status is OrderStatus.DELAYED and paper.due_ms <= now_ms:
@@ -231,6 +251,11 @@ class PaperExecutor(Executor):
         """An in-flight order reaches the book (``paper_latency_ms`` after its submit)."""
         request = paper.request
         book = self._books.snapshot(request.token_id)
+        if request.post_only and book is not None and _crosses(request, book):
+            paper.status = OrderStatus.REJECTED  # as at submit: refused, never a taker
+            self.emit(VenueOrderUpdate(paper.venue_order_id, OrderStatus.REJECTED, 0.0, now_ms,
+                                       reason=f"invalid post-only order: {CROSSES_BOOK}"))
+            return
         if book is None or not _crosses(request, book):
             if request.order_type in (OrderType.FOK, OrderType.FAK):
                 paper.status = OrderStatus.CANCELLED
@@ -365,6 +390,17 @@ class PaperExecutor(Executor):
             self._fills.append(fill)
             fills.append(fill)
         return tuple(fills)
+
+
+def _order_rules(order: OrderRequest, now_ms: int) -> SubmitResult | None:
+    """The venue's refusals of the order itself (the simulator's and CLOB's wording)."""
+    if order.post_only and order.order_type in (OrderType.FOK, OrderType.FAK):
+        return SubmitResult(SubmitOutcome.REJECTED, reason=RejectReason.VENUE_REJECTED,
+                            message="invalid post-only order: only GTC and GTD may be post-only")
+    if order.order_type is OrderType.GTD and order.expiration_s * 1000 <= now_ms:
+        return SubmitResult(SubmitOutcome.REJECTED, reason=RejectReason.VENUE_REJECTED,
+                            message="invalid expiration: a GTD order needs a future expiry")
+    return None
 
 
 def _crosses(order: OrderRequest, book: BookSnapshot) -> bool:

@@ -9,7 +9,8 @@ Order of the checks (the first refusal wins):
 4. sizing: drawdown × volatility × peak-hours factors (BUYs only), rounded down to 0.01 share;
    below the market's minimum → ``BELOW_MIN_SIZE``;
 5. pre-trade: book missing/stale/crossed → ``BOOK_STALE``; slippage of a marketable order
-   vs mid → ``SLIPPAGE``; order notional → ``ORDER_SIZE_LIMIT``; market exposure →
+   vs mid → ``SLIPPAGE`` (none for a post-only order: it never takes); order notional →
+   ``ORDER_SIZE_LIMIT``; market exposure →
    ``MARKET_EXPOSURE_LIMIT``; pair leg imbalance → ``LEG_IMBALANCE``; correlation group →
    ``CORRELATION_LIMIT``; SELL beyond shares held → ``INSUFFICIENT_BALANCE``;
 6. global exposure → ``TOTAL_EXPOSURE_LIMIT``.
@@ -148,7 +149,9 @@ class RiskManager:
         if book is None or not book.tradable:
             state = "missing" if book is None else f"flags={book.flags}"
             return Decision.refuse(RejectReason.BOOK_STALE, f"book of {intent.token_id}: {state}")
-        slippage = _slippage_bps(intent, size, book)
+        # a post-only order never matches on arrival (the venue refuses it if it would): no
+        # slippage to measure; every other layer applies to it as to any order
+        slippage = 0.0 if intent.post_only else _slippage_bps(intent, size, book)
         if slippage > self._risk.max_slippage_bps:
             return Decision.refuse(
                 RejectReason.SLIPPAGE,

@@ -400,7 +400,10 @@ class RealExecutor(Executor):
         started = time.perf_counter()
 
         def post() -> Any:
-            return self._client.post_order(signed.order, order.order_type.value, False)
+            # post-only (maker quotes): the venue refuses one that would cross ("order crosses
+            # book"), so it never becomes a taker
+            return self._client.post_order(signed.order, order.order_type.value,
+                                           order.post_only)
 
         try:
             answer = await self._call_retrying(post)
@@ -414,6 +417,9 @@ class RealExecutor(Executor):
     async def submit_batch(self, orders: Sequence[OrderRequest]) -> list[SubmitResult]:
         """Post several orders with ``POST /orders`` (≤15 per request, e.g. both legs of a
         pair); one result per order, in order. Never raises."""
+        if any(o.post_only for o in orders) and not all(o.post_only for o in orders):
+            # POST /orders has one post_only flag for the whole batch: mixed batches go one by one
+            return [await self.submit(o) for o in orders]
         results: list[SubmitResult] = []
         for start in range(0, len(orders), MAX_BATCH):
             results.extend(await self._submit_chunk(orders[start : start + MAX_BATCH]))
@@ -441,7 +447,8 @@ class RealExecutor(Executor):
         started = time.perf_counter()
         answers: list[SubmitResult]
         try:
-            answer = await self._call_retrying(self._client.post_orders, args)
+            answer = await self._call_retrying(self._client.post_orders, args,
+                                               legs[0][0].post_only)
         except Exception as exc:
             failure = classify(exc)
             answers = [self._failed_submit(s, failure) for _, s in legs]
