@@ -49,7 +49,7 @@ from polyloly.fsm import InvalidTransition
 from polyloly.logs import get_logger
 from polyloly.messages import ExecutionReport, Message, OrderIntent, RiskState
 from polyloly.resilience import RetryPolicy
-from polyloly.venue_rules import SHARE_LOT, same_shares
+from polyloly.venue_rules import POST_ONLY_CROSSES, SHARE_LOT, same_shares
 
 _LOG = get_logger("engine.orders")
 _EPSILON = 1e-9
@@ -293,7 +293,12 @@ class OrderManager:
         if result.outcome is SubmitOutcome.REJECTED:
             record.reason = f"{result.reason.value if result.reason else 'REJECTED'}: " \
                             f"{result.message}"
-            halt = self._risk.breakers.on_venue_reject(record.market_id, now_ms)
+            # a post-only quote refused for crossing is the quote's race with the book (the
+            # shard re-places it a tick back), not a failing venue: no breaker count
+            crossed = (self._terms.get(record.order_id, (False, 0))[0]
+                       and POST_ONLY_CROSSES in result.message)
+            halt = (None if crossed
+                    else self._risk.breakers.on_venue_reject(record.market_id, now_ms))
             if halt is not None:
                 self._on_halt(halt.market_id, halt.reason)
         else:

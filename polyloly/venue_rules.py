@@ -18,6 +18,9 @@ from typing import Final
 TICK_SIZES: Final = (0.1, 0.01, 0.005, 0.0025, 0.001, 0.0001)  # CLOB V2 (py-clob-client-v2)
 MIN_NOTIONAL_USDC: Final = 1.0  # minimum shares × price of a marketable (FAK/FOK) order
 SHARE_DECIMALS: Final = 2
+# The venue's refusal of a post-only order that would match on arrival (CLOB V2 and the
+# simulator: "invalid post-only order: order crosses book"); the shard re-places it a tick back
+POST_ONLY_CROSSES: Final = "order crosses book"
 _SHARE_SCALE: Final = 10**SHARE_DECIMALS
 _FLOOR_SLACK: Final = 1e-6  # in hundredths: 0.29 × 100 = 28.999999999999996 is still 29
 _TICK_TOLERANCE: Final = 1e-6  # in ticks: float parsing may be this far off a tick

@@ -40,9 +40,11 @@ from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Final
 
 from polyloly.domain import OrderStatus, OrderType, RejectReason, Side
 from polyloly.messages import UserOrderUpdate, UserTradeUpdate
+from polyloly.venue_rules import POST_ONLY_CROSSES
 
 
 class IncompleteVenueAnswer(Exception):
@@ -64,7 +66,7 @@ class SubmitOutcome(StrEnum):
     UNKNOWN = "UNKNOWN"  # no answer (timeout): track, never resend blindly
 
 
-CROSSES_BOOK = "order crosses book"  # the venue's post-only refusal (simulator and CLOB)
+CROSSES_BOOK: Final = POST_ONLY_CROSSES  # the venue's post-only refusal (simulator and CLOB)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from engine.executors.paper import PaperExecutor
 from polyloly.clock import ManualClock
 from polyloly.config import MarketConfig
 from polyloly.domain import Game, OrderStatus, OrderType, RejectReason, Side, Strategy
-from polyloly.messages import CancelIntent, ExecutionReport
+from polyloly.messages import CancelIntent, ExecutionReport, RiskState
 from tests.helpers.engine_rig import MARKET_A, T0_MS, EngineRig, intent, make_config
 
 TOKEN = "1001"
@@ -140,5 +140,25 @@ def test_engine_sends_post_only_and_gtd_and_cancels_only_the_named_quote(
         status = {r.intent_id: r.status for r in rig.messages(ExecutionReport)}
         assert status[quotes[0].intent_id] is OrderStatus.CANCELLED
         assert status[quotes[1].intent_id] is OrderStatus.LIVE  # the other quote stays
+    finally:
+        rig.close()
+
+
+def test_crossing_post_only_refusals_do_not_trip_the_reject_breaker(tmp_path: Path) -> None:
+    rig = EngineRig(make_config(tmp_path))
+    try:
+        for _ in range(5):  # breaker: 3 consecutive venue rejects halt the market
+            crossing = msgspec.structs.replace(
+                intent(price=0.50, size=10, order_type=OrderType.GTC,
+                       strategy=Strategy.MAKER), post_only=True)
+            asyncio.run(rig.send(crossing))
+            asyncio.run(rig.tick())
+        assert not [m for m in rig.messages(RiskState) if m.halted]
+        assert rig.core.risk.breakers.halted(MARKET_A) is None
+        # the same refusals from ordinary orders do count (the breaker is not switched off)
+        for _ in range(3):
+            asyncio.run(rig.send(intent(price=0.40, size=10, order_type=OrderType.FOK)))
+            asyncio.run(rig.tick())
+        assert rig.core.risk.breakers.halted(MARKET_A) is not None
     finally:
         rig.close()
