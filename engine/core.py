@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.alerting import (
     AlertFn,
@@ -709,6 +709,22 @@ class EngineCore:
         self.store.journal_event("position_correction", fields, market_id, "engine")
         _LOG.critical("position_corrected", "position set to the venue's", market_id=market_id,
                       **fields)
+
+    def adopt_venue_order(self, venue: VenueOrder) -> None:
+        """Make a venue order on one of our markets ours (fresh state, ``--new-state``);
+        orders on tokens we do not trade are refused (logged, counted)."""
+        market = self._markets.get(venue.market_id)
+        if market is None or venue.token_id not in market.token_ids:
+            market = next((m for m in self._markets.values() if venue.token_id in m.token_ids),
+                          None)
+        if market is None:
+            metrics.bad_input.labels(component="engine", reason="bad_adoption").inc()
+            _LOG.error("bad_adoption", f"venue order on token {venue.token_id!r} is not ours")
+            return
+        outcome = Outcome.YES if venue.token_id == market.token_ids[0] else Outcome.NO
+        if venue.market_id != market.market_id:
+            venue = replace(venue, market_id=market.market_id)
+        self.orders.adopt_venue_order(venue, outcome, self.clock.wall_ms())
 
     @property
     def reconciles_periodically(self) -> bool:

@@ -245,10 +245,11 @@ class EngineDriver:
 
     # --- process-level operations -------------------------------------------------------------
 
-    async def reconcile_on_start(self) -> None:
+    async def reconcile_on_start(self, *, adopt: bool = False) -> None:
         """Reconcile with the venue before intake (:meth:`Reconciler.on_start`: retried until
-        the venue's answer is complete, else the engine refuses to start)."""
-        await self.reconciler.on_start()
+        the venue's answer is complete, else the engine refuses to start); ``adopt`` (a fresh
+        state): the venue's open orders and positions become ours."""
+        await self.reconciler.on_start(adopt=adopt)
         self.settle()
 
     def start_periodic_reconcile(self) -> asyncio.Task[Any] | None:

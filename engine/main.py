@@ -40,7 +40,7 @@ from engine.executors.paper import PaperExecutor
 from engine.journal import EventJournal
 from engine.kill_switch import KillSwitchFile
 from engine.persistence.sqlite import SqlitePersistence
-from engine.store import EngineStore
+from engine.store import EngineStore, StateRefused, check_state, state_identity
 from polyloly import bus, metrics
 from polyloly.alerts import build_alerter
 from polyloly.bus import ZmqContext, ZmqSocket
@@ -248,12 +248,33 @@ class EngineShell:
             sock.close(0)
 
 
-async def run(config: Config) -> int:
+def engine_identity(config: Config) -> str:
+    """Whose state this engine keeps (:func:`engine.store.state_identity`)."""
+    return state_identity(config.execution.executor, config.polymarket.funder)
+
+
+def open_state(config: Config, *, new_state: bool) -> tuple[EngineStore, bool]:
+    """Open the engine's SQLite state after :func:`engine.store.check_state` accepted it
+    (raises :class:`StateRefused` otherwise) and stamp its identity; return it and whether it
+    is a fresh one (the start-up reconciliation then adopts the venue's orders/positions)."""
+    path = config.data_path(config.storage.sqlite_file)
+    identity = engine_identity(config)
+    found = check_state(path, identity, new_state=new_state)
+    store = EngineStore(path)
+    if found != "existing":
+        store.stamp_identity(identity)
+        _LOG.warning("state_" + found, "fresh engine state: the venue's positions and open "
+                     "orders are adopted before intake" if found == "new" else
+                     "state without identity stamped", path=str(path), identity=identity)
+    return store, found == "new"
+
+
+async def run(config: Config, *, new_state: bool = False) -> int:
     """Run the engine until SIGINT/SIGTERM; return the exit code."""
     clock = SystemClock()
     bus.ensure_run_dir(config)
     data_dir = Path(config.run.data_dir)
-    store = EngineStore(config.data_path(config.storage.sqlite_file))
+    store, fresh = open_state(config, new_state=new_state)
     kill_file = KillSwitchFile.in_data_dir(data_dir)
     journal = EventJournal(
         JsonlWriter(config.data_path(config.storage.events_dir), "engine",
@@ -280,7 +301,7 @@ async def run(config: Config) -> int:
     # watchdog pings from this loop, STOPPING=1 when stopping is set
     readiness = asyncio.create_task(Readiness("engine", shell.health).run(shell.stopping))
     try:
-        await shell.driver.reconcile_on_start()
+        await shell.driver.reconcile_on_start(adopt=fresh)  # before any intent is accepted
         core.mark_ready()
         _LOG.info("engine_ready", "engine serving", executor=executor.name,
                   router=config.endpoint("engine_router"))
@@ -323,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polyloly-engine``."""
     parser = argparse.ArgumentParser(prog="polyloly-engine", description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=None, help="config overlay file (YAML)")
+    parser.add_argument("--new-state", action="store_true",
+                        help="allow a first start on a missing/empty database (refused "
+                             "otherwise); the venue's positions and open orders are adopted "
+                             "before intake")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
         config = load_config(args.config)
@@ -339,7 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import uvloop
 
-        return uvloop.run(run(config))
+        return uvloop.run(run(config, new_state=args.new_state))
+    except StateRefused as exc:
+        print(f"polyloly-engine: {exc}", file=sys.stderr)
+        _LOG.error("startup_refused", str(exc))
+        return EXIT_REFUSED
     except Exception as exc:
         if type(exc).__name__ == "RealExecutorError" or isinstance(exc, PortInUseError):
             print(f"polyloly-engine: {exc}", file=sys.stderr)

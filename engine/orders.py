@@ -44,7 +44,7 @@ from engine.risk.manager import RiskManager
 from polyloly import metrics
 from polyloly.clock import Clock
 from polyloly.config import Config
-from polyloly.domain import FillType, OrderStatus, Outcome, Side
+from polyloly.domain import FillType, OrderStatus, OrderType, Outcome, Side, Strategy
 from polyloly.fsm import InvalidTransition
 from polyloly.logs import get_logger
 from polyloly.messages import ExecutionReport, Message, OrderIntent, RiskState
@@ -223,6 +223,32 @@ class OrderManager:
             self._terms[order_id] = (intent.post_only, intent.expiration_s)
         self.outbox.append(self._report(record))
         return record, True
+
+    def adopt_venue_order(self, venue: VenueOrder, outcome: Outcome, now_ms: int) -> OrderRecord:
+        """Make a venue order we hold no record of ours (a fresh state adopts the venue's
+        open orders): stored under the key ``adopted:<venue id>`` as a MANUAL GTC order of
+        no shard, in the venue's status. Its fills, reported later, book as usual."""
+        existing = self.by_venue_id(venue.venue_order_id)
+        if existing is not None:
+            return existing
+        record = OrderRecord(
+            order_id=f"adopted-{venue.venue_order_id}", intent_id="",
+            idempotency_key=f"adopted:{venue.venue_order_id}", shard_id=-1,
+            market_id=venue.market_id, token_id=venue.token_id, outcome=outcome,
+            side=venue.side, price=venue.price, size=venue.original_size,
+            order_type=OrderType.GTC, strategy=Strategy.MANUAL,
+            created_ms=venue.created_ms or now_ms, updated_ms=now_ms, submitted_ms=now_ms,
+            venue_order_id=venue.venue_order_id,
+            reason="adopted from the venue (fresh state)",
+        )
+        self._store.claim(record, now_ms, self._ttl_ms)
+        self._orders[record.order_id] = record
+        self._maybe_open[record.order_id] = record
+        self._by_venue_id[venue.venue_order_id] = record.order_id
+        # resting at the venue (its fills so far book as they are reported: filled_size 0)
+        self._set_status(record, OrderStatus.DELAYED if venue.status is OrderStatus.DELAYED
+                         else OrderStatus.LIVE, now_ms)
+        return record
 
     # --- submission ---------------------------------------------------------------------------
 

@@ -399,6 +399,11 @@ class ReconcileEngine(Protocol):
         """Let the executor track a venue order we did not know (its fills reach us)."""
         ...
 
+    def adopt_order(self, order: VenueOrder) -> None:
+        """Make a venue order we did not know one of ours (a fresh state adopts the venue's
+        open orders: tracked, counted in exposure, cancellable, its fills booked)."""
+        ...
+
     def apply_event(self, event: ExecutorEvent) -> None:
         """Apply a fill or an order correction through the order manager."""
         ...
@@ -427,13 +432,15 @@ class Reconciler:
 
     async def on_start(
         self, attempts: int = START_ATTEMPTS, delay_s: float = START_RETRY_DELAY_S,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, *, adopt: bool = False,
     ) -> ReconcilePlan:
         """Reconcile before intake opens (``engine.main`` calls this). Retries incomplete
         answers, then raises :class:`IncompleteReconciliation` (the engine refuses to start).
         Applies the plan: adopted fills and order corrections go through the order manager;
         markets with a position mismatch or unknown venue orders are halted; foreign orders
-        are cancelled."""
+        are cancelled. ``adopt`` (a fresh state, ``--new-state``): the venue's open orders on
+        our markets become ours and its positions are taken as they are, without halting —
+        nothing of ours can disagree with them yet."""
         engine = self._engine
         local = engine.local_orders()
         positions = engine.positions()
@@ -447,7 +454,7 @@ class Reconciler:
             )
 
         plan = await reconcile_until_complete(run, attempts, delay_s, sleep)
-        await self.apply(plan)
+        await self.apply(plan, adopt=adopt)
         return plan
 
     async def periodically(self) -> ReconcilePlan | None:
@@ -482,11 +489,17 @@ class Reconciler:
         await self.apply(plan)
         return plan
 
-    async def apply(self, plan: ReconcilePlan) -> None:
+    async def apply(self, plan: ReconcilePlan, *, adopt: bool = False) -> None:
         """Apply a plan: fills and order corrections, position corrections, halts (adopted
-        unknown orders halt their market for review), cancels of foreign orders."""
+        unknown orders halt their market for review), cancels of foreign orders. ``adopt``:
+        unknown venue orders become ours first (so their fills book) and nothing halts."""
         engine = self._engine
         now_ms = engine.wall_ms()
+        if adopt:
+            for order in plan.adopt_orders:
+                engine.adopt_order(order)
+                _log.warning("venue_order_adopted", "fresh state: venue order made ours",
+                             venue_order_id=order.venue_order_id, market_id=order.market_id)
         for fill in plan.adopt_fills:
             engine.apply_event(fill)
         for correction in plan.order_corrections:
@@ -499,8 +512,8 @@ class Reconciler:
                 position.market_id, position.token_id, position.venue_shares,
                 f"reconciliation: ours {position.local_shares:.4f}, venue "
                 f"{position.venue_shares:.4f}")
-        halts = {h.market_id: h.reason for h in plan.halts}
-        for order in plan.adopt_orders:
+        halts = {} if adopt else {h.market_id: h.reason for h in plan.halts}
+        for order in () if adopt else plan.adopt_orders:
             halts.setdefault(
                 order.market_id, f"unknown venue order {order.venue_order_id} adopted: review"
             )
@@ -606,6 +619,10 @@ class EngineView:
         executor = self._core.executor
         if isinstance(executor, AdoptingVenue):  # the real executor tracks adopted orders
             executor.adopt(venue_order_id)
+
+    def adopt_order(self, order: VenueOrder) -> None:
+        self._core.adopt_venue_order(order)
+        self.adopt(order.venue_order_id)
 
     def apply_event(self, event: ExecutorEvent) -> None:
         self._core.apply_venue_event(event)  # a forbidden report is refused, not raised

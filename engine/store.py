@@ -57,7 +57,63 @@ CREATE TABLE IF NOT EXISTS position_corrections (
 CREATE TABLE IF NOT EXISTS risk_events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, market_id TEXT,
     reason TEXT NOT NULL, t_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS state_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_DATA_TABLES = ("orders", "fills", "settlements", "position_corrections", "risk_events")
+
+
+class StateRefused(Exception):
+    """The engine must not start on this database (missing, empty or another account's)."""
+
+
+def state_identity(executor: str, account: str) -> str:
+    """Whose state a database holds: the executor kind and the venue account (the funder
+    address; "-" when the signing key's own address trades)."""
+    return f"{executor}|{account or '-'}"
+
+
+def check_state(path: str | Path, identity: str, *, new_state: bool) -> str:
+    """Refuse a state the engine cannot trust (issue 20 #1), before anything is opened for
+    writing: a missing or empty database (the data volume not mounted yet looks exactly like
+    this) unless ``new_state``; a database of another identity always. Return what was found:
+    ``"existing"``, ``"legacy"`` (data but no identity yet: stamped at open) or ``"new"``."""
+    path = Path(path)
+    fix = ("start with --new-state to begin a fresh state (the engine then adopts the venue's "
+           "positions and open orders before it accepts intents)")
+    if not path.exists() or path.stat().st_size == 0:
+        if new_state:
+            return "new"
+        what = "missing" if not path.exists() else "empty"
+        raise StateRefused(f"engine state {path} is {what}: is the data volume mounted? "
+                           f"If this really is a first start, {fix}")
+    try:
+        db = sqlite3.connect(path)  # read only by use (a ro URI cannot open a WAL's shm)
+        try:
+            tables = {r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+            stored = None
+            if "state_meta" in tables:
+                row = db.execute(
+                    "SELECT value FROM state_meta WHERE key = 'identity'").fetchone()
+                stored = None if row is None else str(row[0])
+            rows = sum(db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]  # noqa: S608
+                       for t in _DATA_TABLES if t in tables)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateRefused(f"engine state {path} is not an engine database ({exc}); move it "
+                           f"aside, then {fix}") from None
+    if stored is not None and stored != identity:
+        raise StateRefused(f"engine state {path} belongs to {stored!r}, not {identity!r} "
+                           f"(executor|account): point storage.sqlite_file at this account's "
+                           f"state, or move it aside and {fix}")
+    if stored is not None:
+        return "existing"
+    if rows:
+        return "legacy"
+    if new_state:
+        return "new"
+    raise StateRefused(f"engine state {path} is empty (no identity, no orders): {fix}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +162,17 @@ class EngineStore:
         self._depth = 0
         self._durable = False
         self.syncs = 0  # WAL fsyncs so far (tests, benchmarks)
+
+    def identity(self) -> str | None:
+        """The identity stamped on this state (None: none yet)."""
+        row = self._db.execute("SELECT value FROM state_meta WHERE key = 'identity'").fetchone()
+        return None if row is None else str(row[0])
+
+    def stamp_identity(self, identity: str) -> None:
+        """Record whose state this is (durably), once; :func:`check_state` compares it."""
+        with self.transaction(durable=True):
+            self._db.execute("INSERT OR IGNORE INTO state_meta VALUES ('identity', ?)",
+                             (identity,))
 
     def close(self) -> None:
         if self._wal_fd is not None:

@@ -230,7 +230,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if not report.passed:
             raise RuntimeError("startup checks failed (see above)")
         children = build_children(config, str(config_path), args.shards,
-                                  str(run_root / "recording"))
+                                  str(run_root / "recording"), new_state=True)  # fresh run dir
         supervisor = Supervisor(config, children, env, SupervisorPolicy(health_timeout_s=60),
                                 log_dir=run_root / "logs")
         observer = Observer(config)

@@ -72,12 +72,15 @@ def child_command(module: str, args: list[str]) -> list[str]:
 
 
 def build_children(
-    config: Config, config_path: str, shards: int, record_dir: str | None
+    config: Config, config_path: str, shards: int, record_dir: str | None,
+    new_state: bool = False,
 ) -> list[Child]:
     common = ["--config", config_path]
     gateway_args = [*common, *(["--record", record_dir] if record_dir else [])]
+    # --new-state: the engine may create its state when none exists (a restart finds it)
+    engine_args = [*common, *(["--new-state"] if new_state else [])]
     children = [
-        Child("engine", "engine.main", common, config.metrics.engine_port, critical=True),
+        Child("engine", "engine.main", engine_args, config.metrics.engine_port, critical=True),
         Child("gateway", "gateway.main", gateway_args, config.metrics.gateway_port, critical=True),
     ]
     for shard in range(shards):
@@ -250,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     parser.add_argument("--log-dir", default=None, help="children's stdout/stderr to DIR/NAME.log")
     parser.add_argument("--skip-checks", action="store_true", help="do not run startup checks")
+    parser.add_argument("--new-state", action="store_true",
+                        help="first start: let the engine create its state (it adopts the "
+                             "venue's positions and open orders); refused without it")
     args = parser.parse_args(argv)
     env = dict(os.environ)
     if args.shards is not None:
@@ -268,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             log.error("startup_checks_failed", report.render())
             return 1
     supervisor = Supervisor(
-        config, build_children(config, args.config, config.shards.count, args.record), env,
+        config, build_children(config, args.config, config.shards.count, args.record,
+                               new_state=args.new_state), env,
         log_dir=Path(args.log_dir) if args.log_dir else None,
     )
     signal.signal(signal.SIGTERM, supervisor.request_stop)

@@ -160,7 +160,7 @@ async def run_polyloly(spec: LoadSpec, *, chaos: Chaos | None = None,
                 by_name[name] = proc
                 await procs.wait_healthy(proc, HEALTH_TIMEOUT_S)
 
-            await start("engine", "engine.main", [], ports["engine"])
+            await start("engine", "engine.main", ["--new-state"], ports["engine"])  # fresh dir
             await start("gateway", "gateway.main", [], ports["gateway"])
             for k in range(spec.shards):
                 await start(f"shard-{k}", "shards.main", ["--shard", str(k)], held.shard(k))

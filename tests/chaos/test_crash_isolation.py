@@ -73,7 +73,7 @@ def test_killing_one_shard_leaves_the_other_untouched(tmp_path: Path) -> None:
         config = load_config(config_path)
         env = dict(os.environ)
         supervisor = Supervisor(
-            config, build_children(config, str(config_path), 2, None), env,
+            config, build_children(config, str(config_path), 2, None, new_state=True), env,
             SupervisorPolicy(health_timeout_s=60, backoff_base_s=0.2, stop_timeout_s=10),
             log_dir=tmp_path / "logs",
         )

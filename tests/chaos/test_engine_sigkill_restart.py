@@ -43,9 +43,12 @@ def _receive(sock: zmq.Socket, kind: type, timeout_s: float, where: Any = None) 
     raise AssertionError(f"no {kind.__name__} within {timeout_s} s")
 
 
-def _start_engine(config_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start_engine(config_path: Path, env: dict[str, str],
+                  new_state: bool = False) -> subprocess.Popen[bytes]:
+    # only the first start may create the state: a restart must find the one it left
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.main", "--config", str(config_path)],
+        [sys.executable, "-m", "engine.main", "--config", str(config_path),
+         *(["--new-state"] if new_state else [])],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
@@ -85,7 +88,7 @@ def test_engine_killed_between_placement_and_fill_reconciles_and_never_duplicate
             env.pop(name, None)
         bus.ensure_run_dir(config)
         context = zmq.Context()
-        engine = _start_engine(config_path, env)
+        engine = _start_engine(config_path, env, new_state=True)
         dealer = sub = None
         try:
             wait_healthy(port, engine, 30)

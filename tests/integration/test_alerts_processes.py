@@ -183,7 +183,8 @@ def test_engine_process_alerts_hand_kill_release_and_daily_loss_once_without_lea
     for token in (YES, NO):
         writer.apply_snapshot(token, [(0.49, 500.0)], [(0.50, 500.0)], t_recv_ns=1,
                               exchange_ts_ms=1)
-    process = subprocess.Popen([sys.executable, "-m", "engine.main", "--config", str(config_path)],
+    process = subprocess.Popen([sys.executable, "-m", "engine.main", "--config", str(config_path),
+                                "--new-state"],
                                env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ctx = zmq.Context()
     dealer = bus.connect(ctx, zmq.DEALER, config.endpoint("engine_router"),

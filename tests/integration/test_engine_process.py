@@ -52,7 +52,7 @@ def engine_setup(tmp_path: Path):
     env = {**os.environ, "POLYMARKET_PRIVATE_KEY": FAKE_KEY}
     env.pop("LIVE_TRADING", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "engine.main", "--config", str(config_path)],
+        [sys.executable, "-m", "engine.main", "--config", str(config_path), "--new-state"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:

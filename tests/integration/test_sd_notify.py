@@ -138,7 +138,8 @@ def test_engine_paper_ready_only_when_healthy_pings_watchdog_and_stops(
         "logging": {"file": str(tmp_path / "engine.log")},
     }))
     writer = BookWriter.create(segment, [YES, NO], levels=8, tick_size=0.01)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.main", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "engine.main", "--config", str(config),
+                             "--new-state"],
                             env=_env(address), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         probes: list[tuple[float, int]] = []  # (when the /health request started, status)
