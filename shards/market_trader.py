@@ -110,14 +110,22 @@ class ShardContext:
                    for source in truth.sources_seen)
 
 
+DECISION_BUCKET_NS = 1_000_000_000
+"""Idempotency keys are per plan *and* per second of the decision's triggering event (its
+``t_origin_ns``, CLOCK_MONOTONIC: one clock for every process of a host, and replayed as
+recorded): the same plan on the same facts is one order whichever process decides it, a
+restarted shard deciding on new facts gets fresh keys (issue 20 #1/#14: a per-process counter
+restarted at 0 and its first decisions were refused as the dead process's duplicates)."""
+
+
 def idempotency_key(
     market_id: str, strategy: Strategy, outcome: Outcome, side: Side, price: float,
-    size: float, decision: int,
+    size: float, decision_ns: int,
 ) -> str:
-    """Deterministic key of one decision: same market, strategy, order and decision counter →
-    same key, so a restarted shard re-deciding the same thing is deduplicated by the engine."""
+    """Deterministic key of one decision from the decision itself (market, plan: strategy,
+    order, and the time bucket of ``decision_ns``), never from the process."""
     text = f"{market_id}|{strategy.value}|{outcome.value}|{side.value}|{price:.6f}|{size:.2f}|"
-    return hashlib.sha256(f"{text}{decision}".encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{text}{decision_ns // DECISION_BUCKET_NS}".encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -387,8 +395,9 @@ class MarketTrader:
         ref = self.ref
         shard_id = self.ctx.shard_id
         price = round(quote.limit_price, 6)
+        # the decision's own time (its triggering event, replayed identically), not a counter
         key = idempotency_key(ref.market_id, strategy, quote.outcome, Side.BUY, price,
-                              quote.shares, self.decisions)
+                              quote.shares, origin_ns or now_ns)
         intent_id = f"s{shard_id}-{key}"
         self.inflight[intent_id] = InflightIntent(intent_id, strategy, quote.outcome, now_ns)
         self.ctx.intent_market[intent_id] = ref.market_id
