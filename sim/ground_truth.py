@@ -16,7 +16,8 @@ its assumptions and the JSON schema are in ``specs/12_SIM_GROUND_TRUTH_SPEC.md``
   the quote went stale and matched ``hold_s`` later while the quote still rests; maker: what
   the noise takers' orders pay against quotes that are not stale (spread captured) plus the
   rebate on those fills; pair: two best asks of one market summing below 1 for at least the
-  hold (zero on the unified book, which crosses them at once).
+  hold (zero on the unified book, which crosses them at once); complete set: the best Yes asks
+  of every outcome of a neg-risk event summing below 1 for at least the hold.
 
 ``from_scenario(scenario, seed)`` re-runs the pure world core; ``from_history`` takes the
 record of a live run (``sim.world.World.core.history``), which also reflects fills when a maker
@@ -33,9 +34,8 @@ from typing import Any
 
 from sim.agents.market_maker import QuotePlan
 from sim.agents.takers import TakerOrder
-from sim.feeds.truth import MatchState
 from sim.scenario import MarketSpec, Scenario
-from sim.world import FairValueChange, ResolveAction, WorldAction, WorldCore, fair_value
+from sim.world import FairValueChange, ResolveAction, WorldAction, WorldCore, initial_fairs
 
 SCHEMA = "polyloly.sim.ground_truth/1"
 EPS = 1e-9
@@ -96,7 +96,7 @@ class QuoteLife:
 class Opportunity:
     """One piece of available edge (for the JSON's ``opportunities``)."""
 
-    kind: str  # taker | maker | pair
+    kind: str  # taker | maker | pair | complete_set
     send_s: float
     condition_id: str
     token_id: str
@@ -128,16 +128,20 @@ class GroundTruth:
 
 
 def fair_timelines(scenario: Scenario, history: list[WorldAction]) -> dict[str, FairTimeline]:
-    """Each market's fair value of outcome 0 over time, from the ``FairValueChange`` record."""
+    """Each market's fair value of outcome 0 over time, from the ``FairValueChange`` record
+    (a series market follows its match, a map winner its map, a neg-risk outcome its event:
+    ``MarketSpec.fair_key``)."""
     out: dict[str, FairTimeline] = {}
-    for match in scenario.matches:
-        start = fair_value(match, MatchState(), 0.0)
-        for market in scenario.markets_for(match.match_id):
-            out[market.condition_id] = FairTimeline(market.condition_id, [0.0], [start])
+    by_key: dict[str, list[MarketSpec]] = {}
+    start = initial_fairs(scenario)
+    for market in scenario.markets:
+        out[market.condition_id] = FairTimeline(market.condition_id, [0.0],
+                                                [start[market.fair_key]])
+        by_key.setdefault(market.fair_key, []).append(market)
     for action in history:
         if not isinstance(action, FairValueChange):
             continue
-        for market in scenario.markets_for(action.match_id):
+        for market in by_key.get(action.fair_key, []):
             line = out[market.condition_id]
             if abs(action.t_s - line.times_s[-1]) <= EPS:
                 line.fair[-1] = action.fair_a  # several events at one moment: the last holds
@@ -306,6 +310,52 @@ def _pair_edge(scenario: Scenario, lives_by_market: dict[str, list[QuoteLife]],
     return total, rows
 
 
+def _best_yes_ask(lives_by_market: dict[str, list[QuoteLife]], cid: str, t_s: float,
+                  unified: bool) -> tuple[float, float] | None:
+    """Best price and size at which outcome 0 (Yes) of market ``cid`` can be bought at
+    ``t_s``: its asks, and on the unified book the outcome-1 bids at 1 − price (mint)."""
+    offers: list[tuple[float, float]] = []
+    for q in _resting_at(lives_by_market, cid, t_s):
+        if q.token_index == 0 and q.side == "SELL":
+            offers.append((q.price, q.size))
+        elif unified and q.token_index == 1 and q.side == "BUY":
+            offers.append((round(1.0 - q.price, 6), q.size))
+    if not offers:
+        return None
+    best = min(price for price, _ in offers)
+    return best, sum(size for price, size in offers if abs(price - best) <= EPS)
+
+
+def _complete_set_edge(scenario: Scenario, lives_by_market: dict[str, list[QuoteLife]],
+                       hold_s: float, unified: bool) -> tuple[float, list[Opportunity]]:
+    """Neg-risk events: the best Yes asks of all outcomes summing to ``S < 1`` for at least the
+    hold. Exactly one outcome pays 1, so buying one of each earns ``1 − S`` per set, on
+    ``min(sizes)`` sets. The venue matches each market alone (VENUE §6 crosses the two tokens
+    of one market, never different markets of an event), so such sums can rest."""
+    total = 0.0
+    rows: list[Opportunity] = []
+    for event in scenario.neg_risk_events:
+        cids = event.condition_ids
+        lives = [q for cid in cids for q in lives_by_market.get(cid, [])]
+        moments = sorted({q.posted_s for q in lives} | {q.ended_s for q in lives})
+        for start, end in zip(moments, moments[1:], strict=False):
+            if end - start < hold_s - EPS:
+                continue
+            asks = [_best_yes_ask(lives_by_market, cid, start, unified) for cid in cids]
+            if any(a is None for a in asks):
+                continue
+            legs = [a for a in asks if a is not None]
+            cost = sum(price for price, _ in legs)
+            if cost < 1.0 - EPS:
+                size = min(size for _, size in legs)
+                value = size * (1.0 - cost)
+                total += value
+                rows.append(Opportunity("complete_set", round(start, 6), cids[0],
+                                        event.neg_risk_market_id, "BUY", round(cost, 6), size,
+                                        1.0, round(value, 6), ""))
+    return total, rows
+
+
 def from_history(scenario: Scenario, history: list[WorldAction], seed: int,
                  unified_book: bool | None = None, end_s: float | None = None) -> GroundTruth:
     """Build the ground truth of a run from its action record (module doc); ``end_s`` is where
@@ -328,11 +378,12 @@ def from_history(scenario: Scenario, history: list[WorldAction], seed: int,
             rows.append(best)
     spread, rebate, maker_rows = _maker_edge(scenario, history, fair, by_market, hold, unified)
     pair, pair_rows = _pair_edge(scenario, by_market, hold, unified)
-    rows += maker_rows + pair_rows
+    complete, complete_rows = _complete_set_edge(scenario, by_market, hold, unified)
+    rows += maker_rows + pair_rows + complete_rows
     rows.sort(key=lambda r: (r.send_s, r.kind, r.condition_id, r.token_id))
     edge = {"taker": round(taker, 6), "maker": round(spread + rebate, 6),
             "maker_spread": round(spread, 6), "maker_rebate": round(rebate, 6),
-            "pair": round(pair, 6)}
+            "pair": round(pair, 6), "complete_set": round(complete, 6)}
     events = [a for a in history if isinstance(a, FairValueChange)]
     duration = scenario.duration_s if end_s is None else end_s
     return GroundTruth(scenario.name, seed, hold, duration, unified,
@@ -366,6 +417,10 @@ def to_json(truth: GroundTruth) -> dict[str, Any]:
             "token_ids": list(m.token_ids),
             "outcomes": list(m.outcomes),
             "neg_risk": m.neg_risk,
+            "market_type": m.market_type,
+            "map_number": m.map_number or None,
+            "event_id": m.event_id or None,
+            "neg_risk_market_id": m.neg_risk_market_id or None,
             "resolved_s": truth.resolutions.get(m.condition_id, (None, None))[0],
             "winning_token_id": truth.resolutions.get(m.condition_id, (None, None))[1],
             "fair": [[t, round(f, 9)] for t, f in zip(truth.fair[m.condition_id].times_s,
@@ -373,7 +428,7 @@ def to_json(truth: GroundTruth) -> dict[str, Any]:
                                                         strict=True)],
         } for m in truth.markets],
         "events": [{"t_s": e.t_s, "match_id": e.match_id, "kind": e.event_kind,
-                    "fair_a": round(e.fair_a, 9)} for e in truth.events],
+                    "fair_a": round(e.fair_a, 9), "key": e.fair_key} for e in truth.events],
         "quotes": [{
             "owner": q.owner, "condition_id": q.condition_id, "token_id": q.token_id,
             "side": q.side, "price": q.price, "size": q.size, "posted_s": q.posted_s,

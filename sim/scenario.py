@@ -193,9 +193,20 @@ class MatchSpec:
         return self.providers[name]
 
 
+MONEYLINE = "moneyline"  # Gamma sportsMarketType of a series winner market
+MAP_WINNER = "child_moneyline"  # Gamma sportsMarketType of a map winner market ("Map N Winner")
+NEG_RISK_OUTCOME = ""  # an outcome of a neg-risk event carries no sportsMarketType
+
+
 @dataclass(frozen=True, slots=True)
 class MarketSpec:
-    """One binary Polymarket market: outcome 0 = team A, outcome 1 = team B."""
+    """One binary Polymarket market: outcome 0 = team A, outcome 1 = team B — or, for one
+    outcome of a neg-risk event (``event_id`` set, ``match_id`` empty), outcome 0 = "Yes"
+    (that team wins the event), outcome 1 = "No".
+
+    ``market_type`` is Gamma's ``sportsMarketType``: ``moneyline`` (the series) or
+    ``child_moneyline`` (map ``map_number`` of the series, resolved by that map alone).
+    """
 
     condition_id: str
     question: str
@@ -206,6 +217,49 @@ class MarketSpec:
     taker_fee_rate: float
     neg_risk: bool
     match_id: str
+    market_type: str = MONEYLINE
+    map_number: int = 0
+    event_id: str = ""
+    neg_risk_market_id: str = ""
+    group_item_title: str = ""
+
+    @property
+    def fair_key(self) -> str:
+        """What this market's fair value follows: the series (the match id), one map of it
+        (``match#mapN``) or one outcome of a neg-risk event (``event#index``)."""
+        if self.event_id:
+            return f"{self.event_id}#{self.group_item_title}"
+        if self.market_type == MAP_WINNER:
+            return f"{self.match_id}#map{self.map_number}"
+        return self.match_id
+
+
+@dataclass(frozen=True, slots=True)
+class NegRiskEvent:
+    """A multi-outcome event (e.g. a tournament winner): one binary market per outcome, all
+    under one neg-risk market id, exactly one resolving Yes (docs/VENUE.md §5 "Neg-risk").
+
+    Fair value: outcome i is worth ``prior_i / Σ prior_j`` over the outcomes not eliminated
+    yet; a linked match (``matches``, both teams outcomes) eliminates its loser at its end.
+    The event resolves at ``resolve_s`` to ``winner``.
+    """
+
+    event_id: str
+    title: str
+    neg_risk_market_id: str
+    outcomes: tuple[str, ...]
+    priors: tuple[float, ...]
+    winner: str
+    resolve_s: float
+    matches: tuple[str, ...]
+    condition_ids: tuple[str, ...]
+
+    def fairs(self, eliminated: frozenset[str]) -> tuple[float, ...]:
+        """P(each outcome wins) once ``eliminated`` teams are out (renormalised priors)."""
+        alive = sum(p for o, p in zip(self.outcomes, self.priors, strict=True)
+                    if o not in eliminated)
+        return tuple(0.0 if o in eliminated else p / alive
+                     for o, p in zip(self.outcomes, self.priors, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +350,8 @@ class Scenario:
     informed_takers: tuple[InformedTakerSettings, ...] = ()
     # Fraction of each taker fee paid to the maker whose order provided the liquidity.
     maker_rebate_rate: float = 0.25
+    # Multi-outcome events; their markets are in ``markets`` (``event_id`` set).
+    neg_risk_events: tuple[NegRiskEvent, ...] = ()
 
     def all_market_makers(self) -> tuple[MarketMakerSettings, ...]:
         """The market-maker population: the legacy ``market_maker`` first when enabled."""
@@ -310,8 +366,15 @@ class Scenario:
         raise KeyError(match_id)
 
     def markets_for(self, match_id: str) -> tuple[MarketSpec, ...]:
-        """Return the markets settled by match ``match_id``."""
+        """Return the markets settled by match ``match_id`` (series and map winners)."""
         return tuple(m for m in self.markets if m.match_id == match_id)
+
+    def event(self, event_id: str) -> NegRiskEvent:
+        """Return the neg-risk event with id ``event_id``."""
+        for event in self.neg_risk_events:
+            if event.event_id == event_id:
+                return event
+        raise KeyError(event_id)
 
 
 # --------------------------------------------------------------------------- id helpers
@@ -647,7 +710,7 @@ def _parse_match(node: _Node, scenario: str, providers: Mapping[str, ProviderSet
 
 
 _MARKET_KEYS = ("match_id", "question", "condition_id", "token_ids", "outcomes", "tick_size",
-                "min_order_size", "taker_fee_rate", "neg_risk")
+                "min_order_size", "taker_fee_rate", "neg_risk", "map")
 _HEX64 = re.compile(r"^0x[0-9a-f]{64}$")
 
 
@@ -678,10 +741,13 @@ def _parse_market(node: _Node, scenario: str, index: int, match: MatchSpec) -> M
                             f"was {tick}")
     game_title = {"lol": "LoL", "dota2": "Dota 2", "cs2": "Counter-Strike",
                   "valorant": "Valorant"}[match.game]
+    map_number = node.integer("map", 0, low=0)
+    if map_number > match.best_of or (node.has("map") and map_number < 1):
+        raise ScenarioError(f"{node.at('map')}: expected a map of the series, 1 to "
+                            f"{match.best_of}, was {map_number}")
+    series = f"{game_title}: {match.teams[0]} vs {match.teams[1]} (BO{match.best_of})"
     question = node.string(
-        "question",
-        f"{game_title}: {match.teams[0]} vs {match.teams[1]} (BO{match.best_of})",
-    )
+        "question", f"{series} - Map {map_number} Winner" if map_number else series)
     return MarketSpec(
         condition_id=condition_id,
         question=question,
@@ -692,7 +758,96 @@ def _parse_market(node: _Node, scenario: str, index: int, match: MatchSpec) -> M
         taker_fee_rate=node.number("taker_fee_rate", 0.03, low=0.0, high=0.25),
         neg_risk=node.boolean("neg_risk", False),
         match_id=match.match_id,
+        market_type=MAP_WINNER if map_number else MONEYLINE,
+        map_number=map_number,
+        group_item_title=f"Map {map_number} Winner" if map_number else "Match Winner",
     )
+
+
+_NEG_RISK_KEYS = ("event_id", "title", "outcomes", "priors", "winner", "resolve_s", "matches",
+               "neg_risk_market_id", "tick_size", "taker_fee_rate")
+_SET_TOLERANCE = 1e-6
+
+
+def _parse_event(node: _Node, scenario: str, by_id: Mapping[str, MatchSpec]
+                 ) -> tuple[NegRiskEvent, list[MarketSpec]]:
+    """One neg-risk event and its outcome markets. Refused unless the outcomes make one market
+    set: two or more distinct outcomes, one prior each in (0, 1) summing to 1, a winner among
+    them that no linked match eliminates, resolved after its linked matches."""
+    node.check_keys(_NEG_RISK_KEYS)
+    event_id = node.string("event_id")
+    raw = node.require("outcomes")
+    if (not isinstance(raw, list) or not 2 <= len(raw) <= 32
+            or not all(isinstance(o, str) and o for o in raw) or len(set(raw)) != len(raw)):
+        raise ScenarioError(f"{node.at('outcomes')}: a neg-risk event needs 2 to 32 distinct "
+                            f"outcome names (one market each), was {raw!r}")
+    outcomes = tuple(str(o) for o in raw)
+    raw_priors = node.data.get("priors")
+    if raw_priors is None:
+        priors = tuple(1.0 / len(outcomes) for _ in outcomes)
+    else:
+        if (not isinstance(raw_priors, list) or len(raw_priors) != len(outcomes)
+                or not all(isinstance(p, int | float) and not isinstance(p, bool)
+                           and 0.0 < p < 1.0 for p in raw_priors)):
+            raise ScenarioError(f"{node.at('priors')}: expected {len(outcomes)} probabilities "
+                                f"in (0, 1), one per outcome, was {raw_priors!r}")
+        priors = tuple(float(p) for p in raw_priors)
+        if abs(sum(priors) - 1.0) > _SET_TOLERANCE:
+            raise ScenarioError(f"{node.at('priors')}: the outcomes of a neg-risk event make one "
+                                f"market set (exactly one resolves Yes), so their probabilities "
+                                f"must sum to 1, was {sum(priors):.6f}")
+    winner = node.string("winner")
+    if winner not in outcomes:
+        raise ScenarioError(f"{node.at('winner')}: expected one of the outcomes "
+                            f"{', '.join(outcomes)}, was {winner!r}")
+    linked = tuple(str(m) for m in node.items("matches"))
+    last_end = 0.0
+    for k, match_id in enumerate(linked):
+        where = f"{node.at('matches')}[{k}]"
+        if match_id not in by_id:
+            raise ScenarioError(f"{where}: no such match, was {match_id!r}")
+        match = by_id[match_id]
+        if not set(match.teams) <= set(outcomes):
+            raise ScenarioError(f"{where}: both teams of a linked match must be outcomes of the "
+                                f"event, was {' vs '.join(match.teams)}")
+        loser = match.teams[1 if match.winner == "A" else 0]
+        if loser == winner:
+            raise ScenarioError(f"{node.at('winner')}: {winner!r} loses linked match "
+                                f"{match_id!r}, so it cannot win the event")
+        last_end = max(last_end, match.end_s)
+    resolve_s = node.number("resolve_s", low=0.0)
+    if resolve_s < last_end:
+        raise ScenarioError(f"{node.at('resolve_s')}: expected >= {last_end} (the end of the "
+                            f"last linked match), was {resolve_s}")
+    tick = node.number("tick_size", 0.001)
+    if tick not in (0.1, 0.01, 0.001, 0.0001):
+        raise ScenarioError(f"{node.at('tick_size')}: expected 0.1, 0.01, 0.001 or 0.0001, "
+                            f"was {tick}")
+    neg_risk_id = node.string("neg_risk_market_id",
+                              deterministic_condition_id(scenario, "negrisk", event_id))
+    if not _HEX64.match(neg_risk_id):
+        raise ScenarioError(f"{node.at('neg_risk_market_id')}: expected 0x + 64 lowercase hex, "
+                            f"was {neg_risk_id!r}")
+    title = node.string("title", f"{event_id} winner")
+    markets = [MarketSpec(
+        condition_id=deterministic_condition_id(scenario, "negrisk", event_id, outcome),
+        question=f"Will {outcome} win {title}?",
+        token_ids=(deterministic_token_id(scenario, "negrisk", event_id, outcome, "yes"),
+                   deterministic_token_id(scenario, "negrisk", event_id, outcome, "no")),
+        outcomes=("Yes", "No"),
+        tick_size=tick,
+        min_order_size=5.0,
+        taker_fee_rate=node.number("taker_fee_rate", 0.03, low=0.0, high=0.25),
+        neg_risk=True,
+        match_id="",
+        market_type=NEG_RISK_OUTCOME,
+        event_id=event_id,
+        neg_risk_market_id=neg_risk_id,
+        group_item_title=outcome,
+    ) for outcome in outcomes]
+    event = NegRiskEvent(event_id, title, neg_risk_id, outcomes, priors, winner, resolve_s,
+                         linked, tuple(m.condition_id for m in markets))
+    return event, markets
 
 
 _MM_KEYS = ("enabled", "owner", "levels", "level_size", "level_step", "half_spread",
@@ -809,7 +964,7 @@ def _parse_takers(node: _Node) -> TakerSettings:
 _TOP_KEYS = ("name", "description", "seed", "duration_s", "default_collateral_usdc",
              "matching_delay_s", "resolution_delay_s", "providers", "market_maker", "takers",
              "matches", "markets", "complementary_matching", "market_makers", "informed_takers",
-             "maker_rebate_rate")
+             "maker_rebate_rate", "neg_risk_events")
 
 
 def _expand_matches(root: _Node) -> list[tuple[_Node, str | None]]:
@@ -862,6 +1017,14 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
     else:
         markets = [_parse_market(_Node({}, f"markets[{i}]"), name, i, m)
                    for i, m in enumerate(matches)]
+    events: list[NegRiskEvent] = []
+    for i, raw in enumerate(root.items("neg_risk_events")):
+        node = _Node(raw, f"neg_risk_events[{i}]")
+        event, event_markets = _parse_event(node, name, by_id)
+        if any(e.event_id == event.event_id for e in events):
+            raise ScenarioError(f"{node.at('event_id')}: duplicate event id {event.event_id!r}")
+        events.append(event)
+        markets.extend(event_markets)
     seen: set[str] = set()
     for i, market in enumerate(markets):
         for value in (market.condition_id, *market.token_ids):
@@ -869,7 +1032,7 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
                 raise ScenarioError(f"markets[{i}]: duplicate id {value!r}")
             seen.add(value)
     resolution_delay = root.number("resolution_delay_s", 5.0, low=0.0)
-    last_end = max(m.end_s for m in matches)
+    last_end = max([m.end_s for m in matches] + [e.resolve_s for e in events])
     duration = root.number("duration_s", last_end + resolution_delay + 5.0, positive=True)
     if duration < last_end + resolution_delay:
         raise ScenarioError(f"duration_s: expected >= {last_end + resolution_delay} (last match "
@@ -897,6 +1060,7 @@ def parse_scenario(data: Any, default_name: str = "scenario") -> Scenario:
         market_makers=makers,
         informed_takers=_parse_informed_takers(root, owners),
         maker_rebate_rate=root.number("maker_rebate_rate", 0.25, low=0.0, high=1.0),
+        neg_risk_events=tuple(events),
     )
 
 

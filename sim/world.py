@@ -36,7 +36,7 @@ from sim.feeds.schedule import (
 )
 from sim.feeds.server import Broadcaster, FeedServer
 from sim.feeds.truth import BETWEEN_MAPS, FINISHED, LIVE, MatchState
-from sim.scenario import MarketSpec, MatchSpec, Scenario
+from sim.scenario import MAP_WINNER, MarketSpec, MatchSpec, NegRiskEvent, Scenario
 
 log = logging.getLogger("sim.world")
 
@@ -54,12 +54,20 @@ class ResolveAction:
 
 @dataclass(frozen=True, slots=True)
 class FairValueChange:
-    """The true fair value of a match changed (recorded for logs and tests)."""
+    """The true fair value of a match changed (recorded for logs and tests). ``key`` names what
+    changed when it is not the series: a map winner market's ``match#mapN`` or a neg-risk
+    outcome's ``event#outcome`` (``MarketSpec.fair_key``); ``fair_a`` is then P(outcome 0) of
+    that market."""
 
     t_s: float
     match_id: str
     fair_a: float
     event_kind: str
+    key: str = ""
+
+    @property
+    def fair_key(self) -> str:
+        return self.key or self.match_id
 
 
 WorldAction = FeedMessage | QuotePlan | TakerOrder | ResolveAction | FairValueChange
@@ -83,6 +91,42 @@ def fair_value(match: MatchSpec, state: MatchState, match_t_s: float) -> float:
     return series_win_probability(need_a, need_b, prior)
 
 
+def map_fair_value(match: MatchSpec, state: MatchState, match_t_s: float,
+                   map_number: int) -> float:
+    """P(team A wins map ``map_number``): 1/0 once that map ended, the ESPORTS §6 map model
+    while it is live, the pre-map prior before it, 0.5 when the series ended without it (the
+    market resolves 50-50)."""
+    if len(state.map_winners) >= map_number:
+        return 1.0 if state.map_winners[map_number - 1] == "A" else 0.0
+    if state.phase == FINISHED:
+        return 0.5
+    if state.phase == LIVE and state.map_number == map_number:
+        minutes = state.game_seconds(match_t_s, match.game_clock_scale) / 60
+        return map_probability(match.game, prior_map_prob=match.prior_map_prob,
+                               gold_lead=state.gold_diff, game_minutes=minutes,
+                               rounds_a=state.rounds_a, rounds_b=state.rounds_b)
+    return match.prior_map_prob
+
+
+def initial_fairs(scenario: Scenario) -> dict[str, float]:
+    """Every fair key's value at t = 0 (``MarketSpec.fair_key``)."""
+    out = {m.match_id: fair_value(m, MatchState(), 0.0) for m in scenario.matches}
+    for market in scenario.markets:
+        if market.market_type == MAP_WINNER:
+            match = scenario.match(market.match_id)
+            out[market.fair_key] = map_fair_value(match, MatchState(), 0.0, market.map_number)
+    for event in scenario.neg_risk_events:
+        for market, fair in zip(_event_markets(scenario, event), event.fairs(frozenset()),
+                                strict=True):
+            out[market.fair_key] = fair
+    return out
+
+
+def _event_markets(scenario: Scenario, event: NegRiskEvent) -> list[MarketSpec]:
+    by_id = {m.condition_id: m for m in scenario.markets}
+    return [by_id[cid] for cid in event.condition_ids]
+
+
 class WorldCore:
     """Pure, deterministic world: call ``advance(t_s)`` with non-decreasing scenario times."""
 
@@ -94,7 +138,7 @@ class WorldCore:
         self._feed = push_schedule(self.context, self.seed)
         self._feed_index = 0
         self.rng = random.Random(f"world:{self.seed}")
-        initial = {m.match_id: fair_value(m, MatchState(), 0.0) for m in scenario.matches}
+        initial = initial_fairs(scenario)
         # the legacy ``market_maker`` keeps its historical random stream ("mm:SEED")
         self.market_maker = MarketMakerCore(scenario.market_maker, scenario.markets, initial,
                                             random.Random(f"mm:{self.seed}"))
@@ -115,6 +159,12 @@ class WorldCore:
         # every non-feed action returned so far: the run's record for sim.ground_truth
         self.history: list[WorldAction] = []
         self._truth_cursor = {m.match_id: -1 for m in scenario.matches}
+        self._map_markets = {m.match_id: [k for k in scenario.markets_for(m.match_id)
+                                          if k.market_type == MAP_WINNER]
+                             for m in scenario.matches}
+        # neg-risk events: teams out so far, and whether the event is over
+        self._eliminated = {e.event_id: frozenset[str]() for e in scenario.neg_risk_events}
+        self._events_over: set[str] = set()
         self._resolved: set[str] = set()
         self._step = 0
         self.t_s = 0.0
@@ -134,25 +184,64 @@ class WorldCore:
                 state = timeline.state_after(cursor)
                 fair = fair_value(match, state, event.t_s)
                 final = event.kind == "match_end"
+                # one observation per event: the series, then every map winner market of it
+                seen = [(match.match_id, fair, final)]
+                by_market = {m.condition_id: fair for m in self.scenario.markets_for(
+                    match.match_id) if m.market_type != MAP_WINNER}
+                for market in self._map_markets[match.match_id]:
+                    map_fair = map_fair_value(match, state, event.t_s, market.map_number)
+                    over = final or len(state.map_winners) >= market.map_number
+                    seen.append((market.fair_key, map_fair, over))
+                    by_market[market.condition_id] = map_fair
                 for maker in self.market_makers:
-                    maker.observe(event_t, match.match_id, fair, final)
-                self.informed.observe(event_t, {m.condition_id: fair for m in
-                                                self.scenario.markets_for(match.match_id)})
+                    maker.observe_all(event_t, seen)
+                self.informed.observe(event_t, by_market)
                 changes.append(FairValueChange(event_t, match.match_id, fair, event.kind))
+                changes += [FairValueChange(event_t, match.match_id, value, event.kind, key)
+                            for key, value, _ in seen[1:]]
+                if final:
+                    changes += self._eliminate(event_t, match)
             self._truth_cursor[match.match_id] = cursor
+        for group in self.scenario.neg_risk_events:
+            if group.event_id not in self._events_over and group.resolve_s <= t_s:
+                self._events_over.add(group.event_id)
+                values = tuple(1.0 if o == group.winner else 0.0 for o in group.outcomes)
+                changes += self._event_fairs(group.resolve_s, group, values, "event_end", True)
         return changes
+
+    def _eliminate(self, t_s: float, match: MatchSpec) -> list[FairValueChange]:
+        """A linked match ended: its loser is out of every neg-risk event it is linked to."""
+        changes: list[FairValueChange] = []
+        loser = match.teams[1 if match.winner == "A" else 0]
+        for event in self.scenario.neg_risk_events:
+            if match.match_id not in event.matches or event.event_id in self._events_over:
+                continue
+            out = self._eliminated[event.event_id] | {loser}
+            self._eliminated[event.event_id] = out
+            changes += self._event_fairs(t_s, event, event.fairs(out), "eliminated", False)
+        return changes
+
+    def _event_fairs(self, t_s: float, event: NegRiskEvent, values: tuple[float, ...],
+                     kind: str, final: bool) -> list[FairValueChange]:
+        markets = _event_markets(self.scenario, event)
+        seen = [(m.fair_key, v, final) for m, v in zip(markets, values, strict=True)]
+        for maker in self.market_makers:
+            maker.observe_all(t_s, seen)
+        self.informed.observe(t_s, {m.condition_id: v
+                                    for m, v in zip(markets, values, strict=True)})
+        return [FairValueChange(t_s, "", v, kind, m.fair_key)
+                for m, v in zip(markets, values, strict=True)]
 
     def _resolutions(self, t_s: float) -> list[ResolveAction]:
         out = []
         for market in self.scenario.markets:
             if market.condition_id in self._resolved:
                 continue
-            match = self.scenario.match(market.match_id)
-            due = match.end_s + self.scenario.resolution_delay_s
-            if due <= t_s:
+            due, winner = resolution_of(self.scenario, market)
+            if due + self.scenario.resolution_delay_s <= t_s:
                 self._resolved.add(market.condition_id)
-                winner = market.token_ids[0 if match.winner == "A" else 1]
-                out.append(ResolveAction(due, market.condition_id, winner))
+                out.append(ResolveAction(due + self.scenario.resolution_delay_s,
+                                         market.condition_id, winner))
         return out
 
     def _excluded(self, t_s: float) -> set[str]:
@@ -205,6 +294,25 @@ class WorldCore:
         return self.advance(self.scenario.duration_s)
 
 
+def resolution_of(scenario: Scenario, market: MarketSpec) -> tuple[float, str | None]:
+    """When (scenario time, before ``resolution_delay_s``) and to which token ``market``
+    resolves (None: 50-50). Series: at the match end, to its winner. Map winner: at the end of
+    its map, to that map's winner; 50-50 at the match end when the series ended without it.
+    Neg-risk outcome: at the event's ``resolve_s``, Yes for the winner, No for the others."""
+    if market.event_id:
+        event = scenario.event(market.event_id)
+        won = market.group_item_title == event.winner
+        return event.resolve_s, market.token_ids[0 if won else 1]
+    match = scenario.match(market.match_id)
+    if market.market_type == MAP_WINNER:
+        ends = [e for e in match.timeline if e.kind == "map_end"]
+        if len(ends) >= market.map_number:
+            end = ends[market.map_number - 1]
+            return match.start_s + end.t_s, market.token_ids[0 if end.team == "A" else 1]
+        return match.end_s, None
+    return match.end_s, market.token_ids[0 if match.winner == "A" else 1]
+
+
 def action_record(action: WorldAction) -> tuple[Any, ...]:
     """Return a comparable, printable record of an action (for logs and determinism tests)."""
     if isinstance(action, FeedMessage):
@@ -218,7 +326,7 @@ def action_record(action: WorldAction) -> tuple[Any, ...]:
                 action.price, action.size)
     if isinstance(action, ResolveAction):
         return ("resolve", action.t_s, action.condition_id, action.winning_token_id)
-    return ("fair", action.t_s, action.match_id, round(action.fair_a, 9), action.event_kind)
+    return ("fair", action.t_s, action.fair_key, round(action.fair_a, 9), action.event_kind)
 
 
 @dataclass

@@ -104,10 +104,13 @@ class MarketMakerCore:
         self._next_refresh: dict[str, float] = {}
         self._mispriced: set[tuple[str, float]] = set()
         self._started = False
-        self._applied: dict[str, int] = {}  # match id → newest observation priced
-        # net team-A shares per match id: YES bought + NO sold − YES sold − NO bought
+        # Everything is keyed by a market's ``fair_key``: the match id for a series market
+        # (so mispricings and the legacy behaviour are unchanged), ``match#mapN`` for a map
+        # winner, ``event#outcome`` for a neg-risk outcome.
+        self._applied: dict[str, int] = {}  # key → newest observation priced
+        # net outcome-0 shares per key: YES bought + NO sold − YES sold − NO bought
         self.inventory: dict[str, float] = {}
-        self._token_side = {token: (market.match_id, index) for market in markets
+        self._token_side = {token: (market.fair_key, index) for market in markets
                             for index, token in enumerate(market.token_ids)}
 
     def reaction_delay(self) -> float:
@@ -117,9 +120,15 @@ class MarketMakerCore:
 
     def observe(self, t_s: float, match_id: str, fair_a: float, final: bool = False) -> None:
         """Learn the true fair value of ``match_id`` at ``t_s``; act on it after the lag."""
-        self._counter += 1
-        heapq.heappush(self._pending, (t_s + self.reaction_delay(), self._counter,
-                                       match_id, fair_a, final))
+        self.observe_all(t_s, [(match_id, fair_a, final)])
+
+    def observe_all(self, t_s: float, values: list[tuple[str, float, bool]]) -> None:
+        """Learn one true event's new fair values (key, P(outcome 0), final) at ``t_s``: one
+        reaction delay for all of them (the maker sees the event once)."""
+        at = t_s + self.reaction_delay()
+        for key, fair_a, final in values:
+            self._counter += 1
+            heapq.heappush(self._pending, (at, self._counter, key, fair_a, final))
 
     def on_fill(self, token_id: str, side: str, shares: float) -> None:
         """Record a fill of one of our quotes (inventory for the skew)."""
@@ -146,13 +155,15 @@ class MarketMakerCore:
         return min(max(fair + noise, 0.02), 0.98)
 
     def _plan(self, t_s: float, market: MarketSpec, reason: str) -> QuotePlan:
-        if market.match_id in self.finished:
+        key = market.fair_key
+        if key in self.finished:
             self.pulled.add(market.condition_id)
             return QuotePlan(t_s, market.condition_id, market.token_ids, (), reason,
-                             self.believed[market.match_id], self.settings.owner)
-        skew = self.settings.inventory_skew * self.inventory.get(market.match_id, 0.0)
-        fair = self._noisy(self.believed[market.match_id] - skew)
-        mispricing = self.active_mispricing(market.match_id, t_s)
+                             self.believed[key], self.settings.owner)
+        skew = self.settings.inventory_skew * self.inventory.get(key, 0.0)
+        fair = self._noisy(self.believed[key] - skew)
+        mispricing = (self.active_mispricing(market.match_id, t_s)
+                      if key == market.match_id else None)
         quotes = build_ladder(market, fair, self.settings, mispricing)
         return QuotePlan(t_s, market.condition_id, market.token_ids, quotes,
                          "mispricing" if mispricing else reason, fair, self.settings.owner)
@@ -167,8 +178,8 @@ class MarketMakerCore:
         if not self._started:
             self._started = True
             for market in self.markets:
-                due.add(market.match_id)
-                reasons[market.match_id] = "initial"
+                due.add(market.fair_key)
+                reasons[market.fair_key] = "initial"
         while self._pending and self._pending[0][0] <= t_s:
             _, counter, match_id, fair_a, final = heapq.heappop(self._pending)
             if match_id in self.finished or counter < self._applied.get(match_id, 0):
@@ -187,7 +198,7 @@ class MarketMakerCore:
                     due.add(spec.match_id)
                     reasons.setdefault(spec.match_id, "mispricing_window")
         for market in self.markets:
-            match_id = market.match_id
+            match_id = market.fair_key
             if market.condition_id in self.pulled:
                 continue
             next_refresh = self._next_refresh.get(match_id, 0.0)

@@ -67,9 +67,10 @@ class TakerCore:
                 index = self.rng.randrange(2)
                 side = self.rng.choice(("BUY", "SELL"))
                 size = round(self.rng.uniform(self.settings.min_size, self.settings.max_size), 2)
-                if market.match_id in excluded or market.match_id not in fair_a:
+                key = market.fair_key  # the series, a map or a neg-risk outcome
+                if key in excluded or market.match_id in excluded or key not in fair_a:
                     continue
-                fair = fair_a[market.match_id] if index == 0 else 1 - fair_a[market.match_id]
+                fair = fair_a[key] if index == 0 else 1 - fair_a[key]
                 tick = market.tick_size
                 raw = fair + cross if side == "BUY" else fair - cross
                 price = round(min(max(round(raw / tick) * tick, tick), 1 - tick), 6)

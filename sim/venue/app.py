@@ -151,6 +151,7 @@ class VenueServer:
             "market_ws": f"{ws}/ws/market",
             "user_ws": f"{ws}/ws/user",
             "admin": f"{self.base_url}/_sim",
+            "gamma": f"{self.base_url}/gamma",  # Gamma /markets and /events (VENUE §5)
         }
 
     async def start(self) -> None:

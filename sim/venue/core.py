@@ -828,6 +828,51 @@ class Venue:
         key = (address, condition_id, day)
         self._rebates[key] = self._rebates.get(key, 0) + rebate_u
 
+    def neg_risk_markets(self, neg_risk_market_id: str) -> list[MarketInfo]:
+        """The markets of one neg-risk event, in question order (the order they were added)."""
+        return [state.info for state in self._markets.values()
+                if state.info.neg_risk and state.info.neg_risk_market_id == neg_risk_market_id]
+
+    def convert_positions(self, address: str, neg_risk_market_id: str, index_set: int,
+                          amount: float) -> dict[str, int]:
+        """The Neg Risk adapter's ``convertPositions`` (docs/VENUE.md §5 "Neg-risk"): burn
+        ``amount`` No shares of every question whose bit is set in ``index_set`` (m of the n
+        questions) and give ``amount`` Yes shares of each of the other n − m questions plus
+        ``amount × (m − 1)`` pUSD (fee 0). Return the changes, token or ``"collateral"`` →
+        micro-units. Raise `VenueError` (400/404) naming what was wrong."""
+        markets = self.neg_risk_markets(neg_risk_market_id)
+        if not markets:
+            raise VenueError(404, f"neg-risk market {neg_risk_market_id} not found")
+        n = len(markets)
+        if not 0 < index_set < (1 << n):
+            raise VenueError(400, f"invalid index set {index_set}: expected 1 to {(1 << n) - 1} "
+                                  f"(one bit per question of the {n})")
+        amount_u = to_units(amount)
+        if amount_u <= 0:
+            raise VenueError(400, f"invalid amount {amount}: expected a positive share count")
+        if any(self._markets[m.condition_id].resolved for m in markets):
+            raise VenueError(400, "cannot convert positions of a resolved neg-risk market")
+        acct = self.account(address)
+        chosen = [i for i in range(n) if index_set >> i & 1]
+        for i in chosen:
+            no_token = markets[i].token_ids[1]
+            if acct.available_position_u(no_token) < amount_u:
+                raise VenueError(400, f"not enough balance / allowance: {amount} No shares of "
+                                      f"question {i} ({markets[i].condition_id}) needed")
+        changes: dict[str, int] = {}
+        for i in range(n):
+            yes, no = markets[i].token_ids
+            if i in chosen:
+                acct.positions[no] = acct.positions.get(no, 0) - amount_u
+                changes[no] = -amount_u
+            else:
+                acct.positions[yes] = acct.positions.get(yes, 0) + amount_u
+                changes[yes] = amount_u
+        released = amount_u * (len(chosen) - 1)
+        acct.collateral_u += released
+        changes["collateral"] = released
+        return changes
+
     def account_addresses(self) -> list[str]:
         """Every address with an account (agents included)."""
         return list(self._accounts)

@@ -335,7 +335,7 @@ def clob_market(venue: Venue, info: MarketInfo) -> dict[str, Any]:
         "taker_base_fee": fee_bps,
         "notifications_enabled": False,
         "neg_risk": info.neg_risk,
-        "neg_risk_market_id": "",
+        "neg_risk_market_id": info.neg_risk_market_id,
         "neg_risk_request_id": "",
         "icon": "",
         "image": "",
@@ -360,3 +360,119 @@ def clob_market_info(venue: Venue, info: MarketInfo) -> dict[str, Any]:
         "fd": {"r": info.taker_fee_rate, "e": 1, "to": True},
         "sd": info.seconds_delay,
     }
+
+
+# ------------------------------------------------------------------------------- Gamma
+# The Gamma API's market and event objects (https://gamma-api.polymarket.com /markets,
+# /events; docs/VENUE.md §5), with the keys and value types of the recorded fixtures
+# (tests/fixtures/polymarket/test_data/gamma_market_sports_market_money_line.json for a series
+# or map winner market, gamma_event.json for a neg-risk event). Only keys the simulator can fill
+# truthfully are served.
+
+
+def _gamma_prices(venue: Venue, info: MarketInfo) -> list[str]:
+    resolved, winner = venue.is_resolved(info.condition_id)
+    prices = []
+    for token_id in info.token_ids:
+        if resolved:
+            value = 1.0 if winner == token_id else (0.5 if winner is None else 0.0)
+        else:
+            bid, ask = venue.best_bid_ask_u(token_id)
+            value = ((bid + ask) / 2 / MICRO) if bid is not None and ask is not None else 0.5
+        prices.append(f"{value:g}")
+    return prices
+
+
+def gamma_event_id(key: str) -> str:
+    """A stable numeric Gamma event id for a match id or a neg-risk market id."""
+    return str(int(hashlib.sha256(key.encode()).hexdigest()[:7], 16))
+
+
+def _question_id(info: MarketInfo, index: int) -> str:
+    # a neg-risk question id is its market id with the last byte = the question's index, as in
+    # the fixture (…700 → …705 for question 5); other markets: a hash of the condition id
+    if info.neg_risk and info.neg_risk_market_id:
+        return info.neg_risk_market_id[:-2] + f"{index:02x}"
+    return "0x" + hashlib.sha256(info.condition_id.encode()).hexdigest()
+
+
+def gamma_event_ref(venue: Venue, key: str, title: str, neg_risk: bool,
+                    markets: list[MarketInfo]) -> dict[str, Any]:
+    """The short event object Gamma nests in each market's ``events``."""
+    closed = all(venue.is_resolved(m.condition_id)[0] for m in markets)
+    slug = key.lower().replace(" ", "-") if not key.startswith("0x") else f"event-{key[2:10]}"
+    return {"id": gamma_event_id(key), "slug": slug, "ticker": slug, "title": title,
+            "active": True, "closed": closed, "archived": False, "negRisk": neg_risk,
+            "enableNegRisk": neg_risk, "negRiskAugmented": False,
+            **({"negRiskMarketID": key} if neg_risk else {})}
+
+
+def gamma_market(venue: Venue, info: MarketInfo, index: int,
+                 event: dict[str, Any]) -> dict[str, Any]:
+    """One Gamma market object. ``index``: the market's question index in a neg-risk event."""
+    resolved, _ = venue.is_resolved(info.condition_id)
+    bid, ask = venue.best_bid_ask_u(info.token_ids[0])
+    last = venue.last_trade(info.token_ids[0])
+    fee_bps = int(round(info.taker_fee_rate * 10_000))
+    market: dict[str, Any] = {
+        "id": market_numeric_id(info),
+        "question": info.question,
+        "conditionId": info.condition_id,
+        "slug": f"{event['slug']}-{market_numeric_id(info)}",
+        "questionID": _question_id(info, index),
+        "outcomes": json.dumps(list(info.outcomes)),
+        "outcomePrices": json.dumps(_gamma_prices(venue, info)),
+        "clobTokenIds": json.dumps(list(info.token_ids)),
+        "active": True,
+        "closed": resolved,
+        "acceptingOrders": not resolved,
+        "enableOrderBook": True,
+        "orderMinSize": info.min_order_size_u / MICRO,
+        "orderPriceMinTickSize": venue.tick_size_u(info.token_ids[0]) / MICRO,
+        "secondsDelay": int(info.seconds_delay) if float(info.seconds_delay).is_integer()
+        else info.seconds_delay,
+        "feesEnabled": fee_bps > 0,
+        "feeSchedule": {"exponent": 1, "rate": info.taker_fee_rate, "rebateRate": 0.25,
+                        "takerOnly": True},
+        "takerBaseFee": fee_bps,
+        "makerBaseFee": fee_bps,
+        "negRisk": info.neg_risk,
+        "negRiskOther": False,
+        "negRiskRequestID": "",
+        "groupItemTitle": info.group_item_title,
+        # Gamma labels sports markets; an outcome of a multi-outcome event carries none
+        "sportsMarketType": info.market_type or None,
+        "bestBid": bid / MICRO if bid is not None else 0,
+        "bestAsk": ask / MICRO if ask is not None else 1,
+        "spread": round((ask - bid) / MICRO, 6) if bid is not None and ask is not None else 1,
+        "lastTradePrice": last[0] / MICRO if last is not None else 0,
+        "umaResolutionStatus": "resolved" if resolved else "",
+        "events": [event],
+    }
+    if info.neg_risk and info.neg_risk_market_id:
+        market["negRiskMarketID"] = info.neg_risk_market_id
+    return market
+
+
+def gamma_catalogue(venue: Venue) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every Gamma event of the venue with its markets: one per match (its series and map
+    winner markets) and one per neg-risk event (its outcome markets, in question order)."""
+    groups: dict[str, list[MarketInfo]] = {}
+    for info in venue.markets():
+        key = info.neg_risk_market_id if info.neg_risk_market_id else info.match_id
+        groups.setdefault(key, []).append(info)
+    out = []
+    for key, infos in groups.items():
+        neg_risk = bool(infos[0].neg_risk_market_id)
+        if neg_risk:
+            title = infos[0].question.split(" win ", 1)[-1].rstrip("?") or key
+        else:
+            series = [m for m in infos if m.market_type == "moneyline"] or infos
+            title = series[0].question.split(" - Map ")[0]
+        ref = gamma_event_ref(venue, key, title, neg_risk, infos)
+        markets = [gamma_market(venue, info, index, ref) for index, info in enumerate(infos)]
+        # markets nested in an event do not repeat the event (as Gamma's /events)
+        nested = [{k: v for k, v in m.items() if k != "events"} for m in markets]
+        event = {**ref, "description": f"Simulated event {title}.", "markets": nested}
+        out.append((event, markets))
+    return out

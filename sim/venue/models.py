@@ -89,6 +89,11 @@ class MarketInfo:
     neg_risk: bool
     match_id: str
     seconds_delay: float
+    # Gamma's sportsMarketType ("moneyline", "child_moneyline"; "" for a neg-risk outcome)
+    market_type: str = "moneyline"
+    map_number: int = 0
+    neg_risk_market_id: str = ""  # the multi-outcome event it belongs to (neg_risk markets)
+    group_item_title: str = ""  # Gamma's groupItemTitle: "Map 2 Winner", a team of an event
 
     @classmethod
     def from_spec(cls, spec: Any, matching_delay_s: float) -> MarketInfo:
@@ -104,6 +109,10 @@ class MarketInfo:
             neg_risk=bool(spec.neg_risk),
             match_id=str(spec.match_id),
             seconds_delay=float(matching_delay_s),
+            market_type=str(getattr(spec, "market_type", "moneyline")),
+            map_number=int(getattr(spec, "map_number", 0)),
+            neg_risk_market_id=str(getattr(spec, "neg_risk_market_id", "")),
+            group_item_title=str(getattr(spec, "group_item_title", "")),
         )
 
 

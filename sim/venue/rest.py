@@ -108,6 +108,8 @@ class RestApi:
             g("/neg-risk", self.neg_risk),
             g("/fee-rate", self.fee_rate),
             g("/rebates/current", self.rebates_current),
+            g("/gamma/markets", self.gamma_markets),
+            g("/gamma/events", self.gamma_events),
             p("/order", self.post_order),
             p("/orders", self.post_orders),
             d("/order", self.cancel_order),
@@ -302,6 +304,20 @@ class RestApi:
         info = self.venue.market_of_token(self._token(request))
         assert info is not None
         return web.json_response({"base_fee": int(round(info.taker_fee_rate * 10_000))})
+
+    async def gamma_markets(self, request: web.Request) -> web.Response:
+        """Gamma `GET /markets` (no auth; VENUE §5) under `/gamma`: a list of market objects,
+        filtered by `condition_ids`, `slug`, `id` (repeated or comma-separated) and `closed`."""
+        markets = [m for _, ms in messages.gamma_catalogue(self.venue) for m in ms]
+        return web.json_response(_gamma_filter(request, markets,
+                                               {"condition_ids": "conditionId", "slug": "slug",
+                                                "id": "id"}))
+
+    async def gamma_events(self, request: web.Request) -> web.Response:
+        """Gamma `GET /events` under `/gamma`: one event per match (series + map winners) and
+        per neg-risk event (its outcome markets), filtered by `id`, `slug` and `closed`."""
+        events = [e for e, _ in messages.gamma_catalogue(self.venue)]
+        return web.json_response(_gamma_filter(request, events, {"id": "id", "slug": "slug"}))
 
     async def rebates_current(self, request: web.Request) -> web.Response:
         """`GET /rebates/current?date=YYYY-MM-DD&maker_address=0x…` (public, VENUE §5): one
@@ -517,3 +533,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         raise
     except Exception as exc:  # never let a request take the venue down
         return error_response(500, f"internal error: {type(exc).__name__}")
+
+
+def _gamma_filter(request: web.Request, items: list[dict[str, Any]],
+                  keys: dict[str, str]) -> list[dict[str, Any]]:
+    """Gamma's list filters: each query key (repeated or comma-separated values) must match
+    its field; `closed=true|false` filters on `closed`."""
+    out = items
+    for param, field_name in keys.items():
+        wanted = {v for raw in request.query.getall(param, []) for v in raw.split(",") if v}
+        if wanted:
+            out = [item for item in out if str(item.get(field_name)) in wanted]
+    closed = request.query.get("closed")
+    if closed in ("true", "false"):
+        out = [item for item in out if item.get("closed") is (closed == "true")]
+    return out

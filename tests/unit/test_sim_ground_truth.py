@@ -93,17 +93,18 @@ def test_json_has_every_field_of_the_spec(tmp_path: Path) -> None:
                          "maker_rebate_rate", "available_edge_usdc", "markets", "events",
                          "quotes", "opportunities"}
     assert set(data["available_edge_usdc"]) == {"taker", "maker", "maker_spread",
-                                                "maker_rebate", "pair"}
+                                                "maker_rebate", "pair", "complete_set"}
     assert set(data["markets"][0]) == {"condition_id", "match_id", "question", "token_ids",
                                        "outcomes", "neg_risk", "resolved_s",
-                                       "winning_token_id", "fair"}
+                                       "winning_token_id", "fair", "market_type", "map_number",
+                                       "event_id", "neg_risk_market_id"}
     assert set(data["quotes"][0]) == {"owner", "condition_id", "token_id", "side", "price",
                                       "size", "posted_s", "ended_s", "end_reason",
                                       "fair_at_post", "stale_from_s", "stale_intervals"}
     assert set(data["opportunities"][0]) == {"kind", "send_s", "condition_id", "token_id",
                                              "side", "price", "size", "fair", "edge_usdc",
                                              "owner"}
-    for kind in ("taker", "maker", "pair"):
+    for kind in ("taker", "maker", "pair", "complete_set"):
         rows = sum(o["edge_usdc"] for o in data["opportunities"] if o["kind"] == kind)
         assert rows == pytest.approx(data["available_edge_usdc"][kind], abs=1e-5)
 
