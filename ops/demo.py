@@ -139,6 +139,8 @@ def demo_config(
     matches = {match.match_id: match for match in scenario.matches}
     markets = []
     for market in scenario.markets:
+        if market.match_id not in matches or market.market_type != "moneyline":
+            continue  # the strategies price series winners; map and neg-risk markets are not
         match = matches[market.match_id]
         ids = match.provider_ids
         markets.append({
