@@ -509,6 +509,21 @@ class EngineCore:
             return "engine stopping: order not sent"
         return ""
 
+    def on_prepared(self, order_id: str, venue_order_id: str | None) -> None:
+        """The venue id an order will have, known before its POST: stored now (one write), so
+        a restart after a crash before the answer looks the order up by it."""
+        if venue_order_id is None:
+            return
+        record = self.orders.expect_venue_id(order_id, venue_order_id)
+        if record is None:
+            return
+        try:
+            self.store.save_orders([record])
+        except PersistenceError as exc:  # the POST goes on: the answer stores it again
+            self.orders.mark_dirty([record])
+            metrics.dead_letters.labels(source="engine", reason="store_error").inc()
+            _LOG.error("order_save_failed", repr(exc), order_id=order_id)
+
     def on_submit_answer(self, answer: SubmitAnswer) -> float | None:
         """One submit attempt's answer: the backoff (s) before resending the same request when
         the venue refused for now with sends left, else None (the answer is applied; events

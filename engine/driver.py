@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from engine.core import EngineCore, Send
 from engine.effects import (
@@ -46,6 +46,14 @@ from polyloly.logs import get_logger
 
 _LOG = get_logger("engine.driver")
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@runtime_checkable
+class PreparingVenue(Protocol):
+    """An executor that knows an order's venue id before posting it (the real one: the id is
+    the signed order's hash)."""
+
+    def prepare(self, order: OrderRequest) -> str | None: ...
 
 
 class EngineDriver:
@@ -159,6 +167,11 @@ class EngineDriver:
         core = self.core
 
         async def send(request: OrderRequest) -> None:
+            executor = self.executor
+            if isinstance(executor, PreparingVenue):
+                # the venue id, stored before the POST: a crash before the answer is resolved
+                # by looking the order up at restart (issue 20 #14)
+                core.on_prepared(effect.order_id, executor.prepare(request))
             while True:
                 started_ns = core.clock.monotonic_ns()
                 result = await self._safe_submit(request)

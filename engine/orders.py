@@ -53,7 +53,6 @@ from polyloly.venue_rules import POST_ONLY_CROSSES, SHARE_LOT, same_shares
 
 _LOG = get_logger("engine.orders")
 _EPSILON = 1e-9
-_UNKNOWN_GRACE_MS = 10_000  # an UNKNOWN order the venue does not know after this is REJECTED
 
 _OUTCOME_STATUS = {
     SubmitOutcome.ACCEPTED: OrderStatus.SUBMITTED,
@@ -93,6 +92,9 @@ class OrderManager:
         self._retry = RetryPolicy(retry.max_attempts, retry.base_delay_s, retry.max_delay_s,
                                   retry.jitter)
         self._ttl_ms = int(config.execution.idempotency_ttl_s * 1000)
+        # an UNKNOWN order the venue still does not know after this is REJECTED (the configured
+        # value: a hard-coded 10 s here once disagreed with the 30 s configured)
+        self._unknown_grace_ms = int(config.execution.unknown_order_timeout_s * 1000)
         self._markets = {m.market_id: m for m in config.markets}
         self._orders: dict[str, OrderRecord] = {}
         # orders that may still be open, in creation order: a closed status is terminal, so
@@ -122,8 +124,17 @@ class OrderManager:
     # --- restart ------------------------------------------------------------------------------
 
     def restore(self) -> int:
-        """Load every stored order (call once, at start, before anything else); return count."""
+        """Load every stored order (call once, at start, before anything else); return count.
+
+        A PENDING order was stored and maybe sent when the engine stopped: it becomes UNKNOWN,
+        resolved at the venue by its venue id (stored before the POST) or, without one, among
+        the venue's open orders; never resent (issue 20 #14)."""
+        now_ms = self._clock.wall_ms()
         for record in self._store.load_orders():
+            if record.status is OrderStatus.PENDING:
+                record.reason = "engine stopped before the venue answered: looking it up"
+                record.submitted_ms = record.submitted_ms or record.updated_ms
+                self._set_status(record, OrderStatus.UNKNOWN, now_ms, report=False)
             self._orders[record.order_id] = record
             if record.status.is_open:
                 self._maybe_open[record.order_id] = record
@@ -260,6 +271,16 @@ class OrderManager:
             return None
         record.attempts = 1
         return self._request(record)
+
+    def expect_venue_id(self, order_id: str, venue_order_id: str) -> OrderRecord | None:
+        """Record the venue id a PENDING order will have once posted (the caller stores it
+        before the POST); None when the order is no longer PENDING."""
+        record = self._orders.get(order_id)
+        if record is None or record.status is not OrderStatus.PENDING:
+            return None
+        record.venue_order_id = venue_order_id
+        self._by_venue_id[venue_order_id] = order_id
+        return record
 
     def _request(self, record: OrderRecord) -> OrderRequest:
         market = self._markets[record.market_id]
@@ -529,7 +550,7 @@ class OrderManager:
         record = self._orders[order_id]
         now_ms = self._clock.wall_ms()
         if venue is None:
-            if now_ms - record.submitted_ms >= _UNKNOWN_GRACE_MS:
+            if now_ms - record.submitted_ms >= self._unknown_grace_ms:
                 record.reason = "venue does not know the order"
                 self._set_status(record, OrderStatus.REJECTED, now_ms)
             return
@@ -544,6 +565,8 @@ class OrderManager:
         """Find an UNKNOWN order without a venue id among the venue's open orders (same token,
         side, price and size, not already ours) and adopt it."""
         record = self._orders[order_id]
+        if record.venue_order_id is not None:  # found meanwhile (an answer, a report)
+            return
         known = set(self._by_venue_id)
         for venue in listing.orders:
             if venue.venue_order_id in known:
@@ -557,6 +580,13 @@ class OrderManager:
                     venue.venue_order_id, venue.status, venue.size_matched,
                     self._clock.wall_ms()), self._clock.wall_ms())
                 return
+        now_ms = self._clock.wall_ms()
+        if record.status is OrderStatus.UNKNOWN \
+                and now_ms - record.submitted_ms >= self._unknown_grace_ms:
+            # no id to ask about and not resting after the grace: it never reached the venue
+            # (a fill showing up later is still booked: REJECTED takes late fills)
+            record.reason = "venue lists no such order"
+            self._set_status(record, OrderStatus.REJECTED, now_ms)
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -26,12 +26,24 @@ SendHeartbeat = Callable[[str], Awaitable[Any]]
 
 _log = get_logger("venue_heartbeat")
 
+VENUE_WINDOW_S = 10.0
+"""The venue cancels every open order when no heartbeat arrives within this (VENUE §3.2)."""
+
+
+def default_stale_after_s(interval_s: float) -> float:
+    """How long after the last success we stop trusting the venue keeps our orders: two
+    intervals, but never past ``VENUE_WINDOW_S - interval_s`` (the venue may already be
+    cancelling by then), and at least one interval (a slow test cadence stays usable)."""
+    return max(interval_s, min(2 * interval_s, VENUE_WINDOW_S - interval_s))
+
 
 class VenueHeartbeat:
     """Send a heartbeat every ``interval_s`` seconds through ``send``.
 
-    ``stale_after_s`` defaults to ``2 × interval_s``; the venue's own window is ≈10 s, so keep
-    ``interval_s`` well under 5 s in production.
+    ``stale_after_s`` defaults to :func:`default_stale_after_s`; the venue's own window is ≈10 s, so
+    ``interval_s`` must stay ≤ 10/3 s (one failed beat then still fits): a longer one is
+    logged at construction. Beats run on a fixed cadence (a slow answer does not push the
+    next beat later).
     """
 
     def __init__(
@@ -49,7 +61,12 @@ class VenueHeartbeat:
         self.interval_s = interval_s
         self._clock = clock
         self._max_failures = max(1, max_failures)
-        self._stale_after_ns = int((stale_after_s or 2 * interval_s) * 1e9)
+        if interval_s > VENUE_WINDOW_S / 3:
+            _log.warning("heartbeat_interval_long", "a failed heartbeat would let the venue "
+                         "cancel every order before the next one: use <= 3.3 s",
+                         interval_s=interval_s, venue_window_s=VENUE_WINDOW_S)
+        stale = stale_after_s if stale_after_s is not None else default_stale_after_s(interval_s)
+        self._stale_after_ns = int(stale * 1e9)
         self._heartbeat_id = ""
         self._last_ok_ns: int | None = None
         self._failures = 0
@@ -92,10 +109,15 @@ class VenueHeartbeat:
         return True
 
     async def run(self) -> None:
-        """Beat every ``interval_s`` until :meth:`stop`."""
+        """Beat every ``interval_s`` (fixed cadence) until :meth:`stop`."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while not self._stopped:
             await self.beat()
-            await asyncio.sleep(self.interval_s)
+            # the next beat is due one interval after the previous was due, not after this
+            # one's answer (a 1 s answer made a 5 s interval a 6 s gap); late: go at once
+            next_at = max(next_at + self.interval_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
 
     def start(self) -> None:
         """Run the loop as a task of the current event loop."""

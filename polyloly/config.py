@@ -274,7 +274,7 @@ class ExecutionConfig(_Section, frozen=True):
     executor: Literal["paper", "real"] = "paper"
     idempotency_ttl_s: PositiveFloat = 3600.0
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
-    heartbeat_interval_s: PositiveFloat = 5.0
+    heartbeat_interval_s: PositiveFloat = 3.0  # venue cancels all after ~10 s without one
     cancel_on_shutdown: bool = True
     reconcile_interval_s: PositiveFloat = 30.0
     paper_latency_ms: NonNegativeFloat = 0.0

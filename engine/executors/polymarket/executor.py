@@ -384,6 +384,16 @@ class RealExecutor(Executor):
         self._orders[signed.order_id] = _Tracked(order, signed, self._now_ms())
         return signed
 
+    def prepare(self, order: OrderRequest) -> str | None:
+        """Sign ``order`` now and return the id the venue will give it (its EIP-712 hash), so
+        the engine stores it before the POST: an engine killed between storing the order and
+        the venue's answer looks it up by this id at restart. :meth:`submit` reuses this
+        signature. None when the order cannot be built (submit then says why)."""
+        try:
+            return self._sign(order).order_id
+        except OrderBuildError:
+            return None
+
     async def submit(self, order: OrderRequest) -> SubmitResult:
         """Sign and post one order; never raises (see the module doc for outcomes)."""
         refusal = self._refusal()
@@ -406,7 +416,9 @@ class RealExecutor(Executor):
                                            order.post_only)
 
         try:
-            answer = await self._call_retrying(post)
+            # one POST per call: the order manager owns the resend budget
+            # (execution.retry.max_attempts per order); retrying here too nested the two
+            answer = await self._call(post)
         except Exception as exc:
             result = self._failed_submit(signed, classify(exc))
         else:
@@ -447,8 +459,8 @@ class RealExecutor(Executor):
         started = time.perf_counter()
         answers: list[SubmitResult]
         try:
-            answer = await self._call_retrying(self._client.post_orders, args,
-                                               legs[0][0].post_only)
+            answer = await self._call(self._client.post_orders, args,  # one POST (as submit)
+                                      legs[0][0].post_only)
         except Exception as exc:
             failure = classify(exc)
             answers = [self._failed_submit(s, failure) for _, s in legs]
