@@ -152,6 +152,7 @@ class OrderRecord(msgspec.Struct, kw_only=True):
             filled_size=self.filled_size,
             status=self.status,
             strategy=self.strategy,
+            order_type=self.order_type,
         )
 
 

@@ -194,6 +194,8 @@ class PairArbConfig(_Section, frozen=True):
     cooldown_ms: NonNegativeInt = 1000
     order_type: Literal["FAK", "FOK"] = "FAK"  # both legs; FAK partials are rebalanced
     rebalance_max_loss_per_share: Fraction = 0.02  # lagging leg may cost up to 1 + this
+    # accumulation (specs/05): a first leg is bought only this far below its fair value
+    entry_edge: Fraction = 0.03
 
 
 class MakerConfig(_Section, frozen=True):

@@ -368,6 +368,7 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     filled_size: float
     status: OrderStatus
     strategy: Strategy
+    order_type: OrderType | None = None  # GTC/GTD: a resting quote (None: an older engine)
 
 
 class ResolvedMarketView(msgspec.Struct, frozen=True, kw_only=True):

@@ -27,7 +27,7 @@ import msgspec
 
 from polyloly import metrics
 from polyloly.config import Config
-from polyloly.domain import Outcome, TradingState, TruthStatus
+from polyloly.domain import OrderStatus, OrderType, Outcome, TradingState, TruthStatus
 from polyloly.logs import get_logger
 from polyloly.messages import (
     BookTick,
@@ -46,6 +46,7 @@ from polyloly.messages import (
     TruthDelta,
     TruthFinal,
 )
+from polyloly.venue_rules import POST_ONLY_CROSSES
 from shards.market_trader import (
     UNTRADABLE_FLAGS,
     FillSeen,
@@ -217,8 +218,11 @@ class ShardCore:
             if order.status.is_terminal:
                 continue
             outcome = owner.ref.outcome_of(order.token_id)
+            # a resting GTC/GTD order is one of our quotes; its quote terms are not rebuilt,
+            # so the trader cancels it and quotes afresh
             owner.inflight[order.intent_id] = InflightIntent(
-                order.intent_id, order.strategy, outcome, now_ns, True, order.order_id)
+                order.intent_id, order.strategy, outcome, now_ns, True, order.order_id,
+                resting=order.order_type in (OrderType.GTC, OrderType.GTD))
             owner.fills[order.order_id] = FillSeen(order.filled_size,
                                                     order.filled_size * order.price)
             self.ctx.intent_market[order.intent_id] = order.market_id
@@ -397,6 +401,8 @@ class ShardCore:
             self._refuse("report_token_mismatch")
             return []
         market.count_fill(report)
+        if report.status is OrderStatus.REJECTED and POST_ONLY_CROSSES in report.reason:
+            market.note_crossed(report.intent_id, now_ns)  # re-placed a tick back
         inflight = market.inflight.get(report.intent_id)
         if inflight is not None:
             inflight.acked = True
@@ -449,7 +455,8 @@ class ShardCore:
         timeout_ns = cfg.intent_timeout_ms * _NS_PER_MS
         if any(now_ns - i.sent_ns >= timeout_ns
                for m in self.markets.values() for i in m.inflight.values()
-               if m.trading.state is not TradingState.RESOLVED):
+               if m.trading.state is not TradingState.RESOLVED
+               and not (i.resting and i.acked)):  # a quote rests as long as it is wanted
             self._refuse("intent_timeout")
             out.extend(self.start(now_ns))  # resync from the engine before deciding again
             return out

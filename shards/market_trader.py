@@ -10,7 +10,7 @@ id, kill switch, stale sources, refusal counts, the intent → market index) is 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,9 +37,21 @@ from polyloly.messages import (
     Message,
     OrderIntent,
 )
-from shards.fair_value import MarketPrior, anchored_implied_yes, unconfirmed_fallback
-from shards.pair_arb import PairPosition, plan_pair, plan_rebalance
-from shards.quoting import LegQuote
+from shards.fair_value import (
+    MarketPrior,
+    anchored_implied_yes,
+    series_value,
+    unconfirmed_fallback,
+)
+from shards.maker_quoting import RestingQuote, mid_volatility, plan_quotes, review_quotes
+from shards.pair_arb import (
+    AccumulationBuy,
+    PairPosition,
+    plan_accumulation,
+    plan_pair,
+    plan_rebalance,
+)
+from shards.quoting import LegQuote, quote_buy
 from shards.temporal_arb import LatencyTracker, plan_temporal
 from shards.trading import MarketTrading, TradingTrigger
 from shards.truth import MatchTruth, SignalTime
@@ -52,6 +64,9 @@ _TRUTH_LIVE: Final = frozenset(
     {TruthStatus.LIVE, TruthStatus.PENDING_CONFIRM, TruthStatus.FINAL}
 )
 _PAIR_STRATEGIES: Final = frozenset({Strategy.PAIR_ARB, Strategy.REBALANCE})
+_QUOTE_STATES: Final = frozenset({TruthStatus.PRE_MATCH, TruthStatus.LIVE})
+_CROSSED_TTL_NS: Final = 2_000_000_000  # a crossing refusal pushes quotes back this long
+_RESTING_TYPES: Final = frozenset({OrderType.GTC, OrderType.GTD})  # only quotes rest
 # BookSnapshot.tradable as one int mask (the property builds an enum `|` on every call).
 UNTRADABLE_FLAGS: Final = int(
     SlotFlags.STALE | SlotFlags.RESYNCING | SlotFlags.CROSSED | SlotFlags.NO_BOOK)
@@ -67,6 +82,9 @@ class InflightIntent:
     sent_ns: int
     acked: bool = False
     order_id: str | None = None
+    resting: bool = False  # a post-only quote (maker, or an accumulation bid): may rest long
+    quote: RestingQuote | None = None  # what it quoted (None: restored after a restart)
+    cancelling: bool = False  # its cancel was sent
 
 
 @dataclass(slots=True)
@@ -152,6 +170,9 @@ class MarketTrader:
     last_status: tuple[object, ...] = ()
     venue_winner: Outcome | None = None  # the venue's resolution (None: 50-50 or unresolved)
     prior_signal_id: int = 0  # the last signal the prior was told about
+    mids: deque[float] = field(default_factory=deque)  # recent YES mids (quote width)
+    crossed: dict[tuple[Outcome, Side], tuple[float, int]] = field(default_factory=dict)
+    last_quote_ns: int | None = None
 
     @classmethod
     def build(cls, ctx: ShardContext, market: MarketConfig, truth: MatchTruth) -> MarketTrader:
@@ -234,9 +255,22 @@ class MarketTrader:
     # ---- decisions -------------------------------------------------------------------
 
     def evaluate(self, now_ns: int, origin_ns: int) -> list[Message]:
-        """Decide what this market does now (nothing before the engine's snapshot)."""
+        """Decide what this market does now (nothing before the engine's snapshot): the taker
+        and pair strategies, then the maker quotes (posted, kept, replaced or cancelled)."""
         if not self.ctx.ready:
             return []
+        out = self._decide(now_ns, origin_ns)
+        if self.trading.state in (TradingState.HALT, TradingState.RESOLVED,
+                                  TradingState.FINALIZING):
+            return out  # entering these cancelled everything (cancel_all)
+        return out + self._maker(now_ns, origin_ns)
+
+    @property
+    def taking(self) -> bool:
+        """Is a taker intent (not a resting quote) in flight?"""
+        return any(not i.resting for i in self.inflight.values())
+
+    def _decide(self, now_ns: int, origin_ns: int) -> list[Message]:
         trading = self.trading
         state = trading.state
         truth = self.truth
@@ -246,13 +280,14 @@ class MarketTrader:
             return []  # waits for the venue's resolution (ShardCore.on_market_resolved)
         final = truth.status is TruthStatus.FINAL
         if state is TradingState.BUILDING_PAIR:
-            if any(i.strategy in _PAIR_STRATEGIES for i in self.inflight.values()):
+            if any(i.strategy in _PAIR_STRATEGIES and not i.resting
+                   for i in self.inflight.values()):
                 return []
             if final and not self.temporal_window_open(now_ns):
                 return self.finalize(now_ns)
             return self._settle_pair(now_ns, origin_ns)
         if state is TradingState.TEMPORAL_ACTIVE:
-            if self.inflight:
+            if self.taking:
                 return []
             out = self._try_temporal(now_ns, origin_ns)
             if out or trading.state is not TradingState.TEMPORAL_ACTIVE:
@@ -264,7 +299,7 @@ class MarketTrader:
                             else TradingTrigger.SIGNAL_EXPIRED_FLAT)
             return []
         # IDLE or LOCKED_PAIR
-        if self.inflight:
+        if self.taking:
             return []
         out = self._try_temporal(now_ns, origin_ns)
         if out:
@@ -300,8 +335,12 @@ class MarketTrader:
             return []
         plan = plan_pair(books[0], books[1], params, self.config.taker_fee_rate,
                          self.config.min_order_size, self.position)
-        if isinstance(plan, str):
-            return []
+        if isinstance(plan, str):  # not both legs at once: the next leg of an accumulation
+            buy = self._plan_accumulation(books)
+            if isinstance(buy, str):
+                return []
+            self.trading.trigger(TradingTrigger.PAIR_OPPORTUNITY)
+            return self._accumulate(buy, now_ns, origin_ns)
         self.trading.trigger(TradingTrigger.PAIR_OPPORTUNITY)
         self.last_pair_ns = now_ns
         out: list[Message] = []
@@ -313,10 +352,76 @@ class MarketTrader:
                 out.append(intent)
         return out
 
+    def _plan_accumulation(self, books: tuple[BookSnapshot, BookSnapshot]
+                           ) -> AccumulationBuy | str:
+        return plan_accumulation({Outcome.YES: books[0], Outcome.NO: books[1]}, self.position,
+                                 self.ctx.config.pair_arb, self.config.taker_fee_rate,
+                                 self.config.min_order_size, self.config.tick_size,
+                                 self.fair_for_quotes())
+
+    def _accumulate(self, buy: AccumulationBuy, now_ns: int, origin_ns: int) -> list[Message]:
+        """Carry out one accumulation buy: keep a resting bid that already says it, else
+        cancel the pair's resting bids and post the bid (post-only) or take (FAK)."""
+        resting = self._resting(Strategy.PAIR_ARB)
+        tick = self.config.tick_size
+        action = TradingAction.BUY_YES if buy.outcome is Outcome.YES else TradingAction.BUY_NO
+        if buy.maker and any(i.quote is not None and i.quote.outcome is buy.outcome
+                             and abs(i.quote.price - buy.limit_price) < tick / 2
+                             for i in resting):
+            return []  # the bid it wants is resting
+        out = self._cancel_quotes(resting, now_ns, "accumulation_reprice")
+        if buy.maker:
+            fair = self.fair_for_quotes()
+            intent = self._quote_intent(
+                Strategy.PAIR_ARB, action, buy.outcome, Side.BUY, buy.limit_price, buy.shares,
+                0.5 if fair is None else fair, now_ns, origin_ns, buy.reason,
+                1.0 - buy.cost_per_share)
+        else:
+            book = self.books[buy.outcome]
+            quote = quote_buy(book, buy.outcome, buy.shares, self.config.taker_fee_rate)
+            if quote is None:
+                return out
+            lagging = self.position.shares(buy.outcome) < self.position.shares(buy.outcome.other)
+            completing = (lagging and self.position.imbalance_shares
+                          >= self.config.min_order_size)
+            self.last_pair_ns = now_ns
+            intent = self._intent(
+                Strategy.REBALANCE if completing else Strategy.PAIR_ARB, action, quote, now_ns,
+                origin_ns, self.ctx.config.pair_arb.order_type, buy.reason, 0.0)
+        if intent is not None:
+            out.append(intent)
+        return out
+
     def _settle_pair(self, now_ns: int, origin_ns: int) -> list[Message]:
+        """BUILDING_PAIR: a balanced position locks (or abandons) once no bid rests; an
+        unbalanced one gets its next accumulation buy, or (past the imbalance limits) the
+        loss-bounded rebalance of the seed, or waits with its bid resting."""
         position = self.position
         params = self.ctx.config.pair_arb
         min_size = self.config.min_order_size
+        books = self.tradable_books()
+        buy = self._plan_accumulation(books) if books is not None else "no_books"
+        resting = self._resting(Strategy.PAIR_ARB)
+        if position.imbalance_shares < min_size:
+            if resting:  # a first-leg (or next-pair) bid: kept while the plan still says it
+                if isinstance(buy, AccumulationBuy) and buy.maker:
+                    return self._accumulate(buy, now_ns, origin_ns)
+                return self._cancel_quotes(resting, now_ns, "accumulation_not_wanted")
+            if any(i.strategy in _PAIR_STRATEGIES for i in self.inflight.values()):
+                return []  # a cancel on its way
+            if position.shares_yes > 0 and position.shares_no > 0:
+                self.trading.trigger(TradingTrigger.PAIR_LOCKED)
+            else:
+                self.trading.trigger(TradingTrigger.PAIR_ABANDONED)
+            return []
+        if isinstance(buy, AccumulationBuy) and (
+                buy.maker or not _cooling(self.last_pair_ns, params.cooldown_ms, now_ns)):
+            return self._accumulate(buy, now_ns, origin_ns)
+        over = (position.imbalance_shares > params.max_leg_imbalance_shares
+                or position.imbalance_usdc > params.max_leg_imbalance_usdc)
+        if not over:  # within the limits: wait for the lagging leg's price
+            return [] if isinstance(buy, AccumulationBuy) else self._cancel_quotes(
+                resting, now_ns, "accumulation_not_wanted")
         if position.imbalance_shares >= min_size:
             if _cooling(self.last_pair_ns, params.cooldown_ms, now_ns):
                 return []
@@ -332,14 +437,138 @@ class MarketTrader:
                 return []
             self.last_pair_ns = now_ns
             action = TradingAction.BUY_YES if lagging is Outcome.YES else TradingAction.BUY_NO
+            out = self._cancel_quotes(resting, now_ns, "rebalance")
             intent = self._intent(Strategy.REBALANCE, action, quote, now_ns, origin_ns,
                                   params.order_type, "rebalance lagging leg", 0.0)
-            return [intent] if intent is not None else []
-        if position.shares_yes > 0 and position.shares_no > 0:
-            self.trading.trigger(TradingTrigger.PAIR_LOCKED)
-        else:
-            self.trading.trigger(TradingTrigger.PAIR_ABANDONED)
+            return out + [intent] if intent is not None else out
         return []
+
+    # ---- maker quotes (issue 17; shards/maker_quoting.py) ------------------------------
+
+    def fair_for_quotes(self) -> float | None:
+        """Market-anchored fair value of YES to quote around, or None when quoting is unsafe:
+        no market prior yet, a conflict, a stale source, or a truth state other than
+        PRE_MATCH / LIVE with a known score (PAUSED, PENDING_CONFIRM and FINAL cancel)."""
+        truth = self.truth
+        strength = self.prior.strength
+        if (strength is None or truth.in_conflict or self.ctx.source_stale(truth)
+                or truth.status not in _QUOTE_STATES):
+            return None
+        if truth.status is TruthStatus.PRE_MATCH:
+            return series_value(self.ref.game, self.config.best_of, truth.score, strength)
+        if not truth.score_known:
+            return None
+        return self.implied_yes()
+
+    def _resting(self, strategy: Strategy) -> list[InflightIntent]:
+        """Quotes of ``strategy`` resting (or on their way), not being cancelled."""
+        return [i for i in self.inflight.values()
+                if i.resting and not i.cancelling and i.strategy is strategy]
+
+    def _cancel_quotes(self, quotes: list[InflightIntent], now_ns: int, reason: str
+                       ) -> list[Message]:
+        """One CancelIntent of exactly these quotes (the state must allow CANCEL)."""
+        if not quotes or not self.trading.allows(TradingAction.CANCEL):
+            return []
+        for quote in quotes:
+            quote.cancelling = True
+        self.decisions += 1
+        market_id = self.ref.market_id
+        return [CancelIntent(
+            intent_id=f"s{self.ctx.shard_id}-cancel-{market_id}-{self.decisions}",
+            shard_id=self.ctx.shard_id, market_id=market_id, t_sent_ns=now_ns, reason=reason,
+            intent_ids=tuple(q.intent_id for q in quotes))]
+
+    def note_crossed(self, intent_id: str, now_ns: int) -> None:
+        """The venue refused a quote for crossing: quote that side a tick further back for a
+        while (our view of the book was behind the venue's)."""
+        inflight = self.inflight.get(intent_id)
+        if inflight is not None and inflight.quote is not None:
+            quote = inflight.quote
+            self.crossed[(quote.outcome, quote.side)] = (quote.price, now_ns)
+
+    def _maker(self, now_ns: int, origin_ns: int) -> list[Message]:
+        """Post, keep, replace or cancel this market's maker quotes (the hot path: every book
+        change and truth event comes through here)."""
+        params = self.ctx.config.maker
+        resting = self._resting(Strategy.MAKER)
+        restored = [i for i in resting if i.quote is None]  # from before a restart: unknown
+        out = self._cancel_quotes(restored, now_ns, "restored_quote")
+        resting = [i for i in resting if i.quote is not None]
+        fair = self.fair_for_quotes() if params.enabled else None
+        books = self.tradable_books()
+        if (fair is None or books is None or self.halted
+                or not self.trading.allows(TradingAction.QUOTE)):
+            why = ("disabled" if not params.enabled else "no_fair_value" if fair is None
+                   else "book_untradable" if books is None else self.trading.state.value)
+            return out + self._cancel_quotes(resting, now_ns, f"quotes_off:{why}")
+        by_side = {Outcome.YES: books[0], Outcome.NO: books[1]}
+        self.crossed = {k: v for k, v in self.crossed.items()
+                        if now_ns - v[1] < _CROSSED_TTL_NS}
+        plan = plan_quotes(fair, by_side, self.position, params, self.config.tick_size,
+                           self.config.min_order_size, mid_volatility(list(self.mids)),
+                           self.truth.status is TruthStatus.LIVE,
+                           {k: v[0] for k, v in self.crossed.items()})
+        review = review_quotes(plan, [i.quote for i in resting if i.quote is not None], fair,
+                               by_side, params.reprice_threshold)
+        by_id = {i.intent_id: i for i in resting}
+        replaced: set[tuple[Outcome, Side]] = set()
+        for reason in dict.fromkeys(why for _, why in review.cancel):
+            group = [by_id[i] for i, why in review.cancel if why == reason]
+            replaced.update((q.quote.outcome, q.quote.side) for q in group if q.quote)
+            out.extend(self._cancel_quotes(group, now_ns, reason))
+        if not review.post or _cooling(self.last_quote_ns, params.cooldown_ms, now_ns):
+            return out
+        self.last_quote_ns = now_ns
+        for quote in review.post:
+            outcome, side = quote.outcome, quote.side
+            action = TradingAction.REPLACE if (outcome, side) in replaced else TradingAction.QUOTE
+            intent = self._quote_intent(
+                Strategy.MAKER, action, outcome, side, quote.price, quote.size, fair, now_ns,
+                origin_ns, f"{action.value} {side.value} fair {quote.fair:.4f}",
+                quote.edge_per_share)
+            if intent is not None:
+                out.append(intent)
+        return out
+
+    def _quote_intent(
+        self, strategy: Strategy, action: TradingAction, outcome: Outcome, side: Side,
+        price: float, size: float, fair_yes: float, now_ns: int, origin_ns: int, reason: str,
+        edge: float,
+    ) -> OrderIntent | None:
+        """A post-only GTC (or GTD, ``maker.gtd_s`` after the book's venue time) intent."""
+        if not self.trading.allows(action):
+            metrics.shard_actions_refused.labels(self.trading.state.value, action.value).inc()
+            self.ctx.refuse("action_not_allowed")
+            return None
+        gtd_s = self.ctx.config.maker.gtd_s
+        expiration_s = 0
+        if gtd_s:
+            venue_ms = self.books[outcome].exchange_ts_ms
+            if venue_ms <= 0:
+                self.ctx.refuse("gtd_without_venue_time")
+                return None
+            expiration_s = venue_ms // 1000 + gtd_s
+        self.decisions += 1
+        ref = self.ref
+        shard_id = self.ctx.shard_id
+        price = round(price, 6)
+        key = idempotency_key(ref.market_id, strategy, outcome, side, price, size,
+                              origin_ns or now_ns)
+        intent_id = f"s{shard_id}-{key}"
+        self.inflight[intent_id] = InflightIntent(
+            intent_id, strategy, outcome, now_ns, resting=True,
+            quote=RestingQuote(intent_id, outcome, side, price, fair_yes))
+        self.ctx.intent_market[intent_id] = ref.market_id
+        return OrderIntent(
+            intent_id=intent_id, idempotency_key=key, shard_id=shard_id,
+            market_id=ref.market_id, token_id=ref.token_for(outcome), outcome=outcome,
+            side=side, price=price, size=size,
+            order_type=OrderType.GTD if gtd_s else OrderType.GTC, strategy=strategy,
+            t_origin_ns=origin_ns, t_decision_ns=now_ns, t_sent_ns=now_ns, reason=reason,
+            expected_edge=round(edge, 6), expected_price=price,
+            truth=self.intent_truth(strategy), post_only=True, expiration_s=expiration_s,
+        )
 
     def temporal_window_open(self, now_ns: int) -> bool:
         """Is the temporal edge of the current signal still open (matching delay included)?"""
@@ -476,7 +705,9 @@ class MarketTrader:
             return TradingState.HALT
         if current in (TradingState.FINALIZING, TradingState.RESOLVED):
             return current
-        strategies = {i.strategy for i in self.inflight.values()}
+        strategies = {i.strategy for i in self.inflight.values() if not i.resting}
+        if any(i.resting and i.strategy in _PAIR_STRATEGIES for i in self.inflight.values()):
+            return TradingState.BUILDING_PAIR  # an accumulation bid rests
         position = self.position
         if Strategy.TEMPORAL_ARB in strategies:
             return TradingState.TEMPORAL_ACTIVE
@@ -542,6 +773,11 @@ class MarketTrader:
         self.observe_prior(now_ns)
         watch = self.reaction
         book = self.books.get(Outcome.YES)
+        mid = book.mid if book is not None else None
+        if mid is not None and (not self.mids or self.mids[-1] != mid):
+            self.mids.append(mid)  # for the maker's volatility-based width
+            while len(self.mids) > self.ctx.config.maker.volatility_window + 1:
+                self.mids.popleft()
         if watch is None or book is None or book.mid is None or book.flags & UNTRADABLE_FLAGS:
             return
         params = self.ctx.config.temporal_arb

@@ -257,10 +257,10 @@ def _within_limits(after: PairPosition, before: PairPosition, params: PairArbCon
 def _max_maker_price(position: PairPosition, outcome: Outcome, shares: float,
                      params: PairArbConfig, fair: float | None) -> float | None:
     """Highest bid on ``outcome`` for ``shares`` that keeps the invariant if it fills; a first
-    leg (the other empty) is bid only below its fair value by the margin."""
+    leg (the other empty) is bid only ``entry_edge`` below its fair value."""
     other = outcome.other
     if position.shares(other) <= 0.0:
-        return None if fair is None else fair - params.safety_margin
+        return None if fair is None else fair - params.entry_edge
     avg_other = position.cost(other) / position.shares(other)
     held = position.shares(outcome)
     return ((1.0 - params.safety_margin - avg_other) * (held + shares)
@@ -280,7 +280,7 @@ def plan_accumulation(
 
     The lagging leg (fewer shares; YES on a tie) first, then the other: a taker buy when
     the walked asks keep avg_yes + avg_no + fees ≤ 1 − margin (a first leg: its cost ≤ fair
-    − margin, a dip), else a post-only bid at the highest price that keeps it, strictly
+    − ``entry_edge``, a dip), else a post-only bid at the highest price that keeps it, strictly
     below the best ask. Sizes: the lagging leg's missing shares (or ``size_usdc`` worth),
     halved until the invariant and the limits hold and ≥ ``min_size``. The old simultaneous
     rule is the case of both legs bought one after the other within one book.
@@ -331,7 +331,7 @@ def _accumulate_size(
     first_leg = position.shares(outcome.other) <= 0.0
     taker = quote_buy(book, outcome, shares, fee_rate)
     if taker is not None and taker.notional_usdc >= MIN_NOTIONAL_USDC:
-        cheap = (fair is not None and taker.cost_per_share <= fair - params.safety_margin
+        cheap = (fair is not None and taker.cost_per_share <= fair - params.entry_edge
                  if first_leg else True)
         after = averages_after(position, outcome, shares, taker.cost_per_share)
         if cheap and accumulation_ok(after, params):

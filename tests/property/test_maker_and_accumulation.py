@@ -174,7 +174,7 @@ def test_asks_only_against_unmatched_inventory() -> None:
 pair_params = st.builds(
     PairArbConfig, size_usdc=st.floats(2, 200), safety_margin=st.floats(0, 0.05),
     max_leg_imbalance_usdc=st.floats(5, 300), max_leg_imbalance_shares=st.floats(5, 300),
-    max_position_usdc=st.floats(5, 1000))
+    max_position_usdc=st.floats(5, 1000), entry_edge=st.floats(0, 0.1))
 
 
 @settings(max_examples=400, deadline=None)
@@ -191,6 +191,10 @@ def test_accumulation_keeps_the_matched_part_below_one_minus_margin(
         assert isinstance(buy, str) and buy
         return
     after = averages_after(position, buy.outcome, buy.shares, buy.cost_per_share)
+    if position.shares(buy.outcome.other) <= 0.0:  # a first leg: only entry_edge below fair
+        assert fair is not None
+        leg_fair = fair if buy.outcome is Outcome.YES else 1 - fair
+        assert buy.cost_per_share <= leg_fair - params.entry_edge + 1e-9
     cost = pair_cost(after)
     assert cost is None or cost <= 1 - params.safety_margin + 1e-9
     assert buy.shares >= MIN_SIZE and on_tick(buy.limit_price, TICK)
