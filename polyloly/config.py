@@ -198,6 +198,9 @@ class PairArbConfig(_Section, frozen=True):
     entry_edge: Fraction = 0.03
 
 
+GTD_MIN_LIFETIME_S: Final = 61  # Polymarket: a GTD expiry must be > now + 60 s
+
+
 class MakerConfig(_Section, frozen=True):
     """Maker quoting (shards/maker_quoting.py, specs/06 §maker): post-only bids around fair
     value on both outcomes, asks against unmatched inventory; off unless enabled."""
@@ -212,7 +215,7 @@ class MakerConfig(_Section, frozen=True):
     max_inventory_shares: PositiveFloat = 50.0  # unmatched shares of one outcome
     max_inventory_usdc: PositiveFloat = 50.0  # cost of one outcome's unmatched shares
     reprice_threshold: Fraction = 0.01  # a fair-value (or wanted price) move that replaces
-    gtd_s: NonNegativeInt = 0  # 0: GTC; else GTD expiring this long after posting (>= 61)
+    gtd_s: NonNegativeInt = 0  # 0: GTC; else GTD expiring this long after the book's venue time
     cooldown_ms: NonNegativeInt = 250  # between two quote decisions of one market
 
 
@@ -624,6 +627,9 @@ def _semantic_errors(config: Config) -> list[str]:
     for name, provider in config.providers.items():
         if provider.enabled and not provider.url:
             errors.append(f"providers.{name}.url: required when the provider is enabled")
+    if 0 < config.maker.gtd_s < GTD_MIN_LIFETIME_S:
+        errors.append(f"maker.gtd_s: expected 0 (GTC) or at least {GTD_MIN_LIFETIME_S} (the "
+                      f"venue refuses a GTD expiring within a minute), was {config.maker.gtd_s}")
     if config.run.mode == "live" and config.execution.executor != "real":
         errors.append("execution.executor: live mode needs executor 'real', was 'paper'")
     start, end = config.risk.time_rules.peak_hours_utc

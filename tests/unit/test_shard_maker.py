@@ -6,7 +6,9 @@ never trigger the intent-timeout resync; a quote restored after a restart is can
 
 from __future__ import annotations
 
-from polyloly.config import Config, validate
+import pytest
+
+from polyloly.config import Config, ConfigError, validate
 from polyloly.domain import (
     MatchEventType,
     OrderStatus,
@@ -262,3 +264,8 @@ def test_accumulation_bids_a_cheap_first_leg_then_completes_the_pair_under_one()
     core.on_execution_report(report(no_bid, OrderStatus.CANCELLED), 6 * S + 1)
     assert market.trading.state is TradingState.LOCKED_PAIR
     assert market.position.imbalance_shares < 5
+
+
+def test_a_gtd_lifetime_the_venue_would_refuse_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"maker.gtd_s: expected 0 \(GTC\) or at least 61"):
+        config(maker={"enabled": True, "gtd_s": 30})
