@@ -41,6 +41,7 @@ STRATEGY_FIELDS = {"fills", "shares", "volume_usdc", "fees_usdc", "rebates_usdc"
                    "net_pnl_usdc", "ev_usdc", "ev_per_share", "adverse_selection",
                    "unhedged_at_resolution_usdc", "available_edge_usdc", "capture_pct",
                    "truth_audit"}
+VARIANTS = ["temporal_arb.min_edge_threshold=0.03", "temporal_arb.min_edge_threshold=0.2"]
 STAT_FIELDS = {"n", "failed_seeds", "undefined_seeds", "mean", "median", "ci95"}
 
 
@@ -56,7 +57,9 @@ def _evaluate(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[
 
 
 def test_two_seeds_write_every_field(tmp_path: Path) -> None:
-    done, out = _evaluate(tmp_path)
+    grid = tmp_path / "grid.yaml"  # two variants replayed on each recording
+    grid.write_text("temporal_arb.min_edge_threshold: [0.03, 0.2]\n")
+    done, out = _evaluate(tmp_path, "--params", str(grid))
     assert done.returncode == 0, done.stdout + done.stderr
     data = orjson.loads((out / "evaluation.json").read_bytes())
     assert (out / "evaluation.html").read_text().startswith("<!doctype html>")
@@ -68,27 +71,29 @@ def test_two_seeds_write_every_field(tmp_path: Path) -> None:
         assert truth["anchored_on_resolutions"] >= 1
         assert {"taker", "maker", "pair"} <= set(truth["available_edge_usdc"])
         assert truth["source"].startswith("simulator run")  # the sim's own file (specs/12)
-        (variant,) = run["variants"]
-        assert variant["variant"] == "recorded"
-        assert {"pair_arb", "temporal_arb"} <= set(variant["strategies"])
-        pnl_sum = 0.0
-        for row in variant["strategies"].values():
-            assert set(row) >= STRATEGY_FIELDS
-            assert set(row["adverse_selection"]) == {"1s", "10s"}
-            assert set(row["truth_audit"]) == {"intents", "audited", "against_truth",
-                                               "stale_truth", "false_truth"}
-            pnl_sum += row["net_pnl_usdc"]
-        # the per-strategy P&L (settled by the world's winner) adds up to the engine
-        # ledger's own settled P&L of the replay
-        assert pnl_sum == pytest.approx(variant["replay"]["ledger_settled_pnl_usdc"], abs=0.01)
+        assert [v["variant"] for v in run["variants"]] == VARIANTS
+        for variant in run["variants"]:
+            assert {"pair_arb", "temporal_arb"} <= set(variant["strategies"])
+            pnl_sum = 0.0
+            for row in variant["strategies"].values():
+                assert set(row) >= STRATEGY_FIELDS
+                assert set(row["adverse_selection"]) == {"1s", "10s"}
+                assert set(row["truth_audit"]) == {"intents", "audited", "against_truth",
+                                                   "stale_truth", "false_truth"}
+                pnl_sum += row["net_pnl_usdc"]
+            # the per-strategy P&L (settled by the world's winner) adds up to the engine
+            # ledger's own settled P&L of the replay
+            assert pnl_sum == pytest.approx(variant["replay"]["ledger_settled_pnl_usdc"],
+                                            abs=0.01)
         assert not (Path(run["log"]).parent / "recording").exists()  # removed by default
     scenario = data["summary"]["by_scenario"]["eval_short"]
     assert scenario["failed_seeds"] == []
-    for row in scenario["variants"]["recorded"].values():
+    assert list(scenario["variants"]) == VARIANTS
+    for row in scenario["variants"][VARIANTS[0]].values():
         assert set(row["per_seed"]) == {"1", "2"}
         assert set(row["net_pnl_usdc"]) >= STAT_FIELDS
         assert row["net_pnl_usdc"]["n"] == 2 and row["net_pnl_usdc"]["mean"] is not None
-    overall = data["summary"]["all_scenarios_net_pnl_usdc"]["recorded"]
+    overall = data["summary"]["all_scenarios_net_pnl_usdc"][VARIANTS[1]]
     assert all(stat["failed_seeds"] == [] for stat in overall.values())
 
 
