@@ -260,9 +260,12 @@ class MarketTrader:
         if not self.ctx.ready:
             return []
         out = self._decide(now_ns, origin_ns)
-        if self.trading.state in (TradingState.HALT, TradingState.RESOLVED,
-                                  TradingState.FINALIZING):
+        state = self.trading.state
+        if state in (TradingState.HALT, TradingState.RESOLVED, TradingState.FINALIZING):
             return out  # entering these cancelled everything (cancel_all)
+        if state is TradingState.TEMPORAL_ACTIVE:  # the pair's bids wait out the signal
+            out += self._cancel_quotes(self._resting(Strategy.PAIR_ARB), now_ns,
+                                       "temporal_signal")
         return out + self._maker(now_ns, origin_ns)
 
     @property
@@ -285,6 +288,9 @@ class MarketTrader:
                 return []
             if final and not self.temporal_window_open(now_ns):
                 return self.finalize(now_ns)
+            out = self._try_temporal(now_ns, origin_ns)  # a truth edge outranks the pair
+            if out:
+                return out
             return self._settle_pair(now_ns, origin_ns)
         if state is TradingState.TEMPORAL_ACTIVE:
             if self.taking:

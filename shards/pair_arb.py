@@ -255,12 +255,13 @@ def _within_limits(after: PairPosition, before: PairPosition, params: PairArbCon
 
 
 def _max_maker_price(position: PairPosition, outcome: Outcome, shares: float,
-                     params: PairArbConfig, fair: float | None) -> float | None:
-    """Highest bid on ``outcome`` for ``shares`` that keeps the invariant if it fills; a first
-    leg (the other empty) is bid only ``entry_edge`` below its fair value."""
+                     params: PairArbConfig) -> float | None:
+    """Highest bid on ``outcome`` for ``shares`` that keeps the invariant if it fills; None for
+    a first leg (the other empty): a resting first-leg bid fills when the price falls through
+    it, i.e. against us (the demo measured it), so a first leg is only a dip taken."""
     other = outcome.other
     if position.shares(other) <= 0.0:
-        return None if fair is None else fair - params.entry_edge
+        return None
     avg_other = position.cost(other) / position.shares(other)
     held = position.shares(outcome)
     return ((1.0 - params.safety_margin - avg_other) * (held + shares)
@@ -280,10 +281,11 @@ def plan_accumulation(
 
     The lagging leg (fewer shares; YES on a tie) first, then the other: a taker buy when
     the walked asks keep avg_yes + avg_no + fees ≤ 1 − margin (a first leg: its cost ≤ fair
-    − ``entry_edge``, a dip), else a post-only bid at the highest price that keeps it, strictly
-    below the best ask. Sizes: the lagging leg's missing shares (or ``size_usdc`` worth),
-    halved until the invariant and the limits hold and ≥ ``min_size``. The old simultaneous
-    rule is the case of both legs bought one after the other within one book.
+    − ``entry_edge``, a dip), else (a leg whose other leg is held) a post-only bid at the
+    highest price that keeps it, strictly below the best ask. Sizes: the lagging leg's
+    missing shares (or ``size_usdc`` worth), halved until the invariant and the limits hold
+    and ≥ ``min_size``. The old simultaneous rule is the case of both legs bought in one
+    decision (``plan_pair``, tried first by the trader).
     """
     lagging = Outcome.YES if position.shares_yes <= position.shares_no else Outcome.NO
     reasons: list[str] = []
@@ -340,9 +342,9 @@ def _accumulate_size(
                 return limits
             return AccumulationBuy(outcome, shares, taker.limit_price, taker.cost_per_share,
                                    False, "take dip" if first_leg else "take within margin")
-    ceiling = _max_maker_price(position, outcome, shares, params, fair)
+    ceiling = _max_maker_price(position, outcome, shares, params)
     if ceiling is None:
-        return "no_fair_value"
+        return "no_fair_value" if fair is None else "no_dip"
     if not math.isfinite(ceiling):
         return "not_profitable"  # a leg of ~0 shares at a huge average: nothing fits
     price = math.floor(min(ceiling, 1.0 - tick) / tick + 1e-6) * tick
@@ -357,5 +359,4 @@ def _accumulate_size(
     limits = _within_limits(after, position, params)
     if limits is not None:
         return limits
-    return AccumulationBuy(outcome, shares, price, price, True,
-                           "bid first leg below fair" if first_leg else "bid within margin")
+    return AccumulationBuy(outcome, shares, price, price, True, "bid within margin")

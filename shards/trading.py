@@ -48,6 +48,7 @@ TRADING_TRANSITIONS: Final[dict[tuple[TradingState, TradingTrigger], TradingStat
     (_B, _G.PAIR_LOCKED): _L,
     (_B, _G.PAIR_ABANDONED): _I,
     (_B, _G.TRUTH_FINAL): _F,
+    (_B, _G.TEMPORAL_SIGNAL): _T,  # a truth edge outranks a pair being built (issue 17)
     (_L, _G.PAIR_OPPORTUNITY): _B,  # add a further pair, within max_position_usdc
     (_L, _G.TEMPORAL_SIGNAL): _T,
     (_L, _G.TRUTH_FINAL): _F,

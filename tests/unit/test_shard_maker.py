@@ -235,29 +235,36 @@ def test_gtd_quotes_expire_after_the_venue_time_of_the_book() -> None:
     assert {q.expiration_s for q in posted} == {1_767_312_000 + 120}
 
 
-def test_accumulation_bids_a_cheap_first_leg_then_completes_the_pair_under_one() -> None:
+def test_accumulation_takes_a_dip_then_completes_the_pair_under_one() -> None:
     core, posted = quoting_core(
         maker={"enabled": False}, pair_arb={"enabled": True, "size_usdc": 10,
                                             "entry_edge": 0.03, "safety_margin": 0.02})
-    # fair 0.50, asks 0.52: no dip to take; a post-only bid entry_edge below fair
-    (bid,) = posted
-    assert bid.post_only and bid.strategy is Strategy.PAIR_ARB and bid.price == 0.47
+    assert posted == []  # fair 0.50 at the mid: no dip, and a first leg never rests as a bid
     market = core.markets[MARKET]
+    core.on_match_event(event(MatchEventType.MATCH_STARTED, 1500), 1500 * MS)
+    core.on_match_event(event(MatchEventType.MAP_STARTED, 1600, game_number=1, maps_a=0,
+                              maps_b=0), 1600 * MS)
+    out = core.on_match_event(event(MatchEventType.MAP_ENDED, 2000, winner="A", game_number=1,
+                                    maps_a=1, maps_b=0), 2 * S)
+    # fair value of YES jumped above the 0.52 ask by more than entry_edge: the dip is taken
+    (first,) = quotes(out)
+    assert (first.outcome, first.price, first.post_only) == (Outcome.YES, 0.52, False)
+    assert first.strategy is Strategy.PAIR_ARB and first.order_type is OrderType.FAK
     assert market.trading.state is TradingState.BUILDING_PAIR
-    ack(core, bid, 2 * S)
-    out = core.on_execution_report(report(bid, OrderStatus.FILLED, filled=bid.size), 3 * S)
+    ack(core, first, 2 * S)
+    out = core.on_execution_report(report(first, OrderStatus.FILLED, filled=first.size), 3 * S)
     # the lagging NO leg: a resting bid at the most that keeps the pair under 1 − margin
     (no_bid,) = quotes(out)
     assert no_bid.outcome is Outcome.NO and no_bid.post_only
-    assert no_bid.price <= 1 - 0.02 - market.position.cost_yes / market.position.shares_yes
+    assert no_bid.price <= 1 - 0.02 - market.position.cost_yes / market.position.shares_yes + 1e-9
     ack(core, no_bid, 3 * S)
     # YES rallies: NO is cheap now; the pair completes (taker) and the NO bid is cancelled
-    core.refresh_book(MARKET, NO, book(NO, 0.30, 0.32))
-    out = core.on_book(MARKET, YES, book(YES, 0.68, 0.70), 5 * S)
+    core.refresh_book(MARKET, NO, book(NO, 0.20, 0.22))
+    out = core.on_book(MARKET, YES, book(YES, 0.78, 0.80), 5 * S)
     (leg,) = quotes(out)
     assert [c.intent_ids for c in cancels(out)] == [(no_bid.intent_id,)]
     assert leg.outcome is Outcome.NO and leg.strategy is Strategy.REBALANCE
-    assert not leg.post_only and leg.price + bid.price < 1 - 0.02
+    assert not leg.post_only and leg.price + first.price < 1 - 0.02
     ack(core, leg, 5 * S)
     core.on_execution_report(report(leg, OrderStatus.FILLED, filled=leg.size), 6 * S)
     assert market.trading.state is TradingState.BUILDING_PAIR  # the bid's cancel not yet done
