@@ -35,9 +35,11 @@ from engine.effects import (
     CancelAll,
     CancelAnswer,
     CancelOrders,
+    ConfirmResolution,
     Effect,
     ExecutorEvents,
     Reconcile,
+    ResolutionAnswer,
     ResolvePending,
     SubmitAnswer,
     SubmitOrder,
@@ -91,6 +93,9 @@ from polyloly.messages import (
 )
 
 _LOG = get_logger("engine.core")
+RESOLUTION_CLAIM_TTL_MS = 15 * 60_000
+"""How long an unconfirmed ``market_resolved`` claim is re-checked against the venue's REST
+(its REST may trail its WebSocket) before it is dropped."""
 SUBMIT_WAIT_S = 5.0
 """Longest wait (s) for submits in flight before the kill switch cancels everything (and
 before a periodic reconciliation)."""
@@ -188,6 +193,8 @@ class EngineCore:
         self.ready = False
         self._last_seq: dict[str, int] = {}  # token → book seq of its last volatility sample
         self._release_seen: dict[str, int] = {}
+        # market → (wall ms, claimed winner token) of an unconfirmed resolution claim
+        self._claims: dict[str, tuple[int, str | None]] = {}
         self._effects: list[Effect] = []
         self._markets = {m.market_id: m for m in config.markets}
         self.token_ids: tuple[str, ...] = tuple(t for m in config.markets for t in m.token_ids)
@@ -657,26 +664,76 @@ class EngineCore:
     # --- resolution ---------------------------------------------------------------------------
 
     def _on_resolved(self, resolved: MarketResolved) -> None:
+        """A resolution claim from the gateway's market channel: checked (known market, winner
+        in it), then confirmed against the venue's REST before anything settles
+        (:class:`ConfirmResolution`; issue 20 #2: a forged ``market_resolved`` paid out a
+        live market)."""
         market = self._markets.get(resolved.market_id)
         if market is None:
             metrics.bad_input.labels(component="engine", reason="unknown_market").inc()
             _LOG.warning("bad_resolution", f"unknown market {resolved.market_id!r}")
             return
-        winner: Outcome | None
-        if resolved.winning_token_id is None:
-            winner = None
-        elif resolved.winning_token_id in market.token_ids:
-            winner = Outcome.YES if resolved.winning_token_id == market.token_ids[0] \
-                else Outcome.NO
-        else:
+        if resolved.winning_token_id is not None \
+                and resolved.winning_token_id not in market.token_ids:
             metrics.bad_input.labels(component="engine", reason="unknown_token").inc()
             _LOG.warning("bad_resolution", f"winner {resolved.winning_token_id!r} not in market")
             return
-        if self.store.record_settlement(resolved.market_id, winner, self.clock.wall_ms()):
-            realized = self.ledger.settle(resolved.market_id, winner)
+        if self.ledger.is_settled(resolved.market_id):
+            return
+        if resolved.market_id not in self._claims:
+            self._claims[resolved.market_id] = (self.clock.wall_ms(),
+                                                resolved.winning_token_id)
+            self._effects.append(ConfirmResolution(resolved.market_id))
+
+    def resolution_claims(self) -> list[ConfirmResolution]:
+        """Claims still unconfirmed (the venue's REST did not answer, or not resolved yet),
+        asked again at each resolution tick until :data:`RESOLUTION_CLAIM_TTL_MS` passed."""
+        now_ms = self.clock.wall_ms()
+        for market_id, (since_ms, _) in list(self._claims.items()):
+            if now_ms - since_ms > RESOLUTION_CLAIM_TTL_MS:
+                del self._claims[market_id]
+                metrics.bad_input.labels(component="engine", reason="unconfirmed_resolution").inc()
+                _LOG.error("resolution_unconfirmed", "the venue never confirmed a resolution "
+                           "claim: dropped, nothing settled", market_id=market_id)
+        return [ConfirmResolution(m) for m in self._claims]
+
+    def unconfirmable_resolution(self, market_id: str) -> ResolutionAnswer | None:
+        """The answer for an executor with no venue REST (paper: its venue is the books the
+        gateway reads, so the gateway's claim is all there is): the claim as it was."""
+        claim = self._claims.get(market_id)
+        if claim is None:
+            return None
+        return ResolutionAnswer(True, claim[1], f"unconfirmable: {self.executor.name} "
+                                "executor has no venue REST")
+
+    def on_resolution_answer(self, market_id: str, answer: ResolutionAnswer | None) -> None:
+        """The venue's REST answer to a :class:`ConfirmResolution` (None: the query failed;
+        asked again later). Not resolved: nothing settles (a forged or early claim). Resolved:
+        settled with the venue's winner, whatever the claim said."""
+        if answer is None or market_id not in self._claims:
+            return
+        if not answer.resolved:
+            metrics.bad_input.labels(component="engine", reason="unconfirmed_resolution").inc()
+            _LOG.warning("resolution_not_confirmed", "the venue says the market is not "
+                         "resolved: nothing settled (asked again until the claim expires)",
+                         market_id=market_id, source=answer.source)
+            return
+        del self._claims[market_id]
+        market = self._markets[market_id]
+        winner: Outcome | None = None
+        if answer.winning_token_id is not None:
+            if answer.winning_token_id not in market.token_ids:
+                _LOG.error("bad_resolution", "venue winner not in market", market_id=market_id,
+                           winner=answer.winning_token_id)
+                return
+            winner = Outcome.YES if answer.winning_token_id == market.token_ids[0] \
+                else Outcome.NO
+        if self.store.record_settlement(market_id, winner, self.clock.wall_ms()):
+            realized = self.ledger.settle(market_id, winner)
             self.store.save_positions(self.ledger.positions())
-            _LOG.info("market_settled", "market resolved", market_id=resolved.market_id,
-                      winner=None if winner is None else winner.value, realized_usdc=realized)
+            _LOG.info("market_settled", "market resolved", market_id=market_id,
+                      winner=None if winner is None else winner.value, realized_usdc=realized,
+                      confirmed_by=answer.source)
 
     # --- reconciliation ------------------------------------------------------------------------
 

@@ -22,10 +22,12 @@ from engine.effects import (
     CancelAll,
     CancelAnswer,
     CancelOrders,
+    ConfirmResolution,
     Effect,
     EngageKillFile,
     ExecutorEvents,
     Reconcile,
+    ResolutionAnswer,
     ResolvePending,
     SubmitAnswer,
     SubmitOrder,
@@ -46,6 +48,14 @@ from polyloly.logs import get_logger
 
 _LOG = get_logger("engine.driver")
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@runtime_checkable
+class ResolutionSource(Protocol):
+    """An executor that can read a market's resolution from the venue's REST (the real
+    one: ``GET /markets/{condition_id}``)."""
+
+    async def market_resolution(self, market_id: str) -> ResolutionAnswer: ...
 
 
 @runtime_checkable
@@ -120,6 +130,8 @@ class EngineDriver:
             effect = self.core.resolve_effect()
             if effect is not None:
                 await self._resolve(effect)
+            for claim in self.core.resolution_claims():  # unconfirmed ones, asked again
+                await self._confirm_resolution(claim)
         self.core.tick(self.send, kill=kill)
         await self.carry_out(self.core.take_effects())
         self.core.flush(self.send)
@@ -161,7 +173,25 @@ class EngineDriver:
             elif isinstance(effect, Reconcile):
                 self._reconcile(effect)
                 started = True
+            elif isinstance(effect, ConfirmResolution):
+                await self._confirm_resolution(effect)
         return started
+
+    async def _confirm_resolution(self, effect: ConfirmResolution) -> None:
+        """Ask the venue's REST about a resolution claim; an executor without REST (paper)
+        answers "unconfirmable" with the resolved state the claim had — nothing else can."""
+        executor = self.executor
+        answer: ResolutionAnswer | None
+        if isinstance(executor, ResolutionSource):
+            try:
+                answer = await executor.market_resolution(effect.market_id)
+            except Exception as exc:
+                _LOG.warning("resolution_query_failed", repr(exc), market_id=effect.market_id)
+                answer = None
+        else:
+            answer = self.core.unconfirmable_resolution(effect.market_id)
+        self.core.on_resolution_answer(effect.market_id, answer)
+        self.core.flush(self.send)
 
     def _submit(self, effect: SubmitOrder) -> None:
         core = self.core

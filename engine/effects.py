@@ -69,7 +69,17 @@ class Reconcile:
     wait_s: float
 
 
-Effect = SubmitOrder | CancelOrders | CancelAll | ResolvePending | Reconcile | EngageKillFile
+@dataclass(frozen=True, slots=True)
+class ConfirmResolution:
+    """Ask the venue's REST whether ``market_id`` really resolved (and who won) before it is
+    settled: a ``market_resolved`` frame is only a claim (issue 20 #2). The answer goes to
+    :meth:`EngineCore.on_resolution_answer`."""
+
+    market_id: str
+
+
+Effect = (SubmitOrder | CancelOrders | CancelAll | ResolvePending | Reconcile | EngageKillFile
+          | ConfirmResolution)
 """Everything the core may ask of the shell."""
 
 # --- results: shell → core --------------------------------------------------------------------
@@ -95,6 +105,17 @@ class CancelAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolutionAnswer:
+    """The venue's REST view of one market: ``resolved`` and the winning token (None: a
+    50-50 resolution). ``source`` says who answered ("venue REST", or "unconfirmable" for an
+    executor with no REST, e.g. paper, where the gateway's word is all there is)."""
+
+    resolved: bool
+    winning_token_id: str | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutorEvents:
     """Fills and order updates the executor reported since the shell last drained it."""
 
@@ -102,6 +123,7 @@ class ExecutorEvents:
 
 
 __all__ = [
-    "CancelAll", "CancelAnswer", "CancelOrders", "Effect", "EngageKillFile", "ExecutorEvents",
-    "Reconcile", "ResolvePending", "SubmitAnswer", "SubmitOrder",
+    "CancelAll", "CancelAnswer", "CancelOrders", "ConfirmResolution", "Effect", "EngageKillFile",
+    "ExecutorEvents", "Reconcile", "ResolutionAnswer", "ResolvePending", "SubmitAnswer",
+    "SubmitOrder",
 ]

@@ -161,12 +161,22 @@ def test_fok_that_cannot_fill_is_rejected_without_retry(venue: ThreadedVenue) ->
     _run(venue, body)
 
 
-def test_a_short_429_storm_is_ridden_out_with_backoff(venue: ThreadedVenue) -> None:
+def test_a_short_429_storm_is_one_post_per_submit_and_ridden_out_by_resending(
+        venue: ThreadedVenue) -> None:
+    """One POST per submit (issue 20 #14: the executor's own retries nested inside the order
+    manager's made up to 9 POSTs of one order); the order manager resends the same request
+    after its backoff, as here, and the same signed order (same venue id) goes out."""
     _admin(venue, "fault", {"kind": "status", "status": 429, "count": 2, "paths": ["/order"]})
 
     async def body(executor: RealExecutor) -> None:
-        result = await executor.submit(_order(Side.BUY, 0.30, 10))
+        order = _order(Side.BUY, 0.30, 10)
+        prepared = executor.prepare(order)
+        for _ in range(2):
+            refused = await executor.submit(order)
+            assert refused.outcome is SubmitOutcome.REJECTED and refused.retryable, refused
+        result = await executor.submit(order)
         assert result.outcome is SubmitOutcome.LIVE, result
+        assert result.venue_order_id == prepared
         assert len((await executor.open_orders()).orders) == 1
 
     _run(venue, body)

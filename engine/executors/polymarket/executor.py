@@ -51,6 +51,7 @@ from py_clob_client_v2.clob_types import (
 from py_clob_client_v2.constants import END_CURSOR, INITIAL_CURSOR
 from py_clob_client_v2.exceptions import PolyApiException
 
+from engine.effects import ResolutionAnswer
 from engine.executors.base import (
     CancelResult,
     Executor,
@@ -200,6 +201,9 @@ class RealExecutor(Executor):
         self._orders: dict[str, _Tracked] = {}
         self._adopted: set[str] = set()
         self._by_client_id: dict[str, SignedOrder] = {}
+        # signatures of orders the venue refused for now (retryable): the order manager's
+        # resend reuses them (same venue id, stored before the first POST; the venue dedupes)
+        self._resend: dict[str, SignedOrder] = {}
         self._seen = _SeenFills()
         self._identity = Identity(
             api_key=api_key,
@@ -363,11 +367,20 @@ class RealExecutor(Executor):
         return None
 
     def _sign(self, order: OrderRequest) -> SignedOrder:
+        now_ms = self._now_ms()
         previous = self._by_client_id.get(order.client_order_id)
         if previous is not None and previous.order_id in self._orders:
-            age_s = (self._now_ms() - previous.timestamp_ms) / 1000
+            age_s = (now_ms - previous.timestamp_ms) / 1000
             if age_s < _REUSE_SIGNED_S:
                 return previous
+        for client_id, old in list(self._resend.items()):  # forget stale ones
+            if (now_ms - old.timestamp_ms) / 1000 >= _REUSE_SIGNED_S:
+                del self._resend[client_id]
+        refused = self._resend.pop(order.client_order_id, None)
+        if refused is not None:
+            self._by_client_id[order.client_order_id] = refused
+            self._orders[refused.order_id] = _Tracked(order, refused, now_ms)
+            return refused
         signed = self._signer.sign(
             OrderTerms(
                 token_id=order.token_id,
@@ -384,6 +397,20 @@ class RealExecutor(Executor):
         self._orders[signed.order_id] = _Tracked(order, signed, self._now_ms())
         return signed
 
+    async def market_resolution(self, market_id: str) -> ResolutionAnswer:
+        """The venue's REST view of one market's resolution (``GET /markets/{condition_id}``):
+        resolved when closed with exactly one winning token, or closed with every token at
+        0.5 (a 50-50); anything else is not (yet) resolved. Raises when the call fails."""
+        answer = await self._call_retrying(self._client.get_market, market_id)
+        if not isinstance(answer, dict) or not answer.get("closed"):
+            return ResolutionAnswer(False, None, "venue REST")
+        tokens = [t for t in answer.get("tokens") or () if isinstance(t, dict)]
+        winners = [str(t.get("token_id")) for t in tokens if t.get("winner") is True]
+        if len(winners) == 1:
+            return ResolutionAnswer(True, winners[0], "venue REST")
+        halves = bool(tokens) and all(_as_float(t.get("price")) == 0.5 for t in tokens)
+        return ResolutionAnswer(not winners and halves, None, "venue REST")
+
     def prepare(self, order: OrderRequest) -> str | None:
         """Sign ``order`` now and return the id the venue will give it (its EIP-712 hash), so
         the engine stores it before the POST: an engine killed between storing the order and
@@ -398,6 +425,7 @@ class RealExecutor(Executor):
         """Sign and post one order; never raises (see the module doc for outcomes)."""
         refusal = self._refusal()
         if refusal is not None:
+            self._unsent(order.client_order_id, resend=refusal.retryable)
             return refusal
         try:
             signed = self._sign(order)
@@ -506,6 +534,10 @@ class RealExecutor(Executor):
                 SubmitOutcome.UNKNOWN, venue_order_id=signed.order_id,
                 reason=failure.reason, message=failure.message,
             )
+        if failure.retryable:
+            for client_id, known in self._by_client_id.items():
+                if known.order_id == signed.order_id:
+                    self._resend[client_id] = signed
         self._forget(signed)
         metrics.intent_rejects.labels(failure.reason.value).inc()
         _log.info(
@@ -548,6 +580,16 @@ class RealExecutor(Executor):
         if trade_ids:
             self._spawn(self._fetch_trades(trade_ids))
         return SubmitResult(outcome, venue_order_id=venue_id, message=message)
+
+    def _unsent(self, client_order_id: str, *, resend: bool) -> None:
+        """A prepared order refused before any POST: no longer tracked (nothing to poll), its
+        signature kept for the resend when the refusal is for now."""
+        signed = self._by_client_id.get(client_order_id)
+        if signed is None:
+            return
+        if resend:
+            self._resend[client_order_id] = signed
+        self._forget(signed)
 
     def _forget(self, signed: SignedOrder) -> None:
         self._orders.pop(signed.order_id, None)
@@ -972,3 +1014,10 @@ def _creds_from_env(env: Mapping[str, str]) -> ApiCreds | None:
 
 
 __all__ = ["RealExecutor", "RealExecutorError", "VenueBalances"]
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
