@@ -10,7 +10,7 @@ from typing import cast
 
 import msgspec
 
-from engine.books import StaticBookSource
+from engine.books import StaticBookSource, make_snapshot
 from engine.executors.base import (
     CROSSES_BOOK,
     OrderRequest,
@@ -19,11 +19,20 @@ from engine.executors.base import (
     VenueOrderUpdate,
 )
 from engine.executors.paper import PaperExecutor
+from engine.risk.decision import ExposureView
+from engine.risk.manager import RiskManager
 from polyloly.clock import ManualClock
 from polyloly.config import MarketConfig
 from polyloly.domain import Game, OrderStatus, OrderType, RejectReason, Side, Strategy
 from polyloly.messages import CancelIntent, ExecutionReport, RiskState
-from tests.helpers.engine_rig import MARKET_A, T0_MS, EngineRig, intent, make_config
+from tests.helpers.engine_rig import (
+    MARKET_A,
+    T0_MS,
+    YES_A,
+    EngineRig,
+    intent,
+    make_config,
+)
 
 TOKEN = "1001"
 MARKET = MarketConfig(market_id="0xm", token_ids=(TOKEN, "1002"), match_id="m", game=Game.LOL,
@@ -162,3 +171,23 @@ def test_crossing_post_only_refusals_do_not_trip_the_reject_breaker(tmp_path: Pa
         assert rig.core.risk.breakers.halted(MARKET_A) is not None
     finally:
         rig.close()
+
+
+def test_risk_measures_no_slippage_on_post_only_and_keeps_every_other_limit(
+        tmp_path: Path) -> None:
+    manager = RiskManager(make_config(tmp_path, risk={"max_order_size_usdc": 1000}))
+    for _ in range(12):
+        manager.volatility.observe(YES_A, 0.495)
+    book = make_snapshot(YES_A, [(0.49, 100.0)], [(0.50, 100.0), (0.60, 1000.0)])
+    # the same 300 shares at 0.60: a taker walks the book (refused), a post-only order cannot
+    # match on arrival (the venue refuses it if it would): no slippage to measure
+    taker = intent(price=0.60, size=300, order_type=OrderType.GTC)
+    assert manager.check(taker, book, ExposureView(), T0_MS).reason is RejectReason.SLIPPAGE
+    maker = msgspec.structs.replace(taker, post_only=True, strategy=Strategy.MAKER)
+    decision = manager.check(maker, book, ExposureView(), T0_MS)
+    assert decision.allowed and decision.slippage_bps == 0.0
+    # inventory limits per market and per correlation group hold for quotes as for any order
+    full = ExposureView(by_market={MARKET_A: 995.0})
+    assert manager.check(maker, book, full, T0_MS).reason is RejectReason.MARKET_EXPOSURE_LIMIT
+    group = ExposureView(by_group={"worlds": 1995.0})
+    assert manager.check(maker, book, group, T0_MS).reason is RejectReason.CORRELATION_LIMIT
