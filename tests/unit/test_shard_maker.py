@@ -27,6 +27,7 @@ from polyloly.messages import (
     Message,
     OrderIntent,
     OrderView,
+    PositionView,
     SourceHealth,
     StateQuery,
     StateSnapshot,
@@ -276,3 +277,28 @@ def test_accumulation_takes_a_dip_then_completes_the_pair_under_one() -> None:
 def test_a_gtd_lifetime_the_venue_would_refuse_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"maker.gtd_s: expected 0 \(GTC\) or at least 61"):
         config(maker={"enabled": True, "gtd_s": 30})
+
+
+def test_a_temporal_signal_outranks_a_pair_being_built_and_its_bids_wait() -> None:
+    core = ShardCore(config(maker={"enabled": False}, pair_arb={"enabled": True},
+                            temporal_arb={"enabled": True}), 0)
+    core.start(0)
+    held = PositionView(market_id=MARKET, token_id=YES, outcome=Outcome.YES, shares=20,
+                        cost_usdc=9.6, fees_usdc=0.0)
+    core.on_state_snapshot(snapshot(positions=(held,)), 0)
+    market = core.markets[MARKET]
+    assert market.trading.state is TradingState.BUILDING_PAIR  # a YES leg waits for its NO
+    for _ in range(core.config.temporal_arb.min_reaction_samples):
+        market.latency.record(8000.0)
+    core.refresh_book(MARKET, NO, book(NO, 0.48, 0.52))
+    (no_bid,) = quotes(core.on_book(MARKET, YES, book(YES, 0.48, 0.52), 1 * S))
+    assert no_bid.outcome is Outcome.NO and no_bid.post_only  # avg YES 0.48: NO up to 0.51
+    ack(core, no_bid, 1 * S)
+    core.on_match_event(event(MatchEventType.MATCH_STARTED, 1500), 1500 * MS)
+    out = core.on_match_event(event(MatchEventType.MATCH_ENDED, 2000, winner="A", maps_a=2,
+                                    maps_b=0), 2 * S)
+    (buy,) = quotes(out)
+    assert buy.strategy is Strategy.TEMPORAL_ARB and buy.outcome is Outcome.YES
+    assert market.trading.state is TradingState.TEMPORAL_ACTIVE
+    assert [(c.intent_ids, c.reason) for c in cancels(out)] == [
+        ((no_bid.intent_id,), "temporal_signal")]
