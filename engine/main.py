@@ -1,10 +1,13 @@
 """``polyloly-engine --config FILE``: the engine process (ARCHITECTURE §4, §6; SPEC §13).
 
 Startup: load config; refuse the real executor without ``LIVE_TRADING=1`` and a private key
-(exit 2, clear message); open SQLite and rebuild state; build the executor (real one imported
-only when configured); reconcile with the venue; then serve. Sockets: ROUTER (shard intents),
-PUB (execution reports, risk states), PULL (user-channel updates from the gateway), SUB to the
-gateway (market resolutions only). Books are read from shm, never ticked: every 2 ms the shm seq
+(exit 2, clear message); refuse a missing, empty or foreign SQLite state unless ``--new-state``
+allows a first start (exit 2, one line; :func:`engine.store.check_state`); open SQLite and
+rebuild state; build the executor (real one imported only when configured); reconcile with
+the venue (a fresh state adopts its open orders and positions); then serve. Sockets: ROUTER
+(shard intents, each shard as itself), PUB (execution reports, risk states), PULL
+(user-channel updates from the gateway), SUB to the gateway (market resolution claims, settled
+once the venue's REST confirms them). Books are read from shm, never ticked: every 2 ms the shm seq
 counters of the tokens with resting paper orders are read, every 50 ms those of every
 configured token; the tokens whose seq moved (or an executor order due) go to the core's one
 book entry, ``EngineCore.on_book_change``. The shell also reads the kill file (every second);

@@ -142,3 +142,56 @@ def test_the_real_executor_reads_resolutions_from_the_venues_market(
             await executor.close()
 
     assert asyncio.run(body()) == expected
+
+
+class OrderClient:
+    """``GET /data/order/<id>``: the venue's REST view (None: not listed)."""
+
+    def __init__(self, rest: dict[str, object] | None) -> None:
+        self.rest = rest
+
+    def get_order(self, venue_order_id: str) -> dict[str, object] | None:
+        return self.rest
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(("rest", "expected"), [
+    ({"id": "v1", "asset_id": YES_A, "market": MARKET_A, "side": "BUY", "price": "0.5",
+      "original_size": "20", "size_matched": "0", "status": "LIVE"}, "LIVE"),  # refuted
+    (None, "CANCELLED"),  # not listed by REST: not live, the claim stands
+])
+def test_a_user_channel_cancel_is_confirmed_against_rest(
+        rest: dict[str, object] | None, expected: str) -> None:
+    """Issue 20 #2: a forged cancel on the user channel hid a live order until reconciliation."""
+    import random
+
+    from engine.executors.base import VenueOrderUpdate
+    from engine.executors.polymarket.executor import RealExecutor
+    from engine.executors.polymarket.signing import OrderSigner
+    from engine.secrets import PrivateKey
+    from polyloly.domain import Side
+    from polyloly.messages import UserOrderUpdate
+    from polyloly.resilience import RetryPolicy
+
+    key = "0x" + "4f3edf983ac636a65a842ce7c78d9aa706d3b113bce9c46f30d7d21715b23b1d"
+    claim = UserOrderUpdate(venue_order_id="v1", market_id=MARKET_A, token_id=YES_A,
+                            side=Side.BUY, price=0.5, original_size=20.0, size_matched=0.0,
+                            status="CANCELED", update_type="CANCELLATION", t_exchange_ms=1,
+                            t_recv_ns=1)
+
+    async def body() -> list[str]:
+        executor = RealExecutor(
+            OrderClient(rest), OrderSigner(PrivateKey(key, "test"), 137),  # type: ignore[arg-type]
+            api_key="k", clock=ManualClock(), retry=RetryPolicy(1, 0.1, 0.1, 0.0),
+            request_timeout_s=2.0, rng=random.Random(0))
+        try:
+            executor.on_user_update(claim)
+            assert executor.drain_events() == []  # nothing applied on the claim alone
+            events = await executor.wait_events(2.0)
+            return [e.status.value for e in events if isinstance(e, VenueOrderUpdate)]
+        finally:
+            await executor.close()
+
+    assert asyncio.run(body()) == [expected]

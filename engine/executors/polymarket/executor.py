@@ -733,12 +733,38 @@ class RealExecutor(Executor):
         and logged, never raised."""
         try:
             if isinstance(update, UserOrderUpdate):
-                self._apply_order(order_from_message(update))
+                order = order_from_message(update)
+                if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+                    # a closing report is only a claim until REST says so: a forged cancel
+                    # would hide a live order until reconciliation (issue 20 #2)
+                    self._spawn(self._confirm_closed(order))
+                else:
+                    self._apply_order(order)
             else:
                 self._apply_trade(trade_from_message(update))
         except (ReportError, ValueError, KeyError) as exc:
             metrics.bad_input.labels("real_executor", "user_update").inc()
             _log.warning("bad_user_update", "unusable user-channel message", error=str(exc))
+
+    async def _confirm_closed(self, claim: VenueOrder) -> None:
+        """Apply the venue's REST state of an order the user channel says closed: still open
+        there refutes the claim (counted, logged; the REST state applies); not listed means
+        not live, so the claim stands. A failed lookup applies nothing (the trade poll and
+        reconciliation follow up); never raises."""
+        try:
+            venue = await self.order_status(claim.venue_order_id)
+        except Exception as exc:
+            _log.info("close_confirm_failed", "REST lookup of a closed order failed",
+                      order_id=claim.venue_order_id, error=str(exc))
+            return
+        if venue is None:
+            venue = claim
+        elif venue.status.is_open:
+            metrics.bad_input.labels("real_executor", "refuted_close").inc()
+            _log.warning("refuted_close", "the user channel said closed, the venue's REST "
+                         "lists the order open: kept open", order_id=claim.venue_order_id,
+                         status=venue.status.value)
+        self._apply_order(venue)
 
     def _apply_order(self, order: VenueOrder) -> None:
         if order.status is OrderStatus.UNKNOWN:
