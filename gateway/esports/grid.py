@@ -120,7 +120,7 @@ class GridParser:
 
     def _learn_teams(self, series: _Series, state: Any) -> None:
         if isinstance(state, dict):
-            for team in state.get("teams") or ():
+            for team in as_list(state.get("teams") or [], "teams"):
                 if isinstance(team, dict):
                     series.sides.learn(team.get("id"), team.get("name"))
 
@@ -188,7 +188,7 @@ class GridParser:
         if not isinstance(state, dict):
             return None
         score: dict[str, int] = {}
-        for team in state.get("teams") or ():
+        for team in as_list(state.get("teams") or [], "teams"):
             if not isinstance(team, dict) or team.get("score") is None:
                 continue
             side = series.sides.learn(team.get("id"), team.get("name"))
@@ -258,7 +258,8 @@ class GridParser:
         for index, game in enumerate(games):
             number = as_int(game.get("sequenceNumber", index + 1), "games[].sequenceNumber")
             if game.get("finished"):
-                for team in game.get("teams") or ():
+                for team in as_list(game.get("teams") or [], "teams"):
+                    team = as_object(team, "games[].teams[]")
                     side = series.sides.learn(team.get("id"), team.get("name"))
                     if side is not None and team.get("won"):
                         winners[number] = side
@@ -299,7 +300,7 @@ class GridParser:
 
     def _absorb_game(self, series: _Series, game: dict[str, Any], t_state_ms: int) -> None:
         polled = dict(series.polled_rounds)
-        for team in game.get("teams") or ():
+        for team in as_list(game.get("teams") or [], "teams"):
             if not isinstance(team, dict):
                 continue
             side = series.sides.learn(team.get("id"), team.get("name"))
@@ -326,7 +327,7 @@ def _team_name(actor: dict[str, Any]) -> str:
 
 
 def _series_winner(series: _Series, state: dict[str, Any]) -> str | None:
-    for team in state.get("teams") or ():
+    for team in as_list(state.get("teams") or [], "teams"):
         if isinstance(team, dict) and team.get("won"):
             return series.sides.learn(team.get("id"), team.get("name"))
     return None

@@ -7,7 +7,7 @@ A parser calls them on the decoded payload; the reason of the error (``not_json`
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -49,23 +49,39 @@ def as_list(value: Any, what: str) -> list[Any]:
     return value
 
 
+INT_LIMIT: Final = 1 << 63  # every provider integer fits in int64; beyond is out_of_range
+_MAX_DIGITS: Final = 19  # digits of a decimal int64
+
+
+def _bounded(number: int, what: str) -> int:
+    if not -INT_LIMIT <= number < INT_LIMIT:
+        raise ParseError("out_of_range", f"{what}: {number} outside int64")
+    return number
+
+
 def as_int(value: Any, what: str) -> int:
-    """Return ``value`` as an int (ints, integral floats, digit strings), else ``bad_value``."""
+    """Return ``value`` as an int64 (ints, integral floats, digit strings), else ``bad_value``
+    (``out_of_range`` beyond int64: no huge number reaches a parser's arithmetic)."""
     if isinstance(value, bool):
         raise ParseError("bad_value", f"{what}: expected an integer, was {value!r}")
     if isinstance(value, int):
-        return value
+        return _bounded(value, what)
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        return _bounded(int(value), what)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise ParseError("bad_value", f"{what}: expected an integer, was {value!r}")
+        digits = value.strip().lstrip("-")
+        if len(digits) > _MAX_DIGITS or not digits.isascii():  # "١٢" is a digit too
+            raise ParseError("out_of_range", f"{what}: {value[:40]!r} is not an int64")
+        return _bounded(int(value.strip()), what)
+    raise ParseError("bad_value", f"{what}: expected an integer, was {value!r}"[:300])
 
 
 def as_number(value: Any, what: str) -> float:
     """Return ``value`` as a finite float, else raise ``bad_value``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ParseError("bad_value", f"{what}: expected a number, was {value!r}")
+        raise ParseError("bad_value", f"{what}: expected a number, was {value!r}"[:300])
+    if isinstance(value, int):
+        _bounded(value, what)  # float() of a 400-digit int raises OverflowError
     number = float(value)
     if number != number or number in (float("inf"), float("-inf")):
         raise ParseError("bad_value", f"{what}: expected a finite number, was {value!r}")

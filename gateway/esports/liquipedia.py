@@ -106,7 +106,8 @@ class LiquipediaParser:
         scores = {sides[k]: as_int(opponents[k].get("score") or 0, "opponent score")
                   for k in (0, 1)}
         winners: dict[int, str] = {}
-        for number, game in enumerate(row.get("match2games") or [], start=1):
+        games = as_list(row.get("match2games") or [], "match2games")
+        for number, game in enumerate(games, start=1):
             if isinstance(game, dict) and str(game.get("winner", "")) in by_index:
                 winners[number] = by_index[str(game["winner"])]
         finished = str(row.get("finished", "0")) in ("1", "true", "True")

@@ -175,6 +175,9 @@ class LolEsportsParser:
         if len(wins) != 2:
             return
         progress = state.progress
+        # bounded by the match format before anything moves (issue 20 #4: gameWins 2**63 looped
+        # for ever, 3 in a best-of-1 ended the match)
+        progress.check_score(wins[SIDE_A], wins[SIDE_B], f"{where} gameWins")
         emissions: list[Any] = []
         completed = event.get("state") == "completed" or outcome_winner is not None
         state.in_progress = event.get("state") == "inProgress"

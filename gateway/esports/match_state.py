@@ -11,6 +11,7 @@ from typing import Any, Final, Generic, Self, TypeVar
 
 from gateway.esports.events import Emission
 from gateway.esports.ids import SIDE_A, SIDE_B, MatchDirectory, TeamSides, TrackedMatch
+from gateway.esports.json_fields import ParseError
 from polyloly.domain import MatchEventType
 
 CLOCK_KEYS: Final = frozenset({"game_time_s"})
@@ -48,11 +49,33 @@ class SeriesProgress:
         """Whether MATCH_ENDED was emitted."""
         return self.winner is not None
 
+    # ---- bounds (issue 20 #4): every number is checked against the match format ----
+
+    def check_score(self, maps_a: int, maps_b: int, what: str = "series score") -> None:
+        """Raise ParseError ``out_of_range`` unless ``maps_a``-``maps_b`` can occur in this
+        best-of (each side at most a majority, not both, at most ``best_of`` maps): a 3 or
+        2**63 in a best-of-1 is a bad payload, never a MATCH_ENDED or a loop of 2**63 maps."""
+        majority = self.majority
+        if (not 0 <= maps_a <= majority or not 0 <= maps_b <= majority
+                or maps_a + maps_b > self.match.best_of
+                or (maps_a == majority and maps_b == majority)):
+            raise ParseError("out_of_range", f"{what} {maps_a}-{maps_b} impossible in a "
+                             f"best-of-{self.match.best_of}")
+
+    def check_game_number(self, game_number: int) -> None:
+        """Raise ParseError ``out_of_range`` unless 1 <= ``game_number`` <= ``best_of``."""
+        if not 1 <= game_number <= self.match.best_of:
+            raise ParseError("out_of_range", f"game number {game_number} outside 1.."
+                             f"{self.match.best_of} (best-of-{self.match.best_of})")
+
     def baseline(
         self, maps_a: int, maps_b: int, known_winners: dict[int, str] | None = None
     ) -> None:
         """Adopt the series score (and map winners) of a first snapshot silently: results
         that happened before we were watching are state, not fresh events."""
+        self.check_score(maps_a, maps_b)
+        for game_number in known_winners or {}:
+            self.check_game_number(game_number)
         self.maps_a = max(self.maps_a, maps_a)
         self.maps_b = max(self.maps_b, maps_b)
         for game_number, winner in (known_winners or {}).items():
@@ -70,6 +93,7 @@ class SeriesProgress:
 
     def map_started(self, game_number: int) -> list[Emission]:
         """Game ``game_number`` (1-based) began."""
+        self.check_game_number(game_number)
         if game_number in self.maps_started or self.ended:
             return []
         self.maps_started.add(game_number)
@@ -107,18 +131,22 @@ class SeriesProgress:
         previous = self.map_winners.get(game_number)
         if previous == winner or self.ended:
             return []
-        self.map_winners[game_number] = winner
+        self.check_game_number(game_number)
+        new_a, new_b = self.maps_a, self.maps_b
         if previous is not None:  # the provider changed its mind: move the point over
             if previous == SIDE_A:
-                self.maps_a = max(0, self.maps_a - 1)
+                new_a = max(0, new_a - 1)
             else:
-                self.maps_b = max(0, self.maps_b - 1)
+                new_b = max(0, new_b - 1)
         if maps_a is not None and maps_b is not None:
-            self.maps_a, self.maps_b = maps_a, maps_b
+            new_a, new_b = maps_a, maps_b
         elif winner == SIDE_A:
-            self.maps_a += 1
+            new_a += 1
         else:
-            self.maps_b += 1
+            new_b += 1
+        self.check_score(new_a, new_b)  # checked before anything moves
+        self.map_winners[game_number] = winner
+        self.maps_a, self.maps_b = new_a, new_b
         payload: dict[str, Any] = {
             "game_number": game_number,
             "winner": winner,
@@ -143,6 +171,8 @@ class SeriesProgress:
     ) -> list[Emission]:
         """The series was won by ``winner``; ``backfill`` marks a result that was already
         over when we first looked (not a fresh signal)."""
+        if maps_a is not None and maps_b is not None:
+            self.check_score(maps_a, maps_b)
         if self.ended:
             return []
         if maps_a is not None and maps_b is not None:

@@ -133,6 +133,7 @@ class PolymarketSportsParser:
         ended = bool(message.get("ended"))
         t_event_ms = stamp.t_recv_ms
         progress = game.progress
+        progress.check_score(maps[SIDE_A], maps[SIDE_B], "score")  # before any state moves
         emissions: list[Any] = []
         if not game.seen:
             game.seen = True

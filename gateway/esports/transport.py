@@ -67,6 +67,10 @@ _POLL_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, HttpStatusError)
 _SOCKET_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, aiohttp.WSServerHandshakeError)
 
 
+MAX_PAYLOAD_BYTES = 8 << 20  # a provider answer or frame above this is a dead letter, unparsed
+_DEAD_RAW_BYTES = 64 << 10  # bytes of an oversized payload kept in its dead letter
+
+
 @dataclass(frozen=True, slots=True)
 class HttpAnswer:
     """One HTTP response: status and body bytes."""
@@ -91,7 +95,13 @@ async def http_request(
     async with session.request(
         method, url, headers=headers, params=params, json=json_body, timeout=timeout
     ) as response:
-        body = await response.read()
+        # read at most one chunk past the cap: a huge answer costs no more than the cap
+        buffer = bytearray()
+        async for chunk in response.content.iter_chunked(64 << 10):
+            buffer += chunk
+            if len(buffer) > MAX_PAYLOAD_BYTES:
+                break
+        body = bytes(buffer)
         if response.status not in ok_statuses:
             raise HttpStatusError(url, response.status)
         return HttpAnswer(response.status, body)
@@ -230,7 +240,7 @@ async def stream_websocket(
         trips = breaker.trips
         try:
             async with session.ws_connect(
-                target, autoping=True, compress=0, max_msg_size=16 << 20, heartbeat=None
+                target, autoping=True, compress=0, max_msg_size=MAX_PAYLOAD_BYTES, heartbeat=None
             ) as ws:
                 if connected_before:
                     metrics.ws_reconnects.labels(feed=source).inc()
@@ -331,6 +341,10 @@ class AdapterBase:
     def handle(self, raw: bytes, parse: ParseFn, io: AdapterIO) -> ParseResult:
         """Record ``raw``, parse it, report what was dropped, emit the events; never raise."""
         stamp = self.stamp()
+        if len(raw) > MAX_PAYLOAD_BYTES:  # bounded work: never parsed (issue 20 #4)
+            io.dead_letter(self.name, raw[:_DEAD_RAW_BYTES], "payload_too_large",
+                           f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
+            return ParseResult()
         io.record(self.name, raw, stamp.t_recv_ns)
         try:
             result = parse(raw, stamp)

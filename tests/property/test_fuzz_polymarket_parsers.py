@@ -9,11 +9,10 @@ book half-written (a timestamp ≥ 2**63 raised inside the seqlock write). A see
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -27,18 +26,11 @@ from gateway.polymarket.parse import (
 )
 from polyloly import messages
 from shm import BookReader, BookWriter
+from tests.helpers.bad_json import bad_frame
 
 FRAMES = 100_000
 MARKET = "0x" + "ab" * 32
 TOKENS = ("1" * 77, "2" * 77)
-
-BAD_VALUES: list[Any] = [
-    2**63, 2**63 - 1, 2**64, 2**64 + 1, -(2**63) - 1, 10**30, -1, -1e308, 1e308, 1e-320, 0,
-    "1e400", "-1e400", "nan", "NaN", "inf", "-inf", "", " ", "0x10", "1_000", "١٢", None,
-    True, [], {}, [1, 2], {"a": 1}, "9" * 5000, "x" * 100_000, 1.5, -0.0, "0.5", ".48",
-    "BUY", "SELL", "HOLD", "\u0000", "é" * 10,
-]
-
 
 def _valid_market(rng: random.Random) -> dict[str, Any]:
     token = rng.choice(TOKENS)
@@ -79,74 +71,6 @@ def _valid_user(rng: random.Random) -> dict[str, Any]:
                               "matched_amount": "2", "side": "SELL", "owner": "o"}]}
 
 
-def _mutate_value(rng: random.Random, node: Any) -> Any:
-    """Replace one value somewhere in ``node`` (a dict/list tree) with a bad one."""
-    if isinstance(node, dict) and node:
-        key = rng.choice(list(node))
-        if rng.random() < 0.15:
-            del node[key]
-        elif isinstance(node[key], dict | list) and rng.random() < 0.6:
-            _mutate_value(rng, node[key])
-        else:
-            node[key] = copy.deepcopy(rng.choice(BAD_VALUES))
-    elif isinstance(node, list) and node:
-        i = rng.randrange(len(node))
-        if isinstance(node[i], dict | list) and rng.random() < 0.7:
-            _mutate_value(rng, node[i])
-        else:
-            node[i] = copy.deepcopy(rng.choice(BAD_VALUES))
-    return node
-
-
-def _bad_frame(rng: random.Random, valid: Callable[[random.Random], dict[str, Any]]) -> bytes:
-    shape = rng.randrange(10)
-    if shape <= 4:  # one or more values out of range / wrong type / missing
-        event = valid(rng)
-        for _ in range(rng.randint(1, 3)):
-            _mutate_value(rng, event)
-        body: Any = event if rng.random() < 0.5 else [valid(rng), event, valid(rng)]
-        return _dumps_big(body) if _has_big_int(body) else orjson.dumps(body)
-    good = orjson.dumps(valid(rng))
-    if shape == 5:  # truncated
-        return good[: rng.randrange(len(good))]
-    if shape == 6:  # flipped bytes
-        data = bytearray(good)
-        for _ in range(rng.randint(1, 4)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        return bytes(data)
-    if shape == 7:  # deep nesting
-        depth = rng.choices([100, 1000, 10_000], weights=[60, 30, 10])[0]
-        return b"[" * depth + good + b"]" * rng.choice([depth, 0])
-    if shape == 8:  # many small unknown events in one frame
-        n = rng.choices([100, 1000, 60_000], weights=[90, 9, 1])[0]
-        return b"[" + b",".join([b'{"event_type":"zzz"}'] * n) + b"]"
-    return bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))  # noise
-
-
-def _has_big_int(node: Any) -> bool:
-    if isinstance(node, int) and not isinstance(node, bool):
-        return not -(2**63) <= node < 2**64
-    if isinstance(node, dict):
-        return any(_has_big_int(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_big_int(v) for v in node)
-    return False
-
-
-def _dumps_big(node: Any) -> bytes:
-    """JSON with integers beyond 64 bits (orjson refuses them; the venue could send them)."""
-    if isinstance(node, bool) or node is None:
-        return orjson.dumps(node)
-    if isinstance(node, int):
-        return str(node).encode()
-    if isinstance(node, dict):
-        return b"{" + b",".join(orjson.dumps(str(k)) + b":" + _dumps_big(v)
-                                for k, v in node.items()) + b"}"
-    if isinstance(node, list):
-        return b"[" + b",".join(_dumps_big(v) for v in node) + b"]"
-    return orjson.dumps(node)
-
-
 @pytest.fixture
 def store() -> Iterator[tuple[BookWriter, BookReader]]:
     name = f"plfz_{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -169,7 +93,7 @@ def test_market_frames_never_escape_and_never_leave_a_book_unreadable(
             keeper.apply_frame(parse_market_frame(orjson.dumps(
                 [_valid_market(random.Random(0)) | {"asset_id": t} for t in TOKENS])),
                 b"", n, n)
-        raw = _bad_frame(rng, _valid_market)
+        raw = bad_frame(rng, _valid_market, lambda good, bad: [good, bad, good])
         try:
             parsed = parse_market_frame(raw)
             out = keeper.apply_frame(parsed, raw, n, n)
@@ -192,7 +116,7 @@ def test_user_frames_never_escape() -> None:
     escaped: list[str] = []
     refused = 0
     for n in range(FRAMES):
-        raw = _bad_frame(rng, _valid_user)
+        raw = bad_frame(rng, _valid_user, lambda good, bad: [good, bad, good])
         try:
             parsed = parse_user_frame(raw, n)
             assert len(parsed.errors) <= MAX_ERRORS_PER_FRAME
