@@ -179,6 +179,7 @@ def demo_config(
             "matching_delay_s": scenario.matching_delay_s / speed,
         },
         "temporal_arb": {"max_reaction_ms": max(1000, int(30_000 / speed))},
+        "maker": {"enabled": True},  # the demo shows maker quotes (off by default: specs/06)
         "providers": providers,
         "markets": markets,
         "shards": {"count": shards},
@@ -298,7 +299,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print_summary(summary, [("summary", str(run_root / "summary.json")),
                             ("report", str(run_root / "report.html")),
                             ("logs", str(run_root / "logs"))])
-    return 0
+    for failure in summary["failures"]:  # the run failed whatever the figures say
+        print(f"polyloly demo: FAILED: {failure}", file=sys.stderr)
+    return 1 if summary["failures"] else 0
 
 
 def _throwaway_key() -> str:
