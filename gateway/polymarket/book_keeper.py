@@ -150,8 +150,15 @@ class BookKeeper:
               out: KeeperOutput) -> None:
         """Apply one event; a refused event becomes a dead letter and changes nothing."""
         if isinstance(event, MarketResolved):
+            # An unauthenticated claim (issue 20 #2): published only for a market we trade and
+            # a winner that is one of its tokens, and only as a hint — the engine settles after
+            # the venue's REST confirms it (specs/04 §market_resolved).
+            problem = self._resolution_problem(event)
+            if problem is not None:
+                out.dead_letters.append(DeadLetter(MARKET_SOURCE, "resolution_refused",
+                                                   problem, raw))
+                return
             out.resolutions.append(event)
-            # Published so the engine settles positions (1.0 per winning share, 0.5 on 50-50).
             out.messages.append(messages.MarketResolved(
                 market_id=event.market_id, t_exchange_ms=event.exchange_ts_ms,
                 t_recv_ns=t_recv_ns, winning_token_id=event.winning_token_id or None))
@@ -176,6 +183,15 @@ class BookKeeper:
         except BookUpdateError as exc:
             out.dead_letters.append(
                 DeadLetter(MARKET_SOURCE, f"book_{exc.reason.value.lower()}", str(exc), raw))
+
+    def _resolution_problem(self, event: MarketResolved) -> str | None:
+        tokens = [t for t, s in self._tokens.items() if s.market_id == event.market_id]
+        if not tokens:
+            return f"market_resolved for market {event.market_id!r} we do not subscribe"
+        if event.winning_token_id and event.winning_token_id not in tokens:
+            return (f"market_resolved names winner {event.winning_token_id!r}, not a token of "
+                    f"market {event.market_id!r}")
+        return None
 
     def _apply_changes(self, state: TokenState, event: LevelChanges, t_recv_ns: int,
                        t_parsed_ns: int, out: KeeperOutput) -> None:
