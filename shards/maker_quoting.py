@@ -54,7 +54,7 @@ class RestingQuote:
     outcome: Outcome
     side: Side
     price: float
-    fair_yes: float  # fair value of YES when it was posted
+    fair_yes: float | None  # fair value of YES when it was posted (None: not priced on it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ def review_quotes(
         wanted = plan.wanted(quote.outcome, quote.side)
         book = books.get(quote.outcome)
         mid = book.mid if book is not None else None
-        if abs(fair_yes - quote.fair_yes) >= threshold - _EPS:
+        if quote.fair_yes is not None and abs(fair_yes - quote.fair_yes) >= threshold - _EPS:
             cancel.append((quote.intent_id, "fair_value_moved"))
         elif mid is not None and (quote.price > mid + _EPS if quote.side is Side.BUY
                                   else quote.price < mid - _EPS):

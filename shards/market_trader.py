@@ -371,17 +371,21 @@ class MarketTrader:
         resting = self._resting(Strategy.PAIR_ARB)
         tick = self.config.tick_size
         action = TradingAction.BUY_YES if buy.outcome is Outcome.YES else TradingAction.BUY_NO
+        price = buy.limit_price
+        crossed = self.crossed.get((buy.outcome, Side.BUY))
+        if buy.maker and crossed is not None and now_ns - crossed[1] < _CROSSED_TTL_NS:
+            price = round(min(price, crossed[0] - tick), 6)  # lower: the margin still holds
         if buy.maker and any(i.quote is not None and i.quote.outcome is buy.outcome
-                             and abs(i.quote.price - buy.limit_price) < tick / 2
-                             for i in resting):
+                             and abs(i.quote.price - price) < tick / 2 for i in resting):
             return []  # the bid it wants is resting
         out = self._cancel_quotes(resting, now_ns, "accumulation_reprice")
         if buy.maker:
-            fair = self.fair_for_quotes()
+            if price < tick - 1e-9:
+                return out
+            # priced on the pair's averages, not on fair value: no fair-move check applies
             intent = self._quote_intent(
-                Strategy.PAIR_ARB, action, buy.outcome, Side.BUY, buy.limit_price, buy.shares,
-                0.5 if fair is None else fair, now_ns, origin_ns, buy.reason,
-                1.0 - buy.cost_per_share)
+                Strategy.PAIR_ARB, action, buy.outcome, Side.BUY, price, buy.shares, None,
+                now_ns, origin_ns, buy.reason, 1.0 - buy.cost_per_share)
         else:
             book = self.books[buy.outcome]
             quote = quote_buy(book, buy.outcome, buy.shares, self.config.taker_fee_rate)
@@ -539,8 +543,8 @@ class MarketTrader:
 
     def _quote_intent(
         self, strategy: Strategy, action: TradingAction, outcome: Outcome, side: Side,
-        price: float, size: float, fair_yes: float, now_ns: int, origin_ns: int, reason: str,
-        edge: float,
+        price: float, size: float, fair_yes: float | None, now_ns: int, origin_ns: int,
+        reason: str, edge: float,
     ) -> OrderIntent | None:
         """A post-only GTC (or GTD, ``maker.gtd_s`` after the book's venue time) intent."""
         if not self.trading.allows(action):

@@ -302,3 +302,20 @@ def test_a_temporal_signal_outranks_a_pair_being_built_and_its_bids_wait() -> No
     assert market.trading.state is TradingState.TEMPORAL_ACTIVE
     assert [(c.intent_ids, c.reason) for c in cancels(out)] == [
         ((no_bid.intent_id,), "temporal_signal")]
+
+
+def test_a_crossing_refusal_of_an_accumulation_bid_re_places_it_a_tick_back() -> None:
+    core = ShardCore(config(maker={"enabled": False}, pair_arb={"enabled": True}), 0)
+    core.start(0)
+    held = PositionView(market_id=MARKET, token_id=YES, outcome=Outcome.YES, shares=20,
+                        cost_usdc=9.6, fees_usdc=0.0)
+    core.on_state_snapshot(snapshot(positions=(held,)), 0)
+    core.refresh_book(MARKET, NO, book(NO, 0.48, 0.52))
+    (no_bid,) = quotes(core.on_book(MARKET, YES, book(YES, 0.48, 0.52), 1 * S))
+    assert (no_bid.outcome, no_bid.price, no_bid.post_only) == (Outcome.NO, 0.51, True)
+    ack(core, no_bid, 1 * S)
+    out = core.on_execution_report(
+        report(no_bid, OrderStatus.REJECTED,
+               "VENUE_REJECTED: invalid post-only order: order crosses book"), 1 * S + 1)
+    (again,) = quotes(out)
+    assert (again.outcome, again.price, again.post_only) == (Outcome.NO, 0.50, True)
