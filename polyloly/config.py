@@ -96,8 +96,10 @@ class PolymarketConfig(_Section, frozen=True):
     signature_type: Annotated[int, Meta(ge=0, le=2)] = 0
     funder: str = ""
     assets_per_connection: Annotated[int, Meta(ge=1, le=500)] = 200
-    ping_interval_s: PositiveFloat = 10.0
-    pong_timeout_s: PositiveFloat = 30.0
+    # market/user WS keep-alive: a text PING this often; no frame at all (data or PONG) for
+    # pong_timeout_s → the connection is dead, its books STALE, and it is re-made (issue 20 #3)
+    ping_interval_s: PositiveFloat = 1.0
+    pong_timeout_s: PositiveFloat = 3.0
     reconnect_base_s: PositiveFloat = 1.0
     reconnect_max_s: PositiveFloat = 60.0
     request_timeout_s: PositiveFloat = 5.0

@@ -256,8 +256,13 @@ class BookKeeper:
             if state is None:
                 continue
             state.connected = False
-            _wrote(state, self._store.mark_stale(token, True))
-            write = _wrote(state, self._store.mark_resyncing(token, True))
+            try:
+                _wrote(state, self._store.mark_stale(token, True))
+                write = _wrote(state, self._store.mark_resyncing(token, True))
+            except BookUpdateError as exc:  # one token's trouble never spares the others
+                out.dead_letters.append(DeadLetter(
+                    MARKET_SOURCE, f"book_{exc.reason.value.lower()}", str(exc), b""))
+                continue
             self._tick(state, token, write, state.last_exchange_ts_ms, t_ns, t_ns, out)
         return out
 

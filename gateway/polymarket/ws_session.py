@@ -1,8 +1,12 @@
 """One resilient Polymarket WebSocket session: connect, subscribe, keep alive, reconnect.
 
 Used for every market-channel connection and for the user channel. Keep-alive is the venue's
-text ``PING`` every ``ping_interval_s``; when no text ``PONG`` has come for ``pong_timeout_s``
-the connection is dropped and re-made. Reconnects back off exponentially with jitter
+text ``PING`` every ``ping_interval_s``; liveness is *any* frame (data or ``PONG``): when none
+has come for ``pong_timeout_s`` the connection is dropped and re-made (issue 20 #3: a half-open
+socket — TCP up, no bytes — went unnoticed for 24–36 s with a 10 s ping and a 30 s timeout;
+the defaults are now 1 s and 3 s, checked every ``min(ping_interval_s, pong_timeout_s / 4)``).
+A session never ends for good on an unexpected error: it is logged and the connection re-made.
+Reconnects back off exponentially with jitter
 (``reconnect_base_s`` → ``reconnect_max_s``) behind a :class:`~polyloly.resilience.CircuitBreaker`,
 and every reconnect is counted in ``polyloly_ws_reconnects_total{feed}``. A streak of failed
 reconnects raises a WARNING alert through ``on_alert`` (SPEC §14, :mod:`gateway.alerting`).
@@ -38,8 +42,8 @@ FrameHandler = Callable[[bytes, int], None]
 class SessionSettings:
     """Timing of one session, in seconds."""
 
-    ping_interval_s: float = 10.0
-    pong_timeout_s: float = 30.0
+    ping_interval_s: float = 1.0
+    pong_timeout_s: float = 3.0  # no frame at all (data or PONG) for this long: dead
     reconnect_base_s: float = 1.0
     reconnect_max_s: float = 60.0
     open_timeout_s: float = 5.0
@@ -86,6 +90,8 @@ class WsSession:
         self.connects = 0
         self.frames = 0
         self.last_pong_ns = 0
+        self.last_rx_ns = 0  # any frame: the liveness clock
+        self.liveness_drops = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect and pump frames until ``stop`` is set; returns promptly after it."""
@@ -102,10 +108,18 @@ class WsSession:
                 error = f"{type(exc).__name__}: {exc}"
                 _log.warning("ws_disconnected", f"{self.name}: {error}",
                              feed=self.feed, connection=self.name)
+            except Exception as exc:  # a bug must not end this connection's markets for good
+                error = f"{type(exc).__name__}: {exc}"
+                _log.error("ws_session_failed", f"{self.name}: {error}", feed=self.feed,
+                           connection=self.name)
             finally:
                 if self.connected:
                     self.connected = False
-                    self._on_down()
+                    try:
+                        self._on_down()
+                    except Exception as exc:  # the reconnect below must still happen
+                        _log.error("ws_on_down_failed", f"{self.name}: {type(exc).__name__}: "
+                                   f"{exc}", feed=self.feed, connection=self.name)
             if stop.is_set():
                 break
             if self.connects > connects_before:  # it was up: a drop, not a failed connect
@@ -129,7 +143,7 @@ class WsSession:
             await ws.send(self._subscribe.decode())
             self.connects += 1
             self.connected = True
-            self.last_pong_ns = time.monotonic_ns()
+            self.last_pong_ns = self.last_rx_ns = time.monotonic_ns()
             self._alert(self.alarm.on_connected())
             self._on_up()
             _log.info("ws_connected", f"{self.name} connected to {self.url}", feed=self.feed,
@@ -162,6 +176,7 @@ class WsSession:
             t_recv_ns = time.monotonic_ns()
             data = raw if isinstance(raw, bytes) else raw.encode()
             self.frames += 1
+            self.last_rx_ns = t_recv_ns
             if data == b"PONG":
                 self.last_pong_ns = t_recv_ns
             try:
@@ -172,16 +187,25 @@ class WsSession:
 
     async def _keepalive(self, ws: ClientConnection) -> None:
         settings = self._settings
+        step_s = min(settings.ping_interval_s, settings.pong_timeout_s / 4)
+        ping_ns = int(settings.ping_interval_s * 1e9)
+        last_ping_ns = time.monotonic_ns()
         while True:
-            await asyncio.sleep(settings.ping_interval_s)
-            silent_s = (time.monotonic_ns() - self.last_pong_ns) / 1e9
+            await asyncio.sleep(step_s)
+            now_ns = time.monotonic_ns()
+            silent_s = (now_ns - self.last_rx_ns) / 1e9
             if silent_s > settings.pong_timeout_s:
-                _log.warning("ws_pong_timeout",
-                             f"{self.name}: no PONG for {silent_s:.1f} s, reconnecting",
-                             feed=self.feed, connection=self.name)
-                await ws.close(code=4000, reason="pong timeout")
+                self.liveness_drops += 1
+                _log.warning("ws_silent",
+                             f"{self.name}: no frame (data or PONG) for {silent_s:.1f} s, "
+                             "reconnecting", feed=self.feed, connection=self.name)
+                # A half-open socket may never finish a close handshake: drop it at once
+                # (the pump then ends and the books are flagged STALE by on_down).
+                ws.transport.abort()
                 return
-            await ws.send("PING")
+            if now_ns - last_ping_ns >= ping_ns:
+                last_ping_ns = now_ns
+                await ws.send("PING")
 
     async def send_text(self, text: str) -> bool:
         """Send a text frame on the live connection; False when not connected."""
