@@ -28,7 +28,7 @@ from ops.commands import fetch_json
 from ops.config_errors import check_config_file
 from ops.startup_checks import run_checks
 from polyloly.alerts import Alert, Severity, build_alerter
-from polyloly.config import Config
+from polyloly.config import API_CREDENTIAL_ENV, PRIVATE_KEY_ENV, Config
 from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.sdnotify import Readiness, SdNotify
 
@@ -80,8 +80,8 @@ def build_children(
     # --new-state: the engine may create its state when none exists (a restart finds it)
     engine_args = [*common, *(["--new-state"] if new_state else [])]
     children = [
-        Child("engine", "engine.main", engine_args, config.metrics.engine_port, critical=True),
-        Child("gateway", "gateway.main", gateway_args, config.metrics.gateway_port, critical=True),
+        Child(ENGINE, "engine.main", engine_args, config.metrics.engine_port, critical=True),
+        Child(GATEWAY, "gateway.main", gateway_args, config.metrics.gateway_port, critical=True),
     ]
     for shard in range(shards):
         children.append(
@@ -100,6 +100,19 @@ def fetch_health(port: int, timeout_s: float = 1.0) -> dict[str, object] | None:
 
 
 SYSTEMD_NOTIFY_VARS = frozenset({"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"})
+ENGINE = "engine"
+GATEWAY = "gateway"
+
+
+def child_env(env: dict[str, str], child_name: str, private_key_env: str) -> dict[str, str]:
+    """The environment one child is started with (issue 20 #12: the signing key was in the
+    environment of the gateway, both shards and the simulator). Only the engine signs, so only
+    it keeps the private key; the gateway keeps the L2 API credentials (its user channel) and
+    everything else gets neither. ``private_key_env`` is ``execution.private_key_env``."""
+    drop = {PRIVATE_KEY_ENV, private_key_env} if child_name != ENGINE else set()
+    if child_name not in (ENGINE, GATEWAY):
+        drop |= set(API_CREDENTIAL_ENV)
+    return {key: value for key, value in env.items() if key not in drop}
 
 
 class Supervisor:
@@ -126,8 +139,9 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{child.name}.log").open("ab")
+        env = child_env(self.env, child.name, self.config.execution.private_key_env)
         child.process = subprocess.Popen(
-            child_command(child.module, child.args), env=self.env, start_new_session=True,
+            child_command(child.module, child.args), env=env, start_new_session=True,
             stdout=output, stderr=output,
         )
         if output is not None:

@@ -101,7 +101,9 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "crash":
         return 3
     if argv and argv[0] == "env":
-        Path(argv[1], "child-env.json").write_bytes(orjson.dumps(dict(os.environ)))
+        partial = Path(argv[1], "child-env.json.part")  # renamed: the test never reads half
+        partial.write_bytes(orjson.dumps(dict(os.environ)))
+        os.replace(partial, Path(argv[1], "child-env.json"))
     time.sleep(60)
     return 0
 

@@ -1,0 +1,71 @@
+"""Issue 20 #12: under ``polyloly demo``/``run`` the private key was in the environment of the
+gateway, both shards and the simulator. Only the engine signs: it alone keeps the key; the
+gateway keeps the L2 API credentials for its user channel; shards and the simulator get
+neither. Checked on the real children through ``/proc/<pid>/environ``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from ops.demo import start_simulator
+from ops.supervisor import Child, Supervisor, SupervisorPolicy
+from polyloly.config import API_CREDENTIAL_ENV, PRIVATE_KEY_ENV, validate
+
+KEY = "0x" + "5e" * 32
+CUSTOM_KEY_ENV = "MY_SIGNING_KEY"  # execution.private_key_env may name another variable
+
+
+def _environ(pid: int) -> dict[str, str]:
+    deadline = time.monotonic() + 10
+    while True:  # /proc/<pid>/environ is the exec'd image's: wait until python runs
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        entries = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+        if "PYTHONPATH" in entries or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_only_the_engine_child_holds_the_private_key(tmp_path: Path) -> None:
+    config = validate({"run": {"run_dir": str(tmp_path)},
+                       "execution": {"private_key_env": CUSTOM_KEY_ENV}})
+    module = "tests.unit.test_supervisor_restarts"
+    children = [Child(name, module, ["sleep"], 0)
+                for name in ("engine", "gateway", "shard-0", "shard-1")]
+    env = {"PYTHONPATH": str(Path.cwd()), PRIVATE_KEY_ENV: KEY, CUSTOM_KEY_ENV: KEY,
+           **{name: f"value-{name}" for name in API_CREDENTIAL_ENV}}
+    supervisor = Supervisor(config, children, env, SupervisorPolicy(stop_timeout_s=5.0))
+    try:
+        for child in children:
+            supervisor._spawn(child)
+        seen = {child.name: _environ(child.process.pid)  # type: ignore[union-attr]
+                for child in children}
+    finally:
+        supervisor.stop()
+    assert seen["engine"][PRIVATE_KEY_ENV] == KEY and seen["engine"][CUSTOM_KEY_ENV] == KEY
+    for name in ("gateway", "shard-0", "shard-1"):
+        assert KEY not in "\0".join(seen[name].values()), name
+    assert all(seen["gateway"][n] == f"value-{n}" for n in API_CREDENTIAL_ENV)
+    for name in ("shard-0", "shard-1"):
+        assert not set(API_CREDENTIAL_ENV) & set(seen[name]), name
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_the_demo_simulator_never_sees_the_key_or_the_api_credentials(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PRIVATE_KEY_ENV, KEY)
+    for name in API_CREDENTIAL_ENV:
+        monkeypatch.setenv(name, f"value-{name}")
+    process, _endpoints = start_simulator("demo_short", 1.0, 1, tmp_path / "sim.log")
+    try:
+        seen = _environ(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert PRIVATE_KEY_ENV not in seen and KEY not in "\0".join(seen.values())
+    assert not set(API_CREDENTIAL_ENV) & set(seen)
+    assert os.environ[PRIVATE_KEY_ENV] == KEY  # ours is untouched
