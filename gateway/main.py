@@ -113,6 +113,7 @@ class GatewayApp:
                     self.store.set_tick_size(token, market.tick_size)
         self.keeper = BookKeeper(self.store, token_markets) if self.store else None
         bus.ensure_run_dir(config)
+        bus.ensure_private_dir(config.run.data_dir)  # the DLQ lives there
         self.publisher = GatewayPublisher(
             bind_publisher(self._ctx, config.endpoint("gateway_pub"), config.bus.send_hwm))
         self.user_sender = OrderedSender(
@@ -450,6 +451,7 @@ async def _serve(app: GatewayApp, server: ObservabilityServer | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polyloly-gateway``; returns the exit code."""
     args = parse_args(argv)
+    bus.private_umask()  # our files 0600, our dirs 0700 (issue 20 #13)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -39,6 +39,7 @@ from ops.supervisor import (
     child_command,
     child_env,
 )
+from polyloly.bus import private_umask
 from polyloly.config import PRIVATE_KEY_ENV, Config, ConfigError, load_config
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ports import PortReservation, reserve_ports
@@ -214,6 +215,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    private_umask()  # the run dir, its logs, DB and report: ours only (issue 20 #13)
     run_id = new_run_id()
     run_root = Path(args.runs_dir) / run_id
     (run_root / "logs").mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from ops.commands import fetch_json
 from ops.config_errors import check_config_file
 from ops.startup_checks import run_checks
 from polyloly.alerts import Alert, Severity, build_alerter
+from polyloly.bus import private_umask
 from polyloly.config import API_CREDENTIAL_ENV, PRIVATE_KEY_ENV, Config
 from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.sdnotify import Readiness, SdNotify
@@ -271,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="first start: let the engine create its state (it adopts the "
                              "venue's positions and open orders); refused without it")
     args = parser.parse_args(argv)
+    private_umask()  # every child inherits it: data, DB, logs 0600 in 0700 dirs (issue 20 #13)
     env = dict(os.environ)
     if args.shards is not None:
         env["POLYLOLY__SHARDS__COUNT"] = str(args.shards)

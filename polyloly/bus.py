@@ -25,9 +25,26 @@ ZmqContext = zmq.Context[ZmqSocket]
 """A ZeroMQ context making :data:`ZmqSocket` sockets."""
 
 
+PRIVATE_UMASK = 0o077
+"""Our processes' umask (issue 20 #13: data, SQLite, logs and config were readable by every
+local user): new directories 0700, new files 0600. systemd units set ``UMask=0077``; ``polyloly
+run``/``demo`` and the gateway set it themselves (children inherit it)."""
+
+
+def private_umask() -> None:
+    """Apply :data:`PRIVATE_UMASK` to this process (and every child it starts after)."""
+    os.umask(PRIVATE_UMASK)
+
+
 def ensure_run_dir(config: Config) -> Path:
     """Create the ipc run dir with mode 0700 (nobody else may reach our sockets)."""
-    path = Path(config.run.run_dir)
+    return ensure_private_dir(config.run.run_dir)
+
+
+def ensure_private_dir(directory: str | Path) -> Path:
+    """Create ``directory`` (and parents) and make it 0700 even if it existed with wider
+    bits (a data dir made before the umask was applied)."""
+    path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, stat.S_IRWXU)
     return path

@@ -103,7 +103,8 @@ def test_gateway_process_serves_health_records_and_exits_cleanly_on_sigterm(
 
 def test_gateway_user_channel_starts_with_the_documented_variables(tmp_path: Path) -> None:
     """Issue 20 #10: the names .env.example documents start the user channel of the real
-    process (the gateway used to read POLYMARKET_PASSPHRASE and never started it)."""
+    process (the gateway used to read POLYMARKET_PASSPHRASE and never started it). Issue 20
+    #13: its data dir is 0700 and its files 0600 (umask 077) even started from umask 022."""
     documented = [line.split("=", 1)[0] for line in
                   (Path(__file__).resolve().parents[2] / ".env.example").read_text().splitlines()
                   if line.startswith("POLYMARKET_API_")]
@@ -127,9 +128,11 @@ def test_gateway_user_channel_starts_with_the_documented_variables(tmp_path: Pat
                if not k.startswith(("POLYMARKET_", "POLYLOLY__"))}
         env.update(zip(documented, (creds.api_key, creds.secret, creds.passphrase),
                        strict=True))
+        (tmp_path / "data").mkdir(mode=0o755)  # made before, world-readable
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.main", "--config", str(config_file)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            preexec_fn=lambda: os.umask(0o022))
         try:
             ready = json.loads(_read_line(proc, 15))
             base = f"http://127.0.0.1:{ready['metrics_port']}"
@@ -141,6 +144,11 @@ def test_gateway_user_channel_starts_with_the_documented_variables(tmp_path: Pat
                     break
                 time.sleep(0.05)
             assert sessions["user"]["connected"] is True, sessions
+            # issue 20 #13: our dirs 0700 and files 0600 whatever the caller's umask
+            data = tmp_path / "data"
+            assert data.stat().st_mode & 0o777 == 0o700
+            assert (data / "dlq.jsonl").stat().st_mode & 0o777 == 0o600
+            assert Path(f"/proc/{proc.pid}/status").read_text().count("Umask:\t0077") == 1
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=15) == 0
         finally:

@@ -13,6 +13,7 @@ import pytest
 
 from ops.demo import start_simulator
 from ops.supervisor import Child, Supervisor, SupervisorPolicy
+from polyloly.bus import ensure_private_dir, private_umask
 from polyloly.config import API_CREDENTIAL_ENV, PRIVATE_KEY_ENV, validate
 
 KEY = "0x" + "5e" * 32
@@ -69,3 +70,26 @@ def test_the_demo_simulator_never_sees_the_key_or_the_api_credentials(
     assert PRIVATE_KEY_ENV not in seen and KEY not in "\0".join(seen.values())
     assert not set(API_CREDENTIAL_ENV) & set(seen)
     assert os.environ[PRIVATE_KEY_ENV] == KEY  # ours is untouched
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_children_of_polyloly_run_inherit_the_private_umask(tmp_path: Path) -> None:
+    """Issue 20 #13: ``polyloly run``/``demo`` apply umask 077 before starting children, so
+    the engine's SQLite, logs and every child's files are 0600 in 0700 dirs."""
+    config = validate({"run": {"run_dir": str(tmp_path)}})
+    child = Child("shard-0", "tests.unit.test_supervisor_restarts", ["sleep"], 0)
+    supervisor = Supervisor(config, [child], {"PYTHONPATH": str(Path.cwd())},
+                            SupervisorPolicy(stop_timeout_s=5.0))
+    previous = os.umask(0o022)
+    try:
+        private_umask()  # what ops.supervisor.main and ops.demo.run_demo do first
+        supervisor._spawn(child)
+        status = Path(f"/proc/{child.process.pid}/status").read_text()  # type: ignore[union-attr]
+        made = ensure_private_dir(tmp_path / "data")
+        (made / "file").write_text("x")
+    finally:
+        os.umask(previous)
+        supervisor.stop()
+    assert "Umask:\t0077" in status
+    assert made.stat().st_mode & 0o777 == 0o700
+    assert (made / "file").stat().st_mode & 0o777 == 0o600
