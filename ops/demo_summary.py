@@ -217,8 +217,26 @@ def build_summary(
             for r in (observer.risk_states if observer is not None else [])
         ],
         "recording": str(run_root / "recording"),
+        "failures": run_failures(final_status, supervisor),
     }
     return summary, data
+
+
+def run_failures(final_status: dict[str, dict[str, Any]], supervisor: Any) -> list[str]:
+    """What makes the run a failure whatever its P&L (issue 20 #6: a demo whose engine could
+    not store its fills exited 0 with a wrong summary): an engine that did not answer at the
+    end, fills it had not stored, processes the supervisor gave up on."""
+    failures: list[str] = []
+    engine = final_status.get("engine") or {}
+    if not engine:
+        failures.append("engine did not answer /status at the end: its figures are missing")
+    elif engine.get("unstored_fills"):
+        failures.append(f"engine storage failing: {engine['unstored_fills']} fill(s) not "
+                        f"stored ({engine.get('storage_error', '')})")
+    for child in (supervisor.children if supervisor else []):
+        if getattr(child, "given_up", False):
+            failures.append(f"{child.name} crashed too often and was given up on")
+    return failures
 
 
 def write_report(path: Path, summary: dict[str, Any], data: ReportData) -> None:
