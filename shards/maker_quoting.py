@@ -5,8 +5,9 @@
 ``fair + width ∓ skew``; the width grows with recent mid volatility and while truth is live,
 the skew leans against net inventory. Every price is on tick and strictly inside the book
 (a post-only order that would cross is refused by the venue), sizes respect the inventory
-caps and the venue's minimum (polyloly/venue_rules.py). Makers pay no fee
-(polyloly/fees.py), so a quote's edge is its distance from fair value.
+caps and the venue's minimum (polyloly/venue_rules.py). Makers pay no fee and earn the
+venue's rebate (polyloly/fees.py), so a quote's edge is its distance from fair value plus the
+rebate.
 
 :func:`review_quotes` decides, for the quotes resting now, which to cancel (and so replace):
 a fair-value move past ``reprice_threshold`` since the quote was posted, a book that moved
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from polyloly.config import MakerConfig
 from polyloly.domain import Outcome, Side
+from polyloly.fees import MAKER_REBATE_RATE, taker_fee_per_share
 from polyloly.venue_rules import floor_shares
 from shards.pair_arb import PairPosition
 from shm import BookSnapshot
@@ -39,11 +41,14 @@ class Quote:
     price: float  # on tick, strictly inside the book
     size: float  # shares
     fair: float  # the outcome's fair value the price was derived from
+    rebate_per_share: float = 0.0  # the venue's maker rebate if it fills (polyloly/fees.py)
 
     @property
     def edge_per_share(self) -> float:
-        """Distance from fair value in our favour (makers pay no fee), USDC/share."""
-        return self.fair - self.price if self.side is Side.BUY else self.price - self.fair
+        """Distance from fair value in our favour plus the rebate (makers pay no fee),
+        USDC/share."""
+        distance = self.fair - self.price if self.side is Side.BUY else self.price - self.fair
+        return distance + self.rebate_per_share
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +103,13 @@ def plan_quotes(
     volatility: float,
     truth_live: bool,
     crossed_at: dict[tuple[Outcome, Side], float] | None = None,
+    fee_rate: float = 0.0,
 ) -> QuotePlan:
     """The quotes a market should rest now (pure; see the module doc).
 
     ``crossed_at``: the price of a quote the venue refused as crossing, per (outcome, side):
-    the next one goes at least one tick further back (never as a taker).
+    the next one goes at least one tick further back (never as a taker). ``fee_rate``: the
+    market's taker fee rate, whose ``MAKER_REBATE_RATE`` share a maker fill earns.
     """
     width = half_width(params, volatility, truth_live)
     net = position.shares_yes - position.shares_no  # > 0: long YES beyond the pairs
@@ -119,7 +126,10 @@ def plan_quotes(
                                  tick, min_size, crossed.get((outcome, side)))
             if isinstance(verdict, str):
                 skipped.append((outcome, side, verdict))
-            elif _self_crosses(verdict, quotes):
+                continue
+            verdict = replace(verdict, rebate_per_share=MAKER_REBATE_RATE
+                              * taker_fee_per_share(verdict.price, fee_rate))
+            if _self_crosses(verdict, quotes):
                 skipped.append((outcome, side, "self_cross"))
             else:
                 quotes.append(verdict)

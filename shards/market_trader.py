@@ -518,7 +518,8 @@ class MarketTrader:
         plan = plan_quotes(fair, by_side, self.position, params, self.config.tick_size,
                            self.config.min_order_size, mid_volatility(list(self.mids)),
                            self.truth.status is TruthStatus.LIVE,
-                           {k: v[0] for k, v in self.crossed.items()})
+                           {k: v[0] for k, v in self.crossed.items()},
+                           self.config.taker_fee_rate)
         review = review_quotes(plan, [i.quote for i in resting if i.quote is not None], fair,
                                by_side, params.reprice_threshold)
         by_id = {i.intent_id: i for i in resting}

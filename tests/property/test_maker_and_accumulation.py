@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from polyloly.config import MakerConfig, PairArbConfig
 from polyloly.domain import Outcome, Side
+from polyloly.fees import MAKER_REBATE_RATE
 from polyloly.venue_rules import on_tick
 from shards.maker_quoting import (
     Quote,
@@ -227,3 +228,15 @@ def test_accumulation_builds_a_pair_over_time_on_a_unified_book() -> None:
     done = averages_after(held, Outcome.NO, buy2.shares, buy2.cost_per_share)
     cost = pair_cost(done)
     assert cost is not None and cost < 0.98
+
+
+def test_a_quote_edge_is_its_distance_from_fair_plus_the_maker_rebate() -> None:
+    yes = book("y", [(0.48, 100)], [(0.52, 100)])
+    books = {Outcome.YES: yes, Outcome.NO: book("n", [(0.48, 100)], [(0.52, 100)])}
+    params = MakerConfig(enabled=True, half_width=0.03, volatility_width_mult=0.0)
+    plan = plan_quotes(0.5, books, PairPosition(), params, TICK, MIN_SIZE, 0.0, False,
+                       fee_rate=0.03)
+    bid = plan.wanted(Outcome.YES, Side.BUY)
+    assert bid is not None and bid.price == 0.47
+    rebate = MAKER_REBATE_RATE * 0.03 * 0.47 * 0.53  # polyloly/fees.py: 25 % of the taker fee
+    assert abs(bid.edge_per_share - (0.03 + rebate)) < 1e-12
