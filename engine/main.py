@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(config.logging.level, file=config.logging.file, run_id=config.run.run_id)
     try:
         check_live_prerequisites(config, dict(os.environ))
-    except StartupRefused as exc:
+        bus.init_security(config, "engine")  # CURVE keys, or no tcp:// in plaintext
+    except (StartupRefused, bus.BusSecurityError) as exc:
         print(f"polyloly-engine: {exc}", file=sys.stderr)
         _LOG.error("startup_refused", str(exc))
         return EXIT_REFUSED

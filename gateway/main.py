@@ -91,6 +91,7 @@ class GatewayApp:
         (api key, secret, passphrase) to none, which leaves the user channel off;
         ``alert`` receives the SPEC §14 alerts (WS reconnect streaks, stale sources)."""
         self.config = config
+        bus.init_security(config, "gateway")  # first: CURVE keys, or refuse tcp:// in plaintext
         self._alert = alert
         self.stale_alarm = SourceStaleAlarm()
         self._clock = clock or SystemClock()
@@ -484,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(start())
-    except (PortInUseError, StoreInUseError) as exc:  # bad setup: one line, no traceback
+    # bad setup (a port, the books, the bus keys): one line, no traceback
+    except (PortInUseError, StoreInUseError, bus.BusSecurityError) as exc:
         sys.stderr.write(f"polyloly-gateway: {exc}\n")
         return 2
     log.info("gateway_stopped", "gateway stopped")

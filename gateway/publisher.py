@@ -23,7 +23,7 @@ from typing import Final
 
 import zmq
 
-from polyloly import messages, metrics
+from polyloly import bus, messages, metrics
 from polyloly.messages import BookTick, Message
 
 DEFAULT_MAX_BACKLOG: Final = 100_000
@@ -174,5 +174,6 @@ def bind_publisher(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str,
     sock.setsockopt(zmq.SNDHWM, hwm)
     sock.setsockopt(zmq.RCVHWM, hwm)
     sock.setsockopt(zmq.XPUB_NODROP, 1)
+    bus.secure(sock, endpoint, server=True)  # CURVE server when the process set keys
     sock.bind(endpoint)
     return sock

@@ -28,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from polyloly.bus import SERVER_OF
 from polyloly.config import (
     DEFAULT_SOURCE,
     Config,
@@ -92,7 +93,30 @@ def deployment_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
     ``LIVE_TRADING=1``, the key) and Telegram's chat id and token."""
     from ops.startup_checks import live_requirement_errors  # it imports this module
 
-    return live_requirement_errors(config, environ) + telegram_errors(config, environ)
+    return (live_requirement_errors(config, environ) + telegram_errors(config, environ)
+            + bus_security_errors(config))
+
+
+def bus_security_errors(config: Config) -> list[str]:
+    """``tcp://`` bus endpoints need CURVE, and CURVE needs its keys (issue 20 #11: over tcp a
+    client without keys had an intent accepted, in plaintext)."""
+    errors = []
+    tcp = [name for name in SERVER_OF if config.endpoint(name).startswith("tcp://")]
+    if tcp and not config.bus.curve_enabled:
+        errors.append(f"bus.{tcp[0]}: {config.endpoint(tcp[0])} is tcp:// but "
+                      "bus.curve_enabled is false: set bus.curve_enabled: true and "
+                      "bus.curve_keys_dir (docs/RUNBOOK.md 'CURVE keys')")
+    if config.bus.curve_enabled:
+        keys_dir = Path(config.bus.curve_keys_dir)
+        if not config.bus.curve_keys_dir or not keys_dir.is_dir():
+            errors.append(f"bus.curve_keys_dir: {config.bus.curve_keys_dir!r} is not a "
+                          "directory of CURVE keys (docs/RUNBOOK.md 'CURVE keys')")
+        else:
+            for server in sorted(set(SERVER_OF.values())):
+                if not (keys_dir / f"{server}.key").is_file():
+                    errors.append(f"bus.curve_keys_dir: no public key {keys_dir}/{server}.key "
+                                  f"of the {server} (docs/RUNBOOK.md 'CURVE keys')")
+    return errors
 
 
 def all_errors(raw: Mapping[str, Any]) -> list[str]:

@@ -84,7 +84,10 @@ class BusConfig(_Section, frozen=True):
     send_hwm: PositiveInt = 100_000
     shard_wait: Literal["block", "spin", "spin_then_block"] = "block"
     spin_us: NonNegativeInt = 200
+    # CURVE on every bus socket (required for tcp://): keys per process from curve_keys_dir,
+    # <process>.key_secret and every process's <name>.key (polyloly/bus.py, specs/04 §1.1)
     curve_enabled: bool = False
+    curve_keys_dir: str = ""
 
 
 class PolymarketConfig(_Section, frozen=True):

@@ -145,6 +145,7 @@ class ShardShell:
         self.dealer.setsockopt(zmq.SNDHWM, hwm)
         self.dealer.setsockopt(zmq.IMMEDIATE, 1)  # never queue intents for an absent engine
         self.dealer.setsockopt(zmq.IDENTITY, bus.shard_identity(self.shard_id))
+        bus.secure(self.dealer, cfg.endpoint("engine_router"), server=False)
         self.dealer.connect(cfg.endpoint("engine_router"))
         self._sockets = [self.gateway, self.engine_pub, self.dealer]
         self.poller = zmq.Poller()
@@ -365,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 <= args.shard < config.shards.count:
         log.error("bad_shard", f"--shard: expected 0..{config.shards.count - 1}, "
                                f"was {args.shard}")
+        return 2
+    try:
+        bus.init_security(config, f"shard-{args.shard}")  # CURVE keys, or no tcp:// plaintext
+    except bus.BusSecurityError as exc:
+        print(f"polyloly-shard: {exc}", file=sys.stderr)
         return 2
     shell = ShardShell(config, args.shard)
 
