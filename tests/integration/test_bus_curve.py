@@ -148,3 +148,15 @@ def test_curve_without_its_keys_is_refused(tmp_path: Path, keys: Path) -> None:
     generate_curve_keys(keys, ["gateway"])
     assert bus.init_security(_config(tmp_path, keys, held_port()), "engine") is not None
     bus.init_security(validate(load_raw(None, environ={})), "engine")  # back to plaintext ipc
+
+
+def test_polyloly_config_check_refuses_tcp_without_curve(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ops.config_cli import main as config_main
+
+    path = tmp_path / "two_hosts.yaml"
+    path.write_text(f"run: {{run_dir: {tmp_path / 'run'}}}\n"
+                    "bus: {engine_router: 'tcp://127.0.0.2:7101'}\n")
+    assert config_main(["check", str(path)], environ={}) == 2
+    err = capsys.readouterr().err
+    assert "tcp:// but bus.curve_enabled is false" in err and "Traceback" not in err
