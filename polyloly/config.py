@@ -199,7 +199,9 @@ class PairArbConfig(_Section, frozen=True):
     cooldown_ms: NonNegativeInt = 1000
     order_type: Literal["FAK", "FOK"] = "FAK"  # both legs; FAK partials are rebalanced
     rebalance_max_loss_per_share: Fraction = 0.02  # lagging leg may cost up to 1 + this
-    # accumulation (specs/05): a first leg is bought only this far below its fair value
+    # accumulation (specs/05): "none" completes only what is held (maker or temporal fills,
+    # pairs); "dip" also takes a first leg whose cost is entry_edge below its fair value
+    first_leg: Literal["none", "dip"] = "none"
     entry_edge: Fraction = 0.03
 
 

@@ -308,6 +308,8 @@ def _accumulate_leg(
     book: BookSnapshot, outcome: Outcome, position: PairPosition, params: PairArbConfig,
     fee_rate: float, min_size: float, tick: float, fair: float | None,
 ) -> AccumulationBuy | str:
+    if position.shares(outcome.other) <= 0.0 and params.first_leg == "none":
+        return "no_first_leg"  # accumulation completes inventory; it does not open it
     ask = book.best_ask
     missing = position.shares(outcome.other) - position.shares(outcome)
     reference = ask if ask is not None else (fair or 0.5)

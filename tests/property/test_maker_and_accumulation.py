@@ -175,7 +175,8 @@ def test_asks_only_against_unmatched_inventory() -> None:
 pair_params = st.builds(
     PairArbConfig, size_usdc=st.floats(2, 200), safety_margin=st.floats(0, 0.05),
     max_leg_imbalance_usdc=st.floats(5, 300), max_leg_imbalance_shares=st.floats(5, 300),
-    max_position_usdc=st.floats(5, 1000), entry_edge=st.floats(0, 0.1))
+    max_position_usdc=st.floats(5, 1000), entry_edge=st.floats(0, 0.1),
+    first_leg=st.sampled_from(["none", "dip"]))
 
 
 @settings(max_examples=400, deadline=None)
@@ -193,7 +194,7 @@ def test_accumulation_keeps_the_matched_part_below_one_minus_margin(
         return
     after = averages_after(position, buy.outcome, buy.shares, buy.cost_per_share)
     if position.shares(buy.outcome.other) <= 0.0:  # a first leg: only entry_edge below fair
-        assert fair is not None
+        assert params.first_leg == "dip" and fair is not None
         leg_fair = fair if buy.outcome is Outcome.YES else 1 - fair
         assert buy.cost_per_share <= leg_fair - params.entry_edge + 1e-9
     cost = pair_cost(after)
@@ -210,7 +211,7 @@ def test_accumulation_keeps_the_matched_part_below_one_minus_margin(
 
 
 def test_accumulation_builds_a_pair_over_time_on_a_unified_book() -> None:
-    params = PairArbConfig(size_usdc=10, safety_margin=0.02)
+    params = PairArbConfig(size_usdc=10, safety_margin=0.02, first_leg="dip")
     # YES cheap against fair 0.55: bid the first leg below fair
     yes = book("y", [(0.39, 100)], [(0.41, 100)])
     no = book("n", [(0.59, 100)], [(0.61, 100)])
@@ -240,3 +241,20 @@ def test_a_quote_edge_is_its_distance_from_fair_plus_the_maker_rebate() -> None:
     assert bid is not None and bid.price == 0.47
     rebate = MAKER_REBATE_RATE * 0.03 * 0.47 * 0.53  # polyloly/fees.py: 25 % of the taker fee
     assert abs(bid.edge_per_share - (0.03 + rebate)) < 1e-12
+
+
+def test_accumulation_opens_no_first_leg_unless_configured() -> None:
+    yes = book("y", [(0.39, 100)], [(0.41, 100)])
+    no = book("n", [(0.59, 100)], [(0.61, 100)])
+    books = {Outcome.YES: yes, Outcome.NO: no}
+    # a dip (0.41 + fee against a fair value of 0.55) with first_leg "none": nothing
+    refused = plan_accumulation(books, PairPosition(), PairArbConfig(), 0.03, MIN_SIZE, TICK,
+                                0.55)
+    assert refused == "no_first_leg"
+    taken = plan_accumulation(books, PairPosition(), PairArbConfig(first_leg="dip"), 0.03,
+                              MIN_SIZE, TICK, 0.55)
+    assert isinstance(taken, AccumulationBuy) and taken.outcome is Outcome.YES
+    # with YES held, the NO leg is planned under either setting
+    held = PairPosition(shares_yes=20, cost_yes=8.2)
+    nxt = plan_accumulation(books, held, PairArbConfig(), 0.03, MIN_SIZE, TICK, 0.55)
+    assert isinstance(nxt, AccumulationBuy) and nxt.outcome is Outcome.NO

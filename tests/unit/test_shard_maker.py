@@ -239,7 +239,8 @@ def test_gtd_quotes_expire_after_the_venue_time_of_the_book() -> None:
 def test_accumulation_takes_a_dip_then_completes_the_pair_under_one() -> None:
     core, posted = quoting_core(
         maker={"enabled": False}, pair_arb={"enabled": True, "size_usdc": 10,
-                                            "entry_edge": 0.03, "safety_margin": 0.02})
+                                            "first_leg": "dip", "entry_edge": 0.03,
+                                            "safety_margin": 0.02})
     assert posted == []  # fair 0.50 at the mid: no dip, and a first leg never rests as a bid
     market = core.markets[MARKET]
     core.on_match_event(event(MatchEventType.MATCH_STARTED, 1500), 1500 * MS)
