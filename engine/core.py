@@ -718,17 +718,24 @@ class EngineCore:
                          "resolved: nothing settled (asked again until the claim expires)",
                          market_id=market_id, source=answer.source)
             return
-        del self._claims[market_id]
         market = self._markets[market_id]
         winner: Outcome | None = None
         if answer.winning_token_id is not None:
             if answer.winning_token_id not in market.token_ids:
+                del self._claims[market_id]
                 _LOG.error("bad_resolution", "venue winner not in market", market_id=market_id,
                            winner=answer.winning_token_id)
                 return
             winner = Outcome.YES if answer.winning_token_id == market.token_ids[0] \
                 else Outcome.NO
-        if self.store.record_settlement(market_id, winner, self.clock.wall_ms()):
+        try:
+            stored = self.store.record_settlement(market_id, winner, self.clock.wall_ms())
+        except PersistenceError as exc:  # the claim stays: confirmed and stored next tick
+            metrics.dead_letters.labels(source="engine", reason="store_error").inc()
+            _LOG.error("settlement_store_failed", repr(exc), market_id=market_id)
+            return
+        del self._claims[market_id]
+        if stored:
             realized = self.ledger.settle(market_id, winner)
             self.store.save_positions(self.ledger.positions())
             _LOG.info("market_settled", "market resolved", market_id=market_id,

@@ -195,3 +195,30 @@ def test_a_user_channel_cancel_is_confirmed_against_rest(
             await executor.close()
 
     assert asyncio.run(body()) == [expected]
+
+
+def test_a_settlement_the_disk_refuses_is_retried_not_lost(tmp_path: Path) -> None:
+    from engine.persistence.port import PersistenceError
+
+    rig, venue, _ = _rig(tmp_path)
+    inner = rig.core.store
+    failing = {"left": 1}
+
+    class Disk:
+        def record_settlement(self, *args: object) -> bool:
+            if failing["left"]:
+                failing["left"] -= 1
+                raise PersistenceError("engine store: OperationalError('disk I/O error')")
+            return bool(inner.record_settlement(*args))
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(inner, name)
+
+    rig.core.store = Disk()  # type: ignore[assignment]
+    venue.rest = ResolutionAnswer(True, YES_A, "venue REST")
+    asyncio.run(rig.send(_claim(YES_A), identity=None))
+    assert not rig.core.ledger.is_settled(MARKET_A)  # the write failed: nothing booked
+    asyncio.run(rig.tick(resolve_pending=True))  # the claim was kept and is confirmed again
+    assert rig.core.ledger.is_settled(MARKET_A)
+    rig.core.store = inner
+    rig.close()
