@@ -1,4 +1,4 @@
-"""Shard gaps (issue 6/7): a shard restarted after the venue resolved a market learns it from
+"""A shard restarted after the venue resolved a market learns it from
 the engine's StateSnapshot (``resolved_markets``) and goes straight to RESOLVED, sending nothing."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from polyloly.messages import (
 )
 from shards.core import ShardCore
 from tests.unit.test_shard_core import MARKET, MS, NO, YES, book, empty_snapshot, make_config
-from tests.unit.test_shard_gaps_resolution import mispriced, resolved
+from tests.unit.test_shard_resolution_is_terminal import mispriced, resolved
 
 
 def _restarted(resolved_markets: tuple[ResolvedMarketView, ...], **kw: object) -> tuple[

@@ -22,7 +22,7 @@ from tests.helpers.shard_process import (  # noqa: F401 (run_dir is a fixture)
 )
 
 
-def test_shard_gaps_process_resolves_on_market_resolved_and_status_renders(
+def test_shard_process_resolution_resolves_on_market_resolved_and_status_renders(
     run_dir: Path,  # noqa: F811
 ) -> None:
     with shard_process(run_dir, "plgaps") as shard:

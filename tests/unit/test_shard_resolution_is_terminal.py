@@ -1,4 +1,4 @@
-"""Shard gaps (issue 6): the venue's resolution ends trading; RESOLVED is terminal."""
+"""The venue's resolution ends trading; RESOLVED is terminal."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_shard_gaps_finalizing_waits_for_the_venue_then_resolves() -> None:
     assert core.status_details(MARKET)["venue_winner"] == "YES"
 
 
-def test_shard_gaps_resolution_while_building_a_pair_cancels_and_resolves() -> None:
+def test_shard_resolution_is_terminal_while_building_a_pair_cancels_and_resolves() -> None:
     core = ready_core()
     assert len(intents(mispriced(core, 10))) == 2
     out = core.on_market_resolved(resolved(NO), 20)
@@ -75,7 +75,7 @@ def test_shard_gaps_resolution_while_building_a_pair_cancels_and_resolves() -> N
     assert intents(mispriced(core, 10**12)) == []
 
 
-def test_shard_gaps_resolution_of_a_halted_market_resolves_it() -> None:
+def test_shard_resolution_is_terminal_of_a_halted_market_resolves_it() -> None:
     core = ready_core()
     core.on_risk_state(RiskState(halted=True, kill_switch=False, reason="loss", t_ns=1,
                                  market_id=MARKET), 1)
@@ -109,7 +109,7 @@ def test_shard_gaps_repeated_and_bad_resolutions_change_nothing() -> None:
     assert core.status_details(MARKET)["venue_winner"] == "YES"
 
 
-def test_shard_gaps_resolution_against_the_final_truth_is_counted() -> None:
+def test_shard_resolution_is_terminal_against_the_final_truth_is_counted() -> None:
     core = temporal_core()
     core.on_match_event(event(MatchEventType.MATCH_ENDED, 1000, source="grid",
                               tier=SourceTier.A, winner="A"), 60_000 * MS)
