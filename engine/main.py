@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -54,7 +53,7 @@ from polyloly.httpserve import ObservabilityServer
 from polyloly.logs import current_run_id, get_logger, register_secret, setup_logging
 from polyloly.messages import encode
 from polyloly.ports import PortInUseError
-from polyloly.sdnotify import Readiness
+from polyloly.sdnotify import Readiness, guard_stop_signals
 
 _LOG = get_logger("engine")
 EXIT_REFUSED = 2
@@ -297,9 +296,8 @@ async def run(config: Config, *, new_state: bool = False) -> int:
                                      registry=metrics.registry_for("engine", current_run_id()))
         metrics.daily_loss_limit_usdc.set(config.risk.max_daily_loss_usdc)
         server.start()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, shell.stopping.set)
+    # graceful stop on the loop; the process exits within HARD_STOP_S even if the loop is stuck
+    guard_stop_signals(asyncio.get_running_loop(), shell.stopping.set)
     # systemd Type=notify: READY=1 once shell.health() is healthy (after the reconcile),
     # watchdog pings from this loop, STOPPING=1 when stopping is set
     readiness = asyncio.create_task(Readiness("engine", shell.health).run(shell.stopping))

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -60,7 +59,7 @@ from polyloly.logs import current_run_id, get_logger, setup_logging
 from polyloly.messages import MatchEvent
 from polyloly.ports import PortInUseError
 from polyloly.resilience import BreakerConfig, CircuitBreaker, RetryPolicy
-from polyloly.sdnotify import Readiness
+from polyloly.sdnotify import Readiness, guard_stop_signals
 from shm import BookWriter
 from shm.errors import StoreInUseError
 
@@ -429,9 +428,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 async def _serve(app: GatewayApp, server: ObservabilityServer | None) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    # graceful stop on the loop, and an exit within HARD_STOP_S even if the loop is stuck
+    guard_stop_signals(asyncio.get_running_loop(), stop.set)
     runner = asyncio.create_task(app.run(stop))
     # systemd Type=notify: READY=1 once app.health() is healthy, watchdog pings from this loop
     readiness = asyncio.create_task(Readiness("gateway", app.health).run(stop))

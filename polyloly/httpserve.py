@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -13,6 +14,46 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from polyloly.ports import PortInUseError, is_addr_in_use
 
 HealthFn = Callable[[], dict[str, Any]]
+
+
+MAX_LOOP_LAG_S: Final = 5.0
+"""A process whose loop has not turned for this long is not healthy (issue 20: a stuck loop
+kept answering /health OK from the server thread)."""
+
+
+class LoopWatch:
+    """When the process's own loop last turned: :meth:`beat` is called from that loop
+    (:class:`polyloly.sdnotify.Readiness` does, every poll); ``/health`` — answered from the
+    server's thread, so it works while the loop is stuck — adds ``loop_lag_s`` and turns
+    unhealthy beyond ``max_lag_s``. Before the first beat nothing is checked."""
+
+    def __init__(self, max_lag_s: float = MAX_LOOP_LAG_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_lag_s = max_lag_s
+        self._clock = clock
+        self._last: float | None = None
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def lag_s(self) -> float | None:
+        """Seconds since the last beat; None before the first."""
+        return None if self._last is None else self._clock() - self._last
+
+    def check(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with ``loop_lag_s``, and ``healthy`` false when the loop is stuck."""
+        lag = self.lag_s()
+        if lag is None:
+            return body
+        checked = {**body, "loop_lag_s": round(lag, 3)}
+        if lag > self.max_lag_s:
+            checked["healthy"] = False
+            checked["loop_stuck"] = True
+        return checked
+
+
+LOOP_WATCH: Final = LoopWatch()
+"""The process's one watch (each process has one loop that polls its readiness)."""
 
 
 def is_healthy(body: Mapping[str, Any]) -> bool:
@@ -25,7 +66,8 @@ class ObservabilityServer:
     """Serve metrics, health (200 when ``healthy`` is true, else 503) and status JSON.
 
     ``registry``: what ``/metrics`` serves; the processes pass their own
-    (:func:`polyloly.metrics.registry_for`). ``setting`` names where the port came from
+    (:func:`polyloly.metrics.registry_for`). ``/health`` goes through ``loop_watch``: a stuck
+    event loop is a failed health. ``setting`` names where the port came from
     (``metrics.gateway_port``...): an occupied port
     raises :class:`~polyloly.ports.PortInUseError` naming it, for the process's one-line exit.
     """
@@ -39,6 +81,7 @@ class ObservabilityServer:
         *,
         setting: str = "metrics port",
         registry: CollectorRegistry = REGISTRY,
+        loop_watch: LoopWatch = LOOP_WATCH,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"observability server must bind to loopback, not {host!r}")
@@ -51,7 +94,7 @@ class ObservabilityServer:
                     # the process's own metrics (polyloly.metrics.registry_for), nothing else
                     self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
                 elif path == "/health":
-                    body = health_fn()
+                    body = loop_watch.check(health_fn())
                     code = 200 if is_healthy(body) else 503
                     self._send(code, orjson.dumps(body, default=str), "application/json")
                 elif path == "/status":

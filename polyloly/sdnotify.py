@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
+import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
-from polyloly.httpserve import HealthFn, is_healthy
+from polyloly.httpserve import LOOP_WATCH, HealthFn, LoopWatch, is_healthy
 from polyloly.logs import get_logger
 
 log = get_logger("sdnotify")
@@ -106,8 +109,10 @@ class Readiness:
     """READY=1 once ``health()`` is healthy, STATUS= on every change, WATCHDOG=1 on time."""
 
     def __init__(self, name: str, health: HealthFn, notify: SdNotify | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 loop_watch: LoopWatch = LOOP_WATCH) -> None:
         self.name = name
+        self.loop_watch = loop_watch
         self.health = health
         self.notify = notify if notify is not None else SdNotify.from_env()
         self.clock = clock
@@ -118,6 +123,7 @@ class Readiness:
 
     def poll(self) -> None:
         """Do what is due; a single comparison when nothing is (call it every loop turn)."""
+        self.loop_watch.beat()  # the loop turned: /health's loop-lag check sees it
         if not self.notify.enabled:
             return
         now = self.clock()
@@ -148,11 +154,57 @@ class Readiness:
         self.notify.send("STOPPING=1", f"STATUS={self.name} stopping")
 
     async def run(self, stop: asyncio.Event, period_s: float = 0.05) -> None:
-        """Poll every ``period_s`` on this event loop until ``stop``; then STOPPING=1."""
+        """Poll every ``period_s`` on this event loop until ``stop`` (beating the loop watch
+        with or without systemd); then STOPPING=1."""
+        while not stop.is_set():
+            self.poll()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period_s)
         if self.notify.enabled:
-            while not stop.is_set():
-                self.poll()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), period_s)
             self.stopping()
         self.notify.close()
+
+
+HARD_STOP_S: Final = 20.0
+"""After SIGTERM/SIGINT a process still running this long exits at once (above the processes'
+own bounded shutdowns of ≤ 10–15 s)."""
+EXIT_HARD_STOP: Final = 3
+_hard_stop_lock = threading.Lock()
+_hard_stop_armed = False
+
+
+def arm_hard_stop(bound_s: float = HARD_STOP_S, reason: str = "stop requested") -> None:
+    """Make sure this process ends: if it is still alive ``bound_s`` from now, a daemon timer
+    thread writes one line to stderr and calls ``os._exit(EXIT_HARD_STOP)`` (issue 20: a stuck
+    loop made SIGTERM a no-op). Idempotent; the graceful path normally exits long before."""
+    global _hard_stop_armed
+    with _hard_stop_lock:
+        if _hard_stop_armed:
+            return
+        _hard_stop_armed = True
+
+    def force() -> None:
+        sys.stderr.write(f"{os.path.basename(sys.argv[0])}: {reason}, not stopped within "
+                         f"{bound_s:g} s: exiting now\n")
+        sys.stderr.flush()
+        os._exit(EXIT_HARD_STOP)
+
+    timer = threading.Timer(bound_s, force)
+    timer.daemon = True
+    timer.start()
+
+
+def guard_stop_signals(loop: asyncio.AbstractEventLoop, on_stop: Callable[[], None], *,
+                       bound_s: float = HARD_STOP_S) -> None:
+    """SIGINT/SIGTERM: ``on_stop`` on ``loop`` (the graceful stop), and — from a Python-level
+    handler that runs even while the loop is stuck in Python code — :func:`arm_hard_stop`, so
+    the signal always ends the process within ``bound_s``."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_stop)
+
+    def hard(signum: int, _frame: object) -> None:
+        # The loop's own wake-up (set_wakeup_fd) still delivers on_stop when it is free.
+        arm_hard_stop(bound_s, f"signal {signal.Signals(signum).name}")
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, hard)

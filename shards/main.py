@@ -52,7 +52,7 @@ from polyloly.messages import (
     TruthFinal,
 )
 from polyloly.ports import PortInUseError
-from polyloly.sdnotify import Readiness
+from polyloly.sdnotify import Readiness, arm_hard_stop
 from shards.core import ShardCore
 from shm import BookReader, BookSnapshot, ShmBookError
 
@@ -376,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         shell.stop_event.set()
+        arm_hard_stop(reason=f"signal {signal.Signals(signum).name}")  # a stuck loop still ends
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

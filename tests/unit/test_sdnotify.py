@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from polyloly.httpserve import LoopWatch
 from polyloly.sdnotify import Readiness, SdNotify, status_line
 
 
@@ -57,11 +58,20 @@ def test_unset_notify_socket_is_a_no_op() -> None:
         calls.append(1)
         return {"healthy": True}
 
-    readiness = Readiness("engine", health, notify)
+    watch = LoopWatch()
+    readiness = Readiness("engine", health, notify, loop_watch=watch)
     readiness.poll()
     readiness.stopping()
-    asyncio.run(readiness.run(asyncio.Event()))  # returns at once, nothing to wait for
+
+    async def run_briefly() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, stop.set)
+        await readiness.run(stop, period_s=0.02)  # without systemd it still beats the watch
+
+    asyncio.run(run_briefly())
     assert not readiness.ready and calls == []  # not even the health function was called
+    lag = watch.lag_s()
+    assert lag is not None and lag < 0.5
 
 
 def test_path_socket_receives_fields_as_one_datagram(
