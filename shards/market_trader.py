@@ -378,6 +378,9 @@ class MarketTrader:
         if buy.maker and any(i.quote is not None and i.quote.outcome is buy.outcome
                              and abs(i.quote.price - price) < tick / 2 for i in resting):
             return []  # the bid it wants is resting
+        if _cooling(self.last_pair_ns, self.ctx.config.pair_arb.cooldown_ms, now_ns):
+            return []  # one pair decision per cooldown, bids included
+        self.last_pair_ns = now_ns
         out = self._cancel_quotes(resting, now_ns, "accumulation_reprice")
         if buy.maker:
             if price < tick - 1e-9:
@@ -394,7 +397,6 @@ class MarketTrader:
             lagging = self.position.shares(buy.outcome) < self.position.shares(buy.outcome.other)
             completing = (lagging and self.position.imbalance_shares
                           >= self.config.min_order_size)
-            self.last_pair_ns = now_ns
             intent = self._intent(
                 Strategy.REBALANCE if completing else Strategy.PAIR_ARB, action, quote, now_ns,
                 origin_ns, self.ctx.config.pair_arb.order_type, buy.reason, 0.0)
@@ -424,9 +426,8 @@ class MarketTrader:
             else:
                 self.trading.trigger(TradingTrigger.PAIR_ABANDONED)
             return []
-        if isinstance(buy, AccumulationBuy) and (
-                buy.maker or not _cooling(self.last_pair_ns, params.cooldown_ms, now_ns)):
-            return self._accumulate(buy, now_ns, origin_ns)
+        if isinstance(buy, AccumulationBuy):
+            return self._accumulate(buy, now_ns, origin_ns)  # (within its cooldown: waits)
         over = (position.imbalance_shares > params.max_leg_imbalance_shares
                 or position.imbalance_usdc > params.max_leg_imbalance_usdc)
         if not over:  # within the limits: wait for the lagging leg's price
@@ -560,13 +561,19 @@ class MarketTrader:
                 self.ctx.refuse("gtd_without_venue_time")
                 return None
             expiration_s = venue_ms // 1000 + gtd_s
-        self.decisions += 1
         ref = self.ref
         shard_id = self.ctx.shard_id
         price = round(price, 6)
         key = idempotency_key(ref.market_id, strategy, outcome, side, price, size,
                               origin_ns or now_ns)
         intent_id = f"s{shard_id}-{key}"
+        if intent_id in self.ctx.intent_market:
+            # the same quote in the same decision second was sent already (a replace back to
+            # the price just cancelled): the engine would refuse it DUPLICATE, its refusal
+            # would re-evaluate and post it again, in a loop at one instant (replay)
+            self.ctx.refuse("quote_already_sent")
+            return None
+        self.decisions += 1
         self.inflight[intent_id] = InflightIntent(
             intent_id, strategy, outcome, now_ns, resting=True,
             quote=RestingQuote(intent_id, outcome, side, price, fair_yes))

@@ -318,5 +318,23 @@ def test_a_crossing_refusal_of_an_accumulation_bid_re_places_it_a_tick_back() ->
     out = core.on_execution_report(
         report(no_bid, OrderStatus.REJECTED,
                "VENUE_REJECTED: invalid post-only order: order crosses book"), 1 * S + 1)
-    (again,) = quotes(out)
+    assert quotes(out) == []  # one pair decision per pair_arb.cooldown_ms (1 s)
+    (again,) = quotes(core.on_time(2 * S))  # our book view still says ask 0.52
     assert (again.outcome, again.price, again.post_only) == (Outcome.NO, 0.50, True)
+
+
+def test_a_quote_cancelled_and_wanted_again_in_the_same_second_is_not_sent_twice() -> None:
+    core, posted = quoting_core()
+    yes_bid = next(q for q in posted if q.outcome is Outcome.YES)
+    ack(core, yes_bid, 1 * S)
+    market = core.markets[MARKET]
+    # the book moves through the bid (cancelled) and straight back, within the same second
+    core.refresh_book(MARKET, NO, book(NO, 0.58, 0.62))
+    out = core.on_book(MARKET, YES, book(YES, 0.38, 0.42), 1 * S + 100 * MS)
+    assert yes_bid.intent_id in {i for c in cancels(out) for i in c.intent_ids}
+    core.refresh_book(MARKET, NO, book(NO, 0.48, 0.52))
+    out = core.on_book(MARKET, YES, book(YES, 0.48, 0.52), 1 * S + 500 * MS)
+    # the same quote (same key: market, order, second) would be the engine's DUPLICATE
+    assert yes_bid.intent_id not in {q.intent_id for q in quotes(out)}
+    assert core.refusals["quote_already_sent"] >= 1
+    assert market.inflight[yes_bid.intent_id].cancelling  # the old one stays on its way out
