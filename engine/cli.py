@@ -26,6 +26,7 @@ import orjson
 
 from engine.kill_switch import KillSwitchFile
 from polyloly.config import CONFIG_ENV, Config, ConfigError, load_config, locate_config
+from polyloly.httpserve import status_headers
 
 _CONFIRM_S = 3.0  # the engine polls the file every second; give it three
 
@@ -33,8 +34,9 @@ _CONFIRM_S = 3.0  # the engine polls the file every second; give it three
 def engine_status(config: Config, timeout_s: float = 1.0) -> dict[str, Any] | None:
     """The running engine's ``/status``, or None when it does not answer."""
     url = f"http://127.0.0.1:{config.metrics.engine_port}/status"
+    request = urllib.request.Request(url, headers=status_headers())  # the production token
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body = orjson.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None

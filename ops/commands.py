@@ -15,6 +15,7 @@ import yaml
 from ops.ntp_status import CommandRunner
 from ops.startup_checks import run_doctor
 from polyloly.config import CONFIG_ENV, Config, ConfigError, load_config, locate_config
+from polyloly.httpserve import status_headers
 
 CONFIG_HELP = f"the running system's config file (default: ${CONFIG_ENV})"
 
@@ -59,8 +60,10 @@ def prometheus_scrape_config(config: Config, scrape_interval_s: int = 5) -> str:
 
 def fetch_json(port: int, path: str, timeout_s: float = 2.0) -> tuple[int, dict[str, Any]]:
     """GET a loopback JSON endpoint → (status, body); status 0 when unreachable."""
+    # /status may need the production token (polyloly.httpserve.STATUS_TOKEN_ENV)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=status_headers())
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout_s) as rsp:
+        with urllib.request.urlopen(request, timeout=timeout_s) as rsp:
             return rsp.status, orjson.loads(rsp.read())
     except urllib.error.HTTPError as exc:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,6 +16,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from polyloly.ports import PortInUseError, is_addr_in_use
 
 HealthFn = Callable[[], dict[str, Any]]
+
+
+STATUS_TOKEN_ENV: Final = "POLYLOLY_STATUS_TOKEN"
+"""When set, ``/status`` (positions, orders, books) answers only requests carrying
+``Authorization: Bearer <token>``; ``/health`` and ``/metrics`` stay open (loopback only).
+Set it in production's environment file: every process and ``polyloly status`` read it."""
+
+
+def status_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """The ``/status`` token from the environment; None when unset or empty."""
+    return (os.environ if environ is None else environ).get(STATUS_TOKEN_ENV) or None
+
+
+def status_headers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Headers a client sends to read ``/status`` (empty without a token)."""
+    token = status_token(environ)
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 MAX_LOOP_LAG_S: Final = 5.0
@@ -82,10 +101,14 @@ class ObservabilityServer:
         setting: str = "metrics port",
         registry: CollectorRegistry = REGISTRY,
         loop_watch: LoopWatch = LOOP_WATCH,
+        token: str | None = None,
     ) -> None:
+        """``token``: required on ``/status`` (default: :data:`STATUS_TOKEN_ENV`)."""
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"observability server must bind to loopback, not {host!r}")
         health_fn, status_fn = health, status or health
+        required = token if token is not None else status_token()
+        expected = f"Bearer {required}".encode() if required else None
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server API
@@ -98,6 +121,11 @@ class ObservabilityServer:
                     code = 200 if is_healthy(body) else 503
                     self._send(code, orjson.dumps(body, default=str), "application/json")
                 elif path == "/status":
+                    given = self.headers.get("Authorization", "").encode()
+                    if expected is not None and not hmac.compare_digest(given, expected):
+                        self._send(401, b'{"error":"/status needs Authorization: Bearer '
+                                        b'$POLYLOLY_STATUS_TOKEN"}', "application/json")
+                        return
                     self._send(200, orjson.dumps(status_fn(), default=str), "application/json")
                 else:
                     self._send(404, b'{"error":"not found"}', "application/json")
