@@ -46,6 +46,13 @@ def _intent(shard_id: int) -> messages.OrderIntent:
         t_origin_ns=now, t_decision_ns=now, t_sent_ns=now)
 
 
+@pytest.fixture(autouse=True)
+def _plaintext_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """init_security sets the process's keys: whatever a test does, later tests of this
+    session start from no keys again."""
+    monkeypatch.setattr(bus, "_identity", None)
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> Path:
     directory = tmp_path / "keys"
@@ -147,7 +154,6 @@ def test_curve_without_its_keys_is_refused(tmp_path: Path, keys: Path) -> None:
         bus.init_security(missing, "engine")
     generate_curve_keys(keys, ["gateway"])
     assert bus.init_security(_config(tmp_path, keys, held_port()), "engine") is not None
-    bus.init_security(validate(load_raw(None, environ={})), "engine")  # back to plaintext ipc
 
 
 def test_polyloly_config_check_refuses_tcp_without_curve(
