@@ -94,7 +94,18 @@ def deployment_errors(config: Config, environ: Mapping[str, str]) -> list[str]:
     from ops.startup_checks import live_requirement_errors  # it imports this module
 
     return (live_requirement_errors(config, environ) + telegram_errors(config, environ)
-            + bus_security_errors(config))
+            + bus_security_errors(config) + liveness_errors(config))
+
+
+def liveness_errors(config: Config) -> list[str]:
+    """The WS liveness timeout must leave room for a PING's PONG (else every quiet connection
+    would be dropped as dead)."""
+    pm = config.polymarket
+    if pm.pong_timeout_s <= pm.ping_interval_s:
+        return [f"polymarket.pong_timeout_s: {pm.pong_timeout_s:g} s must exceed "
+                f"polymarket.ping_interval_s ({pm.ping_interval_s:g} s): a quiet connection "
+                "is alive only through the PONG to our PING"]
+    return []
 
 
 def bus_security_errors(config: Config) -> list[str]:

@@ -149,3 +149,40 @@ def test_a_failing_disconnect_handler_does_not_end_the_session_for_good() -> Non
             assert len(downs) >= 2
 
     asyncio.run(scenario())
+
+
+def test_config_check_refuses_a_timeout_that_leaves_no_room_for_the_pong() -> None:
+    from ops.config_errors import liveness_errors
+
+    base = load_raw(None, environ={})
+    bad = validate(deep_merge(base, {"polymarket": {"ping_interval_s": 5.0,
+                                                    "pong_timeout_s": 3.0}}))
+    (line,) = liveness_errors(bad)
+    assert line.startswith("polymarket.pong_timeout_s") and "must exceed" in line
+    assert liveness_errors(validate(base)) == []
+
+
+def test_one_token_that_cannot_be_flagged_never_spares_the_others(tmp_path: Path) -> None:
+    from gateway.polymarket.book_keeper import BookKeeper
+    from shm import BookUpdateError, BookWriter
+    from shm.errors import BookRejectReason
+
+    store = BookWriter.create(f"plgd_{uuid.uuid4().hex[:10]}", list(TOKENS), levels=4,
+                              tick_size=0.01)
+    try:
+        keeper = BookKeeper(store, dict.fromkeys(TOKENS, MARKET))
+        keeper.mark_connected(TOKENS)
+        real = store.mark_stale
+
+        def failing(token: str, stale: bool = True) -> Any:
+            if token == TOKENS[0]:
+                raise BookUpdateError(BookRejectReason.MALFORMED, token, "injected")
+            return real(token, stale)
+
+        store.mark_stale = failing  # type: ignore[method-assign]
+        out = keeper.mark_disconnected(TOKENS, 1)
+        assert [d.reason for d in out.dead_letters] == ["book_malformed"]
+        assert keeper.tokens[TOKENS[1]].flags & SlotFlags.STALE
+        assert not keeper.tokens[TOKENS[0]].connected
+    finally:
+        store.close()
