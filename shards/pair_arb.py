@@ -279,7 +279,10 @@ def plan_accumulation(
 ) -> AccumulationBuy | str:
     """The next buy of BUILDING_PAIR, or why none (pure; specs/05 §accumulation).
 
-    The lagging leg (fewer shares; YES on a tie) first, then the other: a taker buy when
+    The lagging leg (fewer shares; YES on a tie) first, then the other. A buy *completes*
+    (the leg lacks ≥ ``min_size`` shares of the other: it buys at most the missing shares) or
+    *opens* exposure (a first leg, a new pair on a balanced position, the leading leg: only
+    with ``first_leg: dip``, at cost ≤ fair − ``entry_edge``): a taker buy when
     the walked asks keep avg_yes + avg_no + fees ≤ 1 − margin (a first leg: its cost ≤ fair
     − ``entry_edge``, a dip), else (a leg whose other leg is held) a post-only bid at the
     highest price that keeps it, strictly below the best ask. Sizes: the lagging leg's
@@ -308,19 +311,21 @@ def _accumulate_leg(
     book: BookSnapshot, outcome: Outcome, position: PairPosition, params: PairArbConfig,
     fee_rate: float, min_size: float, tick: float, fair: float | None,
 ) -> AccumulationBuy | str:
-    if position.shares(outcome.other) <= 0.0 and params.first_leg == "none":
+    missing = position.shares(outcome.other) - position.shares(outcome)
+    opening = missing < min_size  # unmatched exposure: a directional bet, not a pair
+    if opening and params.first_leg == "none":
         return "no_first_leg"  # accumulation completes inventory; it does not open it
     ask = book.best_ask
-    missing = position.shares(outcome.other) - position.shares(outcome)
     reference = ask if ask is not None else (fair or 0.5)
-    wanted = missing if missing >= min_size else params.size_usdc / max(reference, tick)
+    # completing never overshoots the missing shares (the excess would be a new first leg)
+    wanted = missing if not opening else params.size_usdc / max(reference, tick)
     shares = floor_shares(min(wanted, params.size_usdc / max(reference, tick)))
     reason = "below_min_size"
     for _ in range(_HALVINGS + 1):
         if shares < min_size:
             return reason
         verdict = _accumulate_size(book, outcome, shares, position, params, fee_rate, tick,
-                                   fair)
+                                   fair, opening)
         if isinstance(verdict, AccumulationBuy):
             return verdict
         reason = verdict
@@ -330,22 +335,21 @@ def _accumulate_leg(
 
 def _accumulate_size(
     book: BookSnapshot, outcome: Outcome, shares: float, position: PairPosition,
-    params: PairArbConfig, fee_rate: float, tick: float, fair: float | None,
+    params: PairArbConfig, fee_rate: float, tick: float, fair: float | None, opening: bool,
 ) -> AccumulationBuy | str:
-    first_leg = position.shares(outcome.other) <= 0.0
     taker = quote_buy(book, outcome, shares, fee_rate)
     if taker is not None and taker.notional_usdc >= MIN_NOTIONAL_USDC:
         cheap = (fair is not None and taker.cost_per_share <= fair - params.entry_edge
-                 if first_leg else True)
+                 if opening else True)
         after = averages_after(position, outcome, shares, taker.cost_per_share)
         if cheap and accumulation_ok(after, params):
             limits = _within_limits(after, position, params)
             if limits is not None:
                 return limits
             return AccumulationBuy(outcome, shares, taker.limit_price, taker.cost_per_share,
-                                   False, "take dip" if first_leg else "take within margin")
-    ceiling = _max_maker_price(position, outcome, shares, params)
-    if ceiling is None:
+                                   False, "take dip" if opening else "take within margin")
+    ceiling = None if opening else _max_maker_price(position, outcome, shares, params)
+    if ceiling is None:  # opening exposure is only ever a dip taken
         return "no_fair_value" if fair is None else "no_dip"
     if not math.isfinite(ceiling):
         return "not_profitable"  # a leg of ~0 shares at a huge average: nothing fits

@@ -193,8 +193,11 @@ def test_accumulation_keeps_the_matched_part_below_one_minus_margin(
         assert isinstance(buy, str) and buy
         return
     after = averages_after(position, buy.outcome, buy.shares, buy.cost_per_share)
-    if position.shares(buy.outcome.other) <= 0.0:  # a first leg: only entry_edge below fair
-        assert params.first_leg == "dip" and fair is not None
+    missing = position.shares(buy.outcome.other) - position.shares(buy.outcome)
+    if missing >= MIN_SIZE:  # completing: never beyond the missing shares
+        assert buy.shares <= missing + 1e-9
+    else:  # opening exposure: only a dip taken, entry_edge below fair, with first_leg "dip"
+        assert params.first_leg == "dip" and fair is not None and not buy.maker
         leg_fair = fair if buy.outcome is Outcome.YES else 1 - fair
         assert buy.cost_per_share <= leg_fair - params.entry_edge + 1e-9
     cost = pair_cost(after)
