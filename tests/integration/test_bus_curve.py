@@ -166,3 +166,35 @@ def test_polyloly_config_check_refuses_tcp_without_curve(
     assert config_main(["check", str(path)], environ={}) == 2
     err = capsys.readouterr().err
     assert "tcp:// but bus.curve_enabled is false" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("module", "args", "process"), [
+    ("gateway.main", [], "gateway"),
+    ("engine.main", ["--new-state"], "engine"),
+    ("shards.main", ["--shard", "1"], "shard-1"),
+])
+def test_each_process_refuses_to_start_without_its_keys_or_with_plaintext_tcp(
+        tmp_path: Path, keys: Path, module: str, args: list[str], process: str) -> None:
+    """Fail closed at the process level: one line on stderr, exit 2, nothing left behind."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    (keys / f"{process}.key_secret").unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYMARKET_", "POLYLOLY__"))}
+    for curve, expected in ((True, f"{process}.key_secret"), (False, "tcp:// needs CURVE")):
+        port = held_port()
+        config = tmp_path / f"{process}-{curve}.yaml"
+        config.write_text(yaml.safe_dump({
+            "run": {"run_dir": str(tmp_path / f"run-{curve}"), "data_dir": str(tmp_path / "d")},
+            "shm": {"segment_name": f"plbc_{port}"}, "metrics": {"enabled": False},
+            "shards": {"count": 2}, "providers": {},
+            "bus": {"engine_router": f"tcp://127.0.0.1:{port}", "curve_enabled": curve,
+                    "curve_keys_dir": str(keys)}}))
+        done = subprocess.run([sys.executable, "-m", module, "--config", str(config), *args],
+                              capture_output=True, timeout=60, env=env)
+        stderr = done.stderr.decode()
+        assert done.returncode == 2, stderr
+        assert expected in stderr and "Traceback" not in stderr
