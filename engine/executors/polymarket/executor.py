@@ -89,18 +89,14 @@ from engine.secrets import SecretError, load_private_key
 from engine.venue_heartbeat import VenueHeartbeat
 from polyloly import metrics
 from polyloly.clock import Clock, SystemClock
-from polyloly.config import Config
+from polyloly.config import API_CREDENTIAL_ENV, Config
 from polyloly.domain import OrderStatus, RejectReason
 from polyloly.logs import get_logger, register_secret
 from polyloly.messages import UserOrderUpdate, UserTradeUpdate
 from polyloly.resilience import RetryPolicy
 
 LIVE_TRADING_ENV: Final = "LIVE_TRADING"
-API_CREDS_ENV: Final = (
-    "POLYMARKET_API_KEY",
-    "POLYMARKET_API_SECRET",
-    "POLYMARKET_API_PASSPHRASE",
-)
+API_CREDS_ENV: Final = API_CREDENTIAL_ENV  # defined once, shared with the gateway (issue 20 #10)
 MAX_BATCH: Final = 15  # POST /orders legs per request (VENUE §3.2)
 MAX_PAGES: Final = 1000
 _SEEN_FILLS_MAX: Final = 100_000
