@@ -32,8 +32,15 @@ from ops.console import LinePrinter, LiveConsole, build_view, print_summary
 from ops.demo_observer import Observer
 from ops.demo_summary import build_summary, write_report
 from ops.startup_checks import run_checks
-from ops.supervisor import Supervisor, SupervisorPolicy, build_children, child_command
-from polyloly.config import Config, ConfigError, load_config
+from ops.supervisor import (
+    Supervisor,
+    SupervisorPolicy,
+    build_children,
+    child_command,
+    child_env,
+)
+from polyloly.bus import private_umask
+from polyloly.config import PRIVATE_KEY_ENV, Config, ConfigError, load_config
 from polyloly.logs import get_logger, setup_logging
 from polyloly.ports import PortReservation, reserve_ports
 from shm.writer import reclaim_stale_store
@@ -82,16 +89,22 @@ def new_run_id() -> str:
 
 
 def start_simulator(
-    scenario: str, speed: float, seed: int | None, log_path: Path, timeout_s: float = 60.0
+    scenario: str, speed: float, seed: int | None, log_path: Path, timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    """Start ``polyloly sim`` and return it with the endpoints of its first stdout line."""
+    """Start ``polyloly sim`` and return it with the endpoints of its first stdout line.
+
+    The simulator never sees our venue secrets (issue 20 #12): ``env`` (default: ours) without
+    the private key and the L2 API credentials."""
+    sim_env = child_env(dict(os.environ) if env is None else env, "simulator",
+                        PRIVATE_KEY_ENV)
     args = ["--scenario", scenario, "--port", "0", "--speed", str(speed)]
     if seed is not None:
         args += ["--seed", str(seed)]
     log_file = log_path.open("ab")
     process = subprocess.Popen(
         child_command("sim.cli", args), stdout=subprocess.PIPE, stderr=log_file,
-        start_new_session=True,
+        start_new_session=True, env=sim_env,
     )
     assert process.stdout is not None
     ready: dict[str, Any] = {}
@@ -179,6 +192,7 @@ def demo_config(
             "matching_delay_s": scenario.matching_delay_s / speed,
         },
         "temporal_arb": {"max_reaction_ms": max(1000, int(30_000 / speed))},
+        "maker": {"enabled": True},  # the demo shows maker quotes (off by default: specs/06)
         "providers": providers,
         "markets": markets,
         "shards": {"count": shards},
@@ -201,6 +215,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
+    private_umask()  # the run dir, its logs, DB and report: ours only (issue 20 #13)
     run_id = new_run_id()
     run_root = Path(args.runs_dir) / run_id
     (run_root / "logs").mkdir(parents=True, exist_ok=True)
