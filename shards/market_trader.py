@@ -638,7 +638,6 @@ class MarketTrader:
             metrics.shard_actions_refused.labels(self.trading.state.value, action.value).inc()
             self.ctx.refuse("action_not_allowed")
             return None
-        self.decisions += 1
         ref = self.ref
         shard_id = self.ctx.shard_id
         price = round(quote.limit_price, 6)
@@ -646,6 +645,12 @@ class MarketTrader:
         key = idempotency_key(ref.market_id, strategy, quote.outcome, Side.BUY, price,
                               quote.shares, origin_ns or now_ns)
         intent_id = f"s{shard_id}-{key}"
+        if intent_id in self.ctx.intent_market:
+            # the same plan on the same facts was sent already: the engine would refuse it as
+            # a DUPLICATE and its refusal would re-evaluate into the same plan at one instant
+            self.ctx.refuse("intent_already_sent")
+            return None
+        self.decisions += 1
         self.inflight[intent_id] = InflightIntent(intent_id, strategy, quote.outcome, now_ns)
         self.ctx.intent_market[intent_id] = ref.market_id
         return OrderIntent(

@@ -338,3 +338,4 @@ def test_a_quote_cancelled_and_wanted_again_in_the_same_second_is_not_sent_twice
     assert yes_bid.intent_id not in {q.intent_id for q in quotes(out)}
     assert core.refusals["quote_already_sent"] >= 1
     assert market.inflight[yes_bid.intent_id].cancelling  # the old one stays on its way out
+
