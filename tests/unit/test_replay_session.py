@@ -9,44 +9,57 @@ import pytest
 
 from polyloly.config import load_config
 from polyloly.messages import OrderIntent, from_builtins
+from replay.compare import compare_intents, token_frame_times
 from replay.esports import PARSER_CHOICE
-from replay.outputs import build_summary, intent_key, jsonl_bytes, max_drawdown_usdc
+from replay.outputs import build_summary, jsonl_bytes, max_drawdown_usdc
 from replay.recording import IssueKind, IssueLog, read_recording
 from replay.session import EquityPoint, ReplayResult, ReplaySession
 from tests.helpers.fixtures import replay
 
 V1 = replay("demo_short_v1")
 V09 = replay("demo_short_v09")
+LIVE = replay("demo_short_live")  # today's strategies (maker quotes on), with the live intents
 
 
-def _replay(directory: Path, tail_s: float | None = 0.0) -> tuple[ReplayResult, IssueLog]:
+def _replay(directory: Path, tail_s: float | None = 0.0,
+            shard_join_ns: dict[int, int] | None = None) -> tuple[ReplayResult, IssueLog]:
     config = load_config(directory / "config.yaml", {})
     issues = IssueLog()
-    result = ReplaySession(config, tail_s=tail_s).run(read_recording(directory, issues))
+    result = ReplaySession(config, tail_s=tail_s, shard_join_ns=shard_join_ns).run(
+        read_recording(directory, issues))
     return result, issues
 
 
 def _live_intents() -> list[OrderIntent]:
     intents = []
-    for line in (V1 / "live_intents.jsonl").read_text().splitlines():
+    for line in (LIVE / "live_intents.jsonl").read_text().splitlines():
         message = from_builtins(json.loads(line)["payload"])
         assert isinstance(message, OrderIntent)
         intents.append(message)
     return intents
 
 
-def test_replayed_intents_equal_the_intents_the_live_shards_sent() -> None:
-    result, issues = _replay(V1)
+def test_replayed_intents_equal_the_live_intents_up_to_a_documented_race() -> None:
+    """Per market, the replay makes the live shards' intents, in order, until the first
+    difference, and that difference has a documented cause (replay/compare.py: a market-data
+    frame inside the live shard's lag window, fill timing or timer phase), never none."""
+    joins = {int(k): v for k, v in json.loads((LIVE / "live_joins.json").read_text()).items()}
+    result, issues = _replay(LIVE, shard_join_ns=joins)
     live = _live_intents()
     assert live, "the fixture holds live intents"
-    assert [intent_key(i) for i in result.intents] == [intent_key(i) for i in live]
-    assert [i.t_origin_ns for i in result.intents] == [i.t_origin_ns for i in live]
+    messages = list(read_recording(LIVE, IssueLog()))
+    comparison = compare_intents(live, result.intents, token_frame_times(messages),
+                                 {m.t_recv_ns for m in messages})
+    assert comparison.holds, comparison.as_dict()
+    # the fixture's own figure: 6 of its 10 live intents replay identically (two markets
+    # entirely) before the one book race its third market's pair leg ran into
+    assert comparison.identical_intents >= 6, comparison.as_dict()
     assert issues.complete
 
 
 def test_one_recording_replayed_twice_gives_byte_identical_results() -> None:
-    first, _ = _replay(V1, tail_s=None)
-    second, _ = _replay(V1, tail_s=None)
+    first, _ = _replay(LIVE, tail_s=None)
+    second, _ = _replay(LIVE, tail_s=None)
     assert jsonl_bytes(first.intents) == jsonl_bytes(second.intents)
     assert jsonl_bytes(first.order_log) == jsonl_bytes(second.order_log)
     assert jsonl_bytes(first.truth) == jsonl_bytes(second.truth)
@@ -59,8 +72,14 @@ def test_the_previous_schema_0_9_replays_to_the_same_decisions() -> None:
     new, _ = _replay(V1)
     assert issues.counts[IssueKind.UPGRADED_SCHEMA.value] == 1
     # 0.9 had no CLOCK_MONOTONIC receive time: times come from the wall clock (ms), so only
-    # the decisions (not their ns stamps) are comparable.
-    assert [intent_key(i) for i in old.intents] == [intent_key(i) for i in new.intents]
+    # the decisions are comparable, not their ns stamps nor the keys made from them.
+    assert new.intents, "the fixture's config quotes (maker.enabled), so there are decisions"
+    assert [_decision(i) for i in old.intents] == [_decision(i) for i in new.intents]
+
+
+def _decision(intent: OrderIntent) -> tuple[object, ...]:
+    return (intent.market_id, intent.token_id, intent.side, intent.price, intent.size,
+            intent.strategy, intent.post_only)
 
 
 def test_books_are_rebuilt_through_shm_and_match_events_through_the_parsers() -> None:

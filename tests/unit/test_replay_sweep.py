@@ -10,7 +10,7 @@ from polyloly.config import load_config
 from replay.sweep import SweepError, apply_params, combinations, load_grid, rank, run_sweep
 from tests.helpers.fixtures import replay
 
-V1 = replay("demo_short_v1")
+LIVE = replay("demo_short_live")  # a recording of today's strategies, maker quotes on
 
 
 def test_a_grid_file_becomes_the_cartesian_product_in_file_order(tmp_path: Path) -> None:
@@ -54,9 +54,9 @@ def test_rows_rank_by_pnl_then_drawdown_then_params() -> None:
     assert [r["params"]["a"] for r in rank(rows)] == [2, 3, 1]
 
 
-def test_a_sweep_replays_each_combination_and_a_higher_threshold_trades_less() -> None:
-    config = load_config(V1 / "config.yaml", {})
-    rows = run_sweep(V1, config, {"temporal_arb.min_edge_threshold": [0.01, 0.99]}, workers=1)
-    by_threshold = {r["params"]["temporal_arb.min_edge_threshold"]: r for r in rows}
-    assert by_threshold[0.01]["intents"] > 0
-    assert by_threshold[0.99]["intents"] < by_threshold[0.01]["intents"]
+def test_a_sweep_replays_each_combination_and_a_wider_quote_cooldown_trades_less() -> None:
+    config = load_config(LIVE / "config.yaml", {})
+    rows = run_sweep(LIVE, config, {"maker.cooldown_ms": [250, 60_000]}, workers=1)
+    by_cooldown = {r["params"]["maker.cooldown_ms"]: r for r in rows}
+    assert by_cooldown[250]["intents"] > 0
+    assert by_cooldown[60_000]["intents"] < by_cooldown[250]["intents"]
