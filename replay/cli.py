@@ -141,6 +141,15 @@ def load_replay_config(recording: str | Path, config_path: str | None) -> Config
     return validate(without_retired(load_raw(path, {})))  # older recordings stay readable
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the command through SystemExit, so every ``finally`` runs: a replay stopped
+    by a timeout or an operator removes its shm segment and run dir like a finished one."""
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def replay_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``polyloly replay``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="polyloly replay",
@@ -159,6 +168,7 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
                         help="no live comparison: every shard joins at the first message")
     args = parser.parse_args(argv)
     setup_logging("WARNING")
+    exit_on_sigterm()
     out_dir = Path(args.out) if args.out else Path(args.recording) / "replay"
     try:
         config = load_replay_config(args.recording, args.config)
@@ -173,8 +183,9 @@ def replay_main(argv: Sequence[str] | None = None) -> int:
                 raise RecordingRefused(f"--live {args.live}: not a directory")
             live_dir = None
         joins = live_shard_joins(live_dir) if live_dir is not None else {}
-        session = ReplaySession(config, journal_dir=out_dir / "events", shard_join_ns=joins)
+        # read (and refuse) the recording before the session makes its shm segment and run dir
         messages = list(read_recording(args.recording, issues))
+        session = ReplaySession(config, journal_dir=out_dir / "events", shard_join_ns=joins)
         result = session.run(messages)
         ranked = (run_sweep(args.recording, config, grid, workers=args.workers)
                   if grid is not None else [])

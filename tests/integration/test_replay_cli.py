@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from plotly.offline import get_plotlyjs
@@ -13,6 +16,7 @@ from plotly.offline import get_plotlyjs
 from tests.helpers.fixtures import replay
 
 V1 = replay("demo_short_v1")
+LIVE = replay("demo_short_live")
 OUTPUTS = ("intents.jsonl", "orders.jsonl", "fills.jsonl", "truth.jsonl", "summary.json",
            "events/engine-00000.jsonl")
 
@@ -82,3 +86,29 @@ def test_a_recording_without_its_config_is_refused_unless_one_is_given(tmp_path:
     given = _replay(str(recording), "--out", str(tmp_path / "out"),
                     "--config", str(V1 / "config.yaml"))
     assert given.returncode == 0, given.stderr
+
+
+def test_a_replay_stopped_by_sigterm_leaves_no_segment_or_run_dir(tmp_path: Path) -> None:
+    """A timeout or an operator's SIGTERM mid-replay: the session's shm segment and its temp
+    run dir are removed as on a finished run (finally blocks run through SystemExit)."""
+    params = tmp_path / "params.yaml"
+    params.write_text("maker.cooldown_ms: [100, 200, 300, 400, 500, 600, 700, 800]\n")
+    before = set(Path(tempfile.gettempdir()).glob("polyloly-replay-*"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", "replay", str(LIVE), "--no-live", "--workers", "1",
+         "--out", str(tmp_path / "out"), "--params", str(params)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        mine = f"polyloly_replay_{process.pid}_"
+        deadline = time.monotonic() + 30
+        while not any(p.name.startswith(mine) for p in Path("/dev/shm").iterdir()):
+            assert process.poll() is None and time.monotonic() < deadline, "no replay segment"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith(mine)]
+    assert set(Path(tempfile.gettempdir()).glob("polyloly-replay-*")) <= before
