@@ -30,7 +30,7 @@ import yaml
 from ops.commands import fetch_json, process_ports, prometheus_scrape_config
 from ops.console import LinePrinter, LiveConsole, build_view, print_summary
 from ops.demo_observer import Observer
-from ops.demo_summary import build_summary, write_report
+from ops.demo_summary import GROUND_TRUTH_FILE, build_summary, write_report
 from ops.startup_checks import run_checks
 from ops.supervisor import (
     Supervisor,
@@ -90,7 +90,7 @@ def new_run_id() -> str:
 
 def start_simulator(
     scenario: str, speed: float, seed: int | None, log_path: Path, timeout_s: float = 60.0,
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, ground_truth: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start ``polyloly sim`` and return it with the endpoints of its first stdout line.
 
@@ -101,6 +101,8 @@ def start_simulator(
     args = ["--scenario", scenario, "--port", "0", "--speed", str(speed)]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if ground_truth is not None:  # the world's timeline, written when the simulator stops
+        args += ["--ground-truth", str(ground_truth)]
     log_file = log_path.open("ab")
     process = subprocess.Popen(
         child_command("sim.cli", args), stdout=subprocess.PIPE, stderr=log_file,
@@ -225,7 +227,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.executor == "paper":
         print("PAPER TRADING — no real orders are sent anywhere.", flush=True)
     sim_process, endpoints = start_simulator(
-        args.scenario, args.speed, args.seed, run_root / "logs" / "sim.log"
+        args.scenario, args.speed, args.seed, run_root / "logs" / "sim.log",
+        ground_truth=run_root / GROUND_TRUTH_FILE,
     )
     env = dict(os.environ)
     supervisor: Supervisor | None = None

@@ -23,11 +23,16 @@ from ops.report import (
     percentile,
     render_report,
     trading_stats,
+    truth_audit_section,
 )
+from ops.truth_audit import Final, audit, load_world
 from polyloly import messages
 from polyloly.config import Config
+from polyloly.domain import TruthStatus
 from polyloly.eventlog import EnvelopeError, parse_envelope
-from polyloly.messages import MessageDecodeError, OrderIntent
+from polyloly.messages import MarketStatus, MessageDecodeError, OrderIntent
+
+GROUND_TRUTH_FILE = "ground_truth.json"  # the simulator's (``polyloly sim --ground-truth``)
 
 
 def logged_intents(events_dir: Path) -> list[OrderIntent]:
@@ -51,6 +56,47 @@ def logged_intents(events_dir: Path) -> list[OrderIntent]:
                     intents.append(message)
     unique = {intent.intent_id: intent for intent in intents}
     return list(unique.values())
+
+
+def journal_truth(events_dir: Path) -> tuple[list[tuple[OrderIntent, int]], list[Final]]:
+    """The engine event log's intents with the wall ms it journaled them (their decision's
+    moment within a few ms) and the first FINAL each shard reported per match (MarketStatus
+    with its winner; ``Final.t_s`` holds the journal's wall ms until the audit maps it)."""
+    intents: dict[str, tuple[OrderIntent, int]] = {}
+    finals: list[Final] = []
+    for path in sorted(events_dir.rglob("*.jsonl")) if events_dir.exists() else []:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    envelope = parse_envelope(line, where=f"{path}:{number}")
+                    kind = envelope.payload.get("kind")
+                    if kind not in ("order_intent", "market_status"):
+                        continue
+                    message = messages.from_builtins(envelope.payload)
+                except (EnvelopeError, MessageDecodeError):
+                    continue
+                if isinstance(message, OrderIntent):
+                    intents.setdefault(message.intent_id, (message, envelope.timestamp_ms))
+                elif (isinstance(message, MarketStatus) and message.winner is not None
+                      and message.truth_status is TruthStatus.FINAL):
+                    finals.append(Final(message.match_id, message.winner,
+                                        float(envelope.timestamp_ms)))
+    return list(intents.values()), finals
+
+
+def run_truth_audit(events_dir: Path, ground_truth: Path, scenario: Any = None
+                    ) -> dict[str, Any]:
+    """summary.json's ``truth_audit`` (ops/truth_audit.py), or why there is none."""
+    if not ground_truth.exists():
+        return {"error": f"no ground truth at {ground_truth} (the simulator wrote none)"}
+    try:
+        world = load_world(ground_truth, scenario)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    intents, finals = journal_truth(events_dir)
+    timed = [(intent, world.scenario_s(wall_ms)) for intent, wall_ms in intents]
+    placed = [Final(f.match_id, f.winner, world.scenario_s(f.t_s)) for f in finals]
+    return audit(timed, placed, world).as_dict()
 
 
 def count_lines(path: Path) -> int:
@@ -217,6 +263,9 @@ def build_summary(
             for r in (observer.risk_states if observer is not None else [])
         ],
         "recording": str(run_root / "recording"),
+        # intents on stale / never-true facts, wrong / premature finals (ops/truth_audit.py)
+        "truth_audit": run_truth_audit(config.data_path(config.storage.events_dir),
+                                       run_root / GROUND_TRUTH_FILE),
         "failures": run_failures(final_status, supervisor),
     }
     return summary, data
@@ -256,6 +305,8 @@ def write_report(path: Path, summary: dict[str, Any], data: ReportData) -> None:
         ("shard restarts / dead letters",
          f"{summary['shard_restarts']} / {summary['dead_letters']}"),
     ]
+    if "truth_audit" in summary:
+        data.extra_sections.append(truth_audit_section(summary["truth_audit"]))
     page, _accounts, _stats = render_report(data)
     path.write_text(page)
 

@@ -638,6 +638,31 @@ def render_report(data: ReportData) -> tuple[str, Accounts, TradingStats]:
     return render_html(data.title, sections, data_json), accounts, stats
 
 
+def truth_audit_section(audit: Mapping[str, Any]) -> Section:
+    """The truth audit (ops/truth_audit.py): intents on stale or never-true facts, wrong or
+    premature finals, against the simulator's timeline; or why the run has none."""
+    if "error" in audit:
+        return Section("Truth audit", f"<p class='note'>not audited: "
+                                      f"{html.escape(str(audit['error']))}</p>")
+    staleness = audit.get("staleness_ms") or {}
+    rows = [{"what": "intents / audited (carrying discrete facts)",
+             "value": f"{audit['intents']} / {audit['audited']}"},
+            {"what": "intents on a never-true fact", "value": audit["never_true_intents"]},
+            {"what": f"intents on inputs stale > {audit['stale_threshold_ms']:g} ms "
+                     "(max / p50 ms)",
+             "value": f"{audit['stale_input_intents']} ({staleness.get('max')} / "
+                      f"{staleness.get('p50')})"},
+            {"what": "finals / wrong / premature",
+             "value": f"{audit['finals']} / {audit['wrong_finals']} / "
+                      f"{audit['premature_finals']}"}]
+    examples = "".join(f"<li>{html.escape(str(e))}</li>"
+                       for e in audit.get("never_true_examples") or [])
+    return Section("Truth audit",
+                   "<p class='note'>Each intent's facts against the simulator's true match "
+                   "timeline (scenario time; ops/truth_audit.py).</p>" + table(rows)
+                   + (f"<ul>{examples}</ul>" if examples else ""))
+
+
 # ---- shared by the callers ---------------------------------------------------------------
 
 

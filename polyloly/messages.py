@@ -256,6 +256,7 @@ class FactRef(msgspec.Struct, frozen=True, kw_only=True):
     field: str
     source: str
     t_source_ms: int
+    value: str = ""  # the fact as text ("2-1", "A", "13"): the audit compares it to the truth
 
 
 class IntentTruth(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,6 +55,7 @@ from shards.quoting import LegQuote, quote_buy
 from shards.temporal_arb import LatencyTracker, plan_temporal
 from shards.trading import MarketTrading, TradingTrigger
 from shards.truth import MatchTruth, SignalTime
+from shards.truth_sources import fact_text
 from shm import BookSnapshot, SlotFlags
 
 _NS_PER_MS: Final = 1_000_000
@@ -675,12 +676,14 @@ class MarketTrader:
                         or name == f"map_winner:{game}")
                 if used:
                     facts.append(FactRef(field=name, source=fact.source,
-                                         t_source_ms=fact.t_source_ms))
+                                         t_source_ms=fact.t_source_ms,
+                                         value=fact_text(fact.value)))
             for report in truth.reports:  # every end report the confirmation counted
                 end = truth.views[report.source].facts.get("end")
                 if end is not None:
                     facts.append(FactRef(field="end", source=report.source,
-                                         t_source_ms=end.t_source_ms))
+                                         t_source_ms=end.t_source_ms,
+                                         value=fact_text(end.value)))
         return IntentTruth(status=truth.status, rule=truth.rule.value if truth.rule else "",
                            facts=tuple(facts))
 

@@ -54,6 +54,14 @@ def in_map_key(game_number: int, name: str) -> str:
     return f"{game_number}:{name}"
 
 
+def fact_text(value: FactValue) -> str:
+    """A fact's value as an intent carries it (``FactRef.value``): a series score "2-1", a
+    winner "A", a count "13" — the form the truth audit (ops/truth_audit.py) compares."""
+    if isinstance(value, tuple):
+        return f"{value[0]}-{value[1]}"
+    return str(value)
+
+
 @dataclass(slots=True)
 class SourceView:
     """Everything one source said about one match: its newest fact per field."""

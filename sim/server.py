@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from sim.venue.app import VenueServer
@@ -102,13 +104,18 @@ class SimServer:
 
     def write_ground_truth(self, path: str) -> None:
         """Write the ground truth of what the world has played so far (specs/12)."""
-        from sim.ground_truth import from_history, write_json
+        from sim.ground_truth import from_history, to_json
 
         core = self.world.core
         truth = from_history(self.scenario, core.history, self.seed,
                              unified_book=self.complementary_matching,
                              end_s=None if core.done else core.t_s)
-        write_json(truth, path)
+        document = to_json(truth)
+        # the wall clock of scenario time 0: maps the feeds' source times (specs/12 §5)
+        document.update(epoch_ms=core.context.epoch_ms, speed=self.speed)
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(document, separators=(",", ":")) + "\n")
         log.info("ground truth written to %s", path)
 
     async def __aenter__(self) -> SimServer:

@@ -251,3 +251,5 @@ def test_truth_every_temporal_intent_names_the_facts_it_used() -> None:
     assert truth is not None and truth.status is TruthStatus.FINAL
     used = {(f.field, f.source, f.t_source_ms) for f in truth.facts}
     assert ("end", "grid", 2000) in used and ("series", "grid", 2000) in used
+    values = {f.field: f.value for f in truth.facts}  # what the truth audit compares
+    assert values["end"] == "A" and values["series"] == "2-0"
