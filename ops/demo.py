@@ -30,7 +30,7 @@ import yaml
 from ops.commands import fetch_json, process_ports, prometheus_scrape_config
 from ops.console import LinePrinter, LiveConsole, build_view, print_summary
 from ops.demo_observer import Observer
-from ops.demo_summary import GROUND_TRUTH_FILE, build_summary, write_report
+from ops.demo_summary import build_summary, write_report
 from ops.startup_checks import run_checks
 from ops.supervisor import (
     Supervisor,
@@ -39,6 +39,7 @@ from ops.supervisor import (
     child_command,
     child_env,
 )
+from ops.truth_audit import GROUND_TRUTH_FILE
 from polyloly.bus import private_umask
 from polyloly.config import PRIVATE_KEY_ENV, Config, ConfigError, load_config
 from polyloly.logs import get_logger, setup_logging

@@ -25,14 +25,12 @@ from ops.report import (
     trading_stats,
     truth_audit_section,
 )
-from ops.truth_audit import Final, audit, load_world
+from ops.truth_audit import GROUND_TRUTH_FILE, Final, audit, load_world
 from polyloly import messages
 from polyloly.config import Config
 from polyloly.domain import TruthStatus
 from polyloly.eventlog import EnvelopeError, parse_envelope
 from polyloly.messages import MarketStatus, MessageDecodeError, OrderIntent
-
-GROUND_TRUTH_FILE = "ground_truth.json"  # the simulator's (``polyloly sim --ground-truth``)
 
 
 def logged_intents(events_dir: Path) -> list[OrderIntent]:

@@ -27,6 +27,7 @@ true end (scenario time ``start_s`` + the timeline's ``match_end``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,43 @@ def audit(intents: list[tuple[OrderIntent, float]], finals: list[Final],
                                      "true_winner": true_winner, "t_s": round(final.t_s, 3),
                                      "true_end_s": round(world.end_s(final.match_id), 3)})
     return counts
+
+
+GROUND_TRUTH_FILE = "ground_truth.json"  # beside a recording (demo and evaluate runs)
+
+
+@functools.lru_cache(maxsize=8)
+def _recording_epoch_ns(truth_path: str, recording: str, speed: float, _mtime_ns: int) -> int:
+    """CLOCK_MONOTONIC (recording host) of scenario time 0, anchored on the recording's
+    market resolutions (ops/evaluation_truth.py); cached: a sweep summarizes one recording
+    many times."""
+    from ops.evaluation_truth import load
+    from replay.recording import IssueLog, read_recording
+
+    truth = load(Path(truth_path), speed)
+    truth.anchor(read_recording(recording, IssueLog()))
+    assert truth.epoch_ns is not None  # anchor() sets it or raises
+    return truth.epoch_ns
+
+
+def replay_audit(intents: list[OrderIntent], finals: list[tuple[str, str, int]],
+                 recording: str | Path) -> dict[str, Any] | None:
+    """The audit of a replay (``finals``: TruthFinal match, winner, t_ns) when the simulator's
+    ground truth sits beside the recording; None when it does not, ``{"error": …}`` when it
+    cannot be used. Recording-clock times map to scenario time through the resolutions."""
+    path = Path(recording).parent / GROUND_TRUTH_FILE
+    if not path.exists():
+        return None
+    try:
+        world = load_world(path)
+        epoch_ns = _recording_epoch_ns(str(path), str(recording), world.speed,
+                                       path.stat().st_mtime_ns)
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+    def scenario_s(t_ns: int) -> float:
+        return (t_ns - epoch_ns) / 1e9 * world.speed
+
+    timed = [(intent, scenario_s(intent.t_decision_ns)) for intent in intents]
+    placed = [Final(match, winner, scenario_s(t_ns)) for match, winner, t_ns in finals]
+    return audit(timed, placed, world).as_dict()

@@ -15,7 +15,8 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from polyloly.messages import Message, OrderIntent, to_builtins
+from ops.truth_audit import replay_audit
+from polyloly.messages import Message, OrderIntent, TruthFinal, to_builtins
 from replay.recording import IssueLog
 from replay.session import EquityPoint, ReplayResult
 
@@ -66,7 +67,7 @@ def build_summary(result: ReplayResult, issues: IssueLog, *, recording: str,
         last_status[report.order_id] = report.status.value
     statuses.update(last_status.values())
     by_strategy = Counter(i.strategy.value for i in result.intents)
-    return {
+    summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA,
         "recording": recording,
         "params": params or {},
@@ -101,6 +102,12 @@ def build_summary(result: ReplayResult, issues: IssueLog, *, recording: str,
         },
         "intents_sha256": intents_digest(result.intents),
     }
+    # the truth audit when the simulator's ground truth sits beside the recording
+    audited = replay_audit(result.intents, [(t.match_id, t.winner, t.t_ns) for t in result.truth
+                                            if isinstance(t, TruthFinal)], recording)
+    if audited is not None:
+        summary["truth_audit"] = audited
+    return summary
 
 
 def write_outputs(out_dir: str | Path, result: ReplayResult, summary: dict[str, Any]) -> Path:

@@ -45,6 +45,17 @@ def _assert_pnl_is_fills_settlement_and_rebates(summary: dict[str, Any]) -> None
 
 
 @pytest.mark.timeout(240)
+def _assert_truth_audit_clean(summary: dict[str, Any]) -> None:
+    """The truth audit (ops/truth_audit.py) ran against the simulator's ground truth: every
+    temporal intent audited, none on a never-true fact, every match finalized and none wrong."""
+    audit = summary["truth_audit"]
+    assert "error" not in audit, audit
+    assert audit["audited"] > 0
+    assert audit["never_true_intents"] == 0, audit["never_true_examples"]
+    assert audit["finals"] == len({m["match_id"] for m in summary["markets"]}), audit
+    assert audit["wrong_finals"] == 0, audit["final_details"]
+
+
 def test_demo_trades_on_real_venue_rules_with_consistent_pnl(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     result = subprocess.run(
@@ -69,6 +80,7 @@ def test_demo_trades_on_real_venue_rules_with_consistent_pnl(tmp_path: Path) -> 
         summary["realized_pnl_from_fills_usdc"], abs=1e-6
     )
     _assert_pnl_is_fills_settlement_and_rebates(summary)
+    _assert_truth_audit_clean(summary)
     latency = summary["tick_to_intent_ms"]  # first attempts measured, the rest counted apart
     assert latency["count"] == latency["first_attempts"] > 0
     assert sum(latency[k] for k in ("first_attempts", "retries", "rebalances",

@@ -10,11 +10,13 @@ import orjson
 import pytest
 
 from ops.truth_audit import (
+    GROUND_TRUTH_FILE,
     STALE_INPUT_MS,
     Final,
     WorldTimeline,
     audit,
     load_world,
+    replay_audit,
     true_value,
     world_timeline,
 )
@@ -112,3 +114,12 @@ def test_ground_truth_without_clock_anchor_is_refused(tmp_path: Path) -> None:
         load_world(path)
     with pytest.raises(ValueError, match="cannot read"):
         load_world(tmp_path / "missing.json")
+
+
+def test_replay_audit_needs_the_ground_truth_beside_the_recording(tmp_path: Path) -> None:
+    recording = tmp_path / "recording"
+    recording.mkdir()
+    assert replay_audit([], [], recording) is None  # no simulator truth: no audit, no error
+    (tmp_path / GROUND_TRUTH_FILE).write_bytes(
+        orjson.dumps({k: v for k, v in GROUND_TRUTH.items() if k != "speed"}))
+    assert "no epoch_ms/speed" in replay_audit([], [], recording)["error"]  # type: ignore[index]
